@@ -1,0 +1,84 @@
+"""Settings of a SafetyNet deployment, from the environment (prefix ``SAFETYNET_``).
+
+Core code never reads the environment: it takes explicit arguments. The command line and the
+server call :func:`get_settings`, which tests can replace through :func:`override_settings`.
+
+=========================  ===================================================================
+``SAFETYNET_DATA_DIR``     folder for the database, queues, recordings; default
+                           ``$XDG_DATA_HOME/safetynet`` or ``~/.local/share/safetynet``
+``SAFETYNET_DATABASE_URL`` SQLAlchemy URL; default SQLite in the data folder
+``SAFETYNET_HOST``         server address (default 127.0.0.1)
+``SAFETYNET_PORT``         server port (default 8080)
+``SAFETYNET_SECRET_KEY``   signs sessions and CSRF tokens; the server refuses the default
+                           outside demo mode
+=========================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from safetynet.errors import ConfigError
+
+DEFAULT_SECRET = "change-me-this-is-not-a-secret"
+
+
+def default_data_dir() -> Path:
+    """A data folder a user without root can write: XDG data home, or ~/.local/share."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "safetynet"
+
+
+class Settings(BaseSettings):
+    """One deployment's settings."""
+
+    model_config = SettingsConfigDict(env_prefix="SAFETYNET_", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    demo: bool = False
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'safetynet.db'}"
+
+    def check_secrets(self) -> None:
+        """Fail closed: outside demo mode the default secret is refused."""
+        if not self.demo and self.secret_key.get_secret_value() == DEFAULT_SECRET:
+            raise ConfigError(
+                "SAFETYNET_SECRET_KEY is the built-in default; set a long random secret "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if not self.demo and len(self.secret_key.get_secret_value()) < 32:
+            raise ConfigError("SAFETYNET_SECRET_KEY must be at least 32 characters")
+
+
+_override: Settings | None = None
+
+
+@lru_cache(maxsize=1)
+def _from_environment() -> Settings:
+    return Settings()
+
+
+def get_settings() -> Settings:
+    """The settings in force: an override set by a test, or the environment's."""
+    return _override if _override is not None else _from_environment()
+
+
+def override_settings(settings: Settings | None) -> None:
+    """Use ``settings`` instead of the environment's (``None`` restores the environment)."""
+    global _override  # noqa: PLW0603 - a single process-wide override is the point
+    _override = settings
+    _from_environment.cache_clear()

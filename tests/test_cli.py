@@ -1,0 +1,63 @@
+"""The command line as a user runs it: a real process, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_reports import spec_examples
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "safetynet", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_subcommands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "check" in result.stdout
+    assert "examples:" in result.stdout
+
+
+def test_no_command_is_bad_usage() -> None:
+    assert run_cli().returncode == 2
+    assert run_cli("no-such-command").returncode == 2
+
+
+def test_check_valid_and_bad_lines(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text("\n".join(json.dumps(json.loads(b)) for b in spec_examples()) + "\n")
+    result = run_cli("check", str(good))
+    assert result.returncode == 0, result.stderr
+    assert "5 valid reports" in result.stdout
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(good.read_text() + '{"kind": "pulse", "channel": 99}\n')
+    result = run_cli("check", str(bad))
+    assert result.returncode == 1
+    assert "1 bad" in result.stdout
+    assert ":6: " in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_file_is_bad_usage(tmp_path: Path) -> None:
+    result = run_cli("check", str(tmp_path / "nope.jsonl"))
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["-q", "-v"])
+def test_log_flags_accepted(flag: str, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert run_cli(flag, "check", str(empty)).returncode == 0
