@@ -91,11 +91,15 @@ def _route_positions(
 
 
 def moving_track(
-    waypoints: NDArray[np.float64], speed_mps: float, duration_s: float, loop: bool = False
+    waypoints: NDArray[np.float64],
+    speed_mps: float,
+    duration_s: float,
+    loop: bool = False,
+    start_s: float = 0.0,
 ) -> PoseTrack:
-    """A vehicle (or walker) moving along ``waypoints`` at constant speed, antenna forward."""
+    """A vehicle or aircraft moving along ``waypoints`` at constant speed from ``start_s``."""
     t = np.arange(0.0, duration_s + 2 * POSE_DT_S, POSE_DT_S)
-    east, north, heading = _route_positions(waypoints, speed_mps * t, loop)
+    east, north, heading = _route_positions(waypoints, speed_mps * np.maximum(t - start_s, 0), loop)
     return PoseTrack(
         east, north, np.rad2deg(np.unwrap(np.deg2rad(heading))), np.zeros(t.size, dtype=bool)
     )

@@ -31,6 +31,7 @@ from safetynet.angles import bearing_of_enu
 from safetynet.antennas import Pattern
 
 SPEED_OF_LIGHT_MPS = 299_792_458.0
+AIRBORNE_M = 30.0
 
 
 def free_space_loss_1m_db(freq_hz: float) -> float:
@@ -133,11 +134,27 @@ class Propagation:
         return (self._tx_field(*tx) + self._rx_field(*rx)) / math.sqrt(2.0)
 
     def paths(
-        self, tx: tuple[float, float], rx: tuple[float, float], eirp_dbm: float, indoor: bool
+        self,
+        tx: tuple[float, float],
+        rx: tuple[float, float],
+        eirp_dbm: float,
+        indoor: bool,
+        rx_alt_m: float = 0.0,
     ) -> list[Path]:
-        """The paths from a bracelet at ``tx`` to a receiver at ``rx`` (local metres)."""
+        """The paths from a bracelet at ``tx`` to a receiver at ``rx`` (local metres).
+
+        A receiver more than ``AIRBORNE_M`` above the ground (a helicopter) has line of sight:
+        free-space loss over the slant range, no shadowing, no obstacles, no reflections, and a
+        strong specular component (Rician K = 15 dB) when fading is on.
+        """
         p = self.params
         common_db = eirp_dbm - p.body_loss_db - (p.indoor_loss_db if indoor else 0.0)
+        if rx_alt_m > AIRBORNE_M:
+            slant_m = math.hypot(math.dist(tx, rx), rx_alt_m)
+            loss_db = p.loss_at_1m_db + 20.0 * math.log10(slant_m)
+            k_air = None if p.rician_k_db is None else 10.0 ** (15.0 / 10.0)
+            bearing = bearing_of_enu(tx[0] - rx[0], tx[1] - rx[1])
+            return [Path(common_db - loss_db, bearing, k_air)]
         common_db -= self.shadowing_db(tx, rx)
         k_direct = None if p.rician_k_db is None else 10.0 ** (p.rician_k_db / 10.0)
         k_reflected = None if p.rician_k_db is None else 0.0

@@ -109,12 +109,13 @@ class UnitSpec(_Strict):
 
 class ReceiverSpec(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9-]{1,16}$")
-    kind: Literal["handheld", "vehicle", "fixed"]
+    kind: Literal["handheld", "vehicle", "aircraft", "fixed"]
     antenna: Literal["yagi3", "omni"] | None = None  # default: yagi3 for handhelds, else omni
     route: list[LatLon] = []
     position: LatLon | None = None  # fixed stations
     heading_deg: float = Field(default=0.0, ge=0, lt=360)
-    speed_mps: float | None = Field(default=None, gt=0, le=40)
+    altitude_m: float = Field(default=0.0, ge=0, le=3000)  # above ground; aircraft
+    speed_mps: float | None = Field(default=None, gt=0, le=80)
     loop: bool = False
     start_s: float = Field(default=0.0, ge=0)
     gps_sigma_m: float = Field(default=3.0, ge=0, le=100)

@@ -69,6 +69,7 @@ class ReceiverSim:
     frontend: RtlFrontEnd
     unit: UnitSpec
     start_s: float
+    altitude_m: float = 0.0
 
     def reported_position(self, t_s: float) -> tuple[float, float]:
         east, north = self.pose.position(t_s)
@@ -198,8 +199,10 @@ class World:
             pose = fixed_track(east, north, spec.heading_deg, duration)
         else:
             waypoints = np.array([self.en(p) for p in spec.route])
-            if spec.kind == "vehicle":
-                pose = moving_track(waypoints, spec.speed_mps or 10.0, duration, spec.loop)
+            if spec.kind in ("vehicle", "aircraft"):
+                default_speed = 10.0 if spec.kind == "vehicle" else 40.0
+                speed = spec.speed_mps or default_speed
+                pose = moving_track(waypoints, speed, duration, spec.loop, spec.start_s)
             else:
                 target = self.bracelets[0].position
                 sweep = SweepParams(walk_s=spec.walk_s, sweep_s=spec.sweep_s)
@@ -226,6 +229,7 @@ class World:
             frontend,
             spec.unit,
             spec.start_s,
+            spec.altitude_m,
         )
 
     # --- queries ------------------------------------------------------------------------------
@@ -247,7 +251,7 @@ class World:
         rx = receiver.pose.position(t_mid)
         heading = receiver.pose.heading_deg(t_mid)
         indoor = self.bracelets[frame.bracelet_index].indoor
-        paths = self.propagation.paths(tx, rx, frame.eirp_dbm, indoor)
+        paths = self.propagation.paths(tx, rx, frame.eirp_dbm, indoor, receiver.altitude_m)
         rng = np.random.default_rng([self.seed, 5, self.frame_number(frame), receiver.index])
         fades = self.propagation.fading_with(paths, rng)
         amplitude = received_amplitude(paths, fades, receiver.pattern, heading)

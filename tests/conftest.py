@@ -34,3 +34,16 @@ def spec_dir() -> Path:
 @pytest.fixture(scope="session")
 def vectors_dir() -> Path:
     return VECTORS_DIR
+
+
+def require_tool(command: str) -> str:
+    """The path of an external tool a test needs: skip without it, but fail under CI."""
+    import shutil
+
+    path = shutil.which(command)
+    if path is None:
+        message = f"{command} is not installed (python -m tests.system_deps installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -1,0 +1,163 @@
+"""``safetynet sim``: a scenario as I/Q, an rtl_tcp stream, a handheld unit, or reports."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from safetynet.errors import ScenarioError
+
+SIM_HELP = """\
+Simulate the field of a scenario file (see scenarios/*.toml): bracelets on walking people,
+radio propagation, and receivers with their front ends. Every output writes its ground truth
+(JSON Lines: every transmitted frame, every receiver's true position, heading and received
+power) beside it.
+
+examples:
+  safetynet sim reports --scenario scenarios/quiet-suburb.toml --out reports.jsonl
+  safetynet sim iq --scenario scenarios/quiet-suburb.toml --receiver CAR-3 --out car3 --duration 30
+  safetynet sim rtl-tcp --scenario scenarios/quiet-suburb.toml --receiver CAR-3 --port 1234
+  safetynet sim handheld --scenario scenarios/quiet-suburb.toml --receiver HH-07 --link ./ttyHH07
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    from safetynet.cli import existing_file
+
+    sim = subparsers.add_parser(
+        "sim", help="simulate bracelets, walkers, radio and receivers", description=SIM_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    sub = sim.add_subparsers(dest="sim_command", metavar="OUTPUT", required=True)
+
+    def scenario_args(p: argparse.ArgumentParser, receiver: bool = True) -> None:
+        p.add_argument("--scenario", type=existing_file, required=True, help="scenario TOML file")
+        if receiver:
+            p.add_argument("--receiver", required=True, help="receiver id in the scenario")
+
+    p = sub.add_parser("iq", help="render one receiver's I/Q to a SigMF recording or raw cu8")
+    scenario_args(p)
+    p.add_argument("--out", type=Path, required=True, help="output base name (BASE.sigmf-data ...)")
+    p.add_argument("--format", choices=["sigmf", "cu8"], default="sigmf")
+    p.add_argument("--duration", type=float, help="seconds (default: the scenario's)")
+    p.set_defaults(handler=run_iq)
+
+    p = sub.add_parser("rtl-tcp", help="serve one receiver's I/Q over the rtl_tcp protocol")
+    scenario_args(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=1234)
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="times real time; 0 = as fast as possible"
+    )
+    p.add_argument("--truth", type=Path, help="write the truth of streamed frames here")
+    p.set_defaults(handler=run_rtl_tcp)
+
+    p = sub.add_parser("handheld", help="emulate a handheld unit (SNHH-1) on a pseudo-terminal")
+    scenario_args(p)
+    p.add_argument("--link", type=Path, required=True, help="symlink to create to the serial port")
+    p.add_argument("--speed", type=float, default=1.0, help="times real time")
+    p.add_argument("--line-noise", type=float, default=0.0, help="bursts of noise per second")
+    p.add_argument("--bad-checksums", type=float, default=0.0, help="fraction of lines corrupted")
+    p.add_argument("--unplug-at", type=float, help="unplug the unit at this scenario time (s)")
+    p.add_argument("--replug-after", type=float, default=2.0, help="seconds until plugged back")
+    p.set_defaults(handler=run_handheld)
+
+    p = sub.add_parser("reports", help="write the reports of every receiver directly (fast)")
+    scenario_args(p, receiver=False)
+    p.add_argument("--out", default="-", help="JSON Lines file, or - for stdout")
+    p.add_argument("--truth", type=Path, help="truth file (default: OUT.truth.jsonl)")
+    p.set_defaults(handler=run_reports)
+
+
+def _world(args: argparse.Namespace) -> Any:
+    from firmware_sim.scenario import load_scenario
+    from firmware_sim.world import World
+
+    world = World(load_scenario(args.scenario))
+    if getattr(args, "receiver", None) is not None:
+        ids = [r.receiver_id for r in world.receivers]
+        if args.receiver not in ids:
+            raise ScenarioError(
+                f"no receiver {args.receiver!r} in {args.scenario}; receivers: {', '.join(ids)}"
+            )
+    return world
+
+
+def _receiver(world: Any, receiver_id: str) -> Any:
+    return next(r for r in world.receivers if r.receiver_id == receiver_id)
+
+
+def run_iq(args: argparse.Namespace) -> int:
+    from firmware_sim.recording import record
+
+    world = _world(args)
+    path = record(world, args.receiver, args.out, args.duration, args.format, progress=True)
+    print(f"wrote {path} and {args.out}.truth.jsonl")
+    return 0
+
+
+def run_rtl_tcp(args: argparse.Namespace) -> int:
+    from firmware_sim.rtl_tcp_server import RtlTcpServer
+
+    world = _world(args)
+    truth = args.truth.open("w") if args.truth else None
+    server = RtlTcpServer(
+        world, _receiver(world, args.receiver), args.host, args.port, args.speed, truth
+    )
+    port = server.bind()
+    print(f"rtl_tcp serving {args.receiver} on {args.host}:{port} (Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.serve_forever()
+    finally:
+        if truth is not None:
+            truth.close()
+    return 0
+
+
+def run_handheld(args: argparse.Namespace) -> int:
+    from firmware_sim.handheld import Faults, HandheldEmulator
+
+    world = _world(args)
+    faults = Faults(
+        line_noise_per_s=args.line_noise, bad_checksum_fraction=args.bad_checksums,
+        unplug_at_s=args.unplug_at, replug_after_s=args.replug_after,
+    )  # fmt: skip
+    unit = HandheldEmulator(world, _receiver(world, args.receiver), faults)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"handheld {args.receiver} on {args.link} (Ctrl-C stops)", flush=True)
+    try:
+        unit.run_on_pty(args.link, args.speed, stop)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
+def run_reports(args: argparse.Namespace) -> int:
+    from firmware_sim.report_mode import simulate_reports
+    from firmware_sim.truth import write_world_truth
+    from safetynet.report_lines import write_report
+
+    world = _world(args)
+    reports = simulate_reports(world)
+    truth_path = args.truth or (Path(f"{args.out}.truth.jsonl") if args.out != "-" else None)
+    if args.out == "-":
+        for report in reports:
+            write_report(sys.stdout, report)
+    else:
+        with open(args.out, "w", encoding="utf-8") as out:
+            for report in reports:
+                write_report(out, report)
+    if truth_path is not None:
+        with truth_path.open("w", encoding="utf-8") as truth:
+            write_world_truth(truth, world)
+    print(
+        f"{len(reports)} reports" + (f"; truth in {truth_path}" if truth_path else ""),
+        file=sys.stderr,
+    )
+    return 0

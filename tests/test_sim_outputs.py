@@ -1,0 +1,168 @@
+"""The simulator's outputs through real transports: rtl_tcp to rtl_433, SNHH-1 on a pty."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+from firmware_sim.handheld import Faults, HandheldEmulator
+from firmware_sim.rtl_tcp_server import RtlTcpServer
+from safetynet.nmea import split_sentence
+from safetynet.rtl import R820T_GAINS_DB, Command, pack_command, unpack_header
+from tests.conftest import require_tool
+from tests.plain_demod import demodulate, read_cu8
+from tests.test_sim_iq import scenario, stationary
+
+
+def start_server(server: RtlTcpServer) -> threading.Thread:
+    server.bind()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_rtl_433_records_what_the_truth_says(tmp_path: Path) -> None:
+    rtl_433 = require_tool("rtl_433")
+    world = scenario([stationary("3A7F", 19, 800)], gain_db=44.5, ppm=20.0, duration_s=30)
+    rx = world.receivers[0]
+    rx.frontend.set_sample_rate(2_400_000)
+    truth = io.StringIO()
+    server = RtlTcpServer(world, rx, port=0, speed=4.0, truth=truth)
+    start_server(server)
+    out = tmp_path / "rtl433.cu8"
+    result = subprocess.run(
+        [rtl_433, "-d", f"rtl_tcp:127.0.0.1:{server.port}", "-s", "2400000", "-f", "216500000",
+         "-g", "28.0", "-p", "20", "-w", str(out), "-T", "2"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    server.stop()
+    assert "rtl_tcp connected" in result.stderr, result.stderr
+    # Its commands were honoured: sample rate, manual gain 28.0 dB, frequency, correction.
+    codes = dict(server.commands_seen)
+    assert codes[Command.SET_SAMPLE_RATE] == 2_400_000
+    assert codes[Command.SET_FREQUENCY] == 216_500_000
+    assert codes[Command.SET_GAIN] == 280
+    assert rx.frontend.gain_db == 28.0
+    assert rx.frontend.ppm_correction == 20
+    # What it recorded decodes to the frames in the truth, in order.
+    heard = [json.loads(line) for line in truth.getvalue().splitlines()]
+    iq = read_cu8(out)
+    duration = iq.size / 2_400_000
+    expected = [
+        (int(h["bracelet_id"], 16), h["status_byte"])
+        for h in heard
+        if h["t_start_rx_s"] + 0.03 < duration
+    ]
+    offset = np.median([h["freq_hz"] for h in heard]) - 216_500_000
+    got = [(f.bracelet_id, f.status) for f in demodulate(iq, 2_400_000, offset) if f.crc_ok]
+    assert len(expected) >= 5
+    assert got == expected
+
+
+def test_rtl_tcp_header_and_gain_by_index() -> None:
+    world = scenario([stationary("3A7F", 19, 500)], duration_s=5)
+    server = RtlTcpServer(world, world.receivers[0], port=0, speed=0)
+    start_server(server)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        header = sock.recv(12, socket.MSG_WAITALL)
+        assert unpack_header(header) == (5, len(R820T_GAINS_DB))  # R820T, 29 gains
+        sock.sendall(
+            pack_command(Command.SET_GAIN_MODE, 1) + pack_command(Command.SET_GAIN_BY_INDEX, 3)
+        )
+        sock.sendall(pack_command(Command.SET_FREQ_CORRECTION, -12 & 0xFFFFFFFF))
+        received = 0
+        while received < 1_000_000:
+            received += len(sock.recv(65536))
+    server.stop()
+    assert world.receivers[0].frontend.gain_db == R820T_GAINS_DB[3]
+    assert world.receivers[0].frontend.ppm_correction == -12
+
+
+def read_lines(port: serial.Serial, until: float) -> list[bytes]:
+    """Lines until the deadline or until the unit goes away."""
+    lines = []
+    while time.monotonic() < until:
+        try:
+            line = port.readline()
+        except serial.SerialException:
+            break
+        if line:
+            lines.append(line)
+    return lines
+
+
+def test_handheld_emulator_through_pyserial(tmp_path: Path) -> None:
+    world = scenario([stationary("3A7F", 19, 400)], duration_s=12.0)
+    rx = world.receivers[0]
+    link = tmp_path / "ttyHH"
+    unit = HandheldEmulator(world, rx)
+    stop = threading.Event()
+    thread = threading.Thread(target=unit.run_on_pty, args=(link, 4.0, stop), daemon=True)
+    thread.start()
+    for _ in range(50):
+        if link.exists():
+            break
+        time.sleep(0.02)
+    with serial.Serial(str(link), 115200, timeout=0.2) as port:
+        lines = read_lines(port, time.monotonic() + 3.2)
+    stop.set()
+    thread.join(5)
+    texts = [line.decode("ascii") for line in lines]
+    fields = [split_sentence(t) for t in texts]
+    assert all(f is not None for f in fields), texts[:5]
+    kinds = [f[0] for f in fields if f]
+    assert "PSNID" in kinds  # every 10 s (the first, at power-up, may come before the open)
+    assert kinds.count("HCHDT") >= 10 * kinds.count("GNRMC") - 10
+    pulses = [f for f in fields if f and f[0] == "PSNPD"]
+    assert len(pulses) >= 8
+    assert {p[4] for p in pulses} == {"3A7F"}
+    assert all(len(t) <= 82 + 2 for t in texts)
+
+
+def test_handheld_faults_are_injected(tmp_path: Path) -> None:
+    world = scenario([stationary("3A7F", 19, 400)], duration_s=20.0)
+    unit = HandheldEmulator(
+        world, world.receivers[0], Faults(line_noise_per_s=2.0, bad_checksum_fraction=0.1)
+    )
+    lines = [line for _, line in unit.events()]
+    bad = [line for line in lines if split_sentence(line) is None]
+    assert 0.05 * len(lines) < len(bad) < 0.5 * len(lines)
+
+
+def test_handheld_unplug_and_replug(tmp_path: Path) -> None:
+    world = scenario([stationary("3A7F", 19, 400)], duration_s=30.0)
+    link = tmp_path / "ttyHH"
+    unit = HandheldEmulator(world, world.receivers[0], Faults(unplug_at_s=4.0, replug_after_s=2.0))
+    stop = threading.Event()
+    thread = threading.Thread(target=unit.run_on_pty, args=(link, 4.0, stop), daemon=True)
+    thread.start()
+    while not link.exists():
+        time.sleep(0.01)
+    first = serial.Serial(str(link), 115200, timeout=0.1)
+    before = read_lines(first, time.monotonic() + 0.8)
+
+    def read_until_gone() -> None:
+        for _ in range(60):
+            first.readline()
+
+    with pytest.raises(serial.SerialException):  # the port goes away
+        read_until_gone()
+    first.close()
+    deadline = time.monotonic() + 5
+    while not link.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with serial.Serial(str(link), 115200, timeout=0.1) as second:
+        after = read_lines(second, time.monotonic() + 1.0)
+    stop.set()
+    thread.join(5)
+    assert before
+    assert after
