@@ -31,6 +31,7 @@ from firmware_sim.world import ReceiverSim, World
 from safetynet.angles import wrap_360
 from safetynet.nmea import sentence
 from safetynet.reports import channel_center_hz
+from safetynet.rtl import nominal_cal_dbm_at_fullscale
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,15 @@ class HandheldEmulator:
             t = tenth / 10.0
             heading = wrap_360(rx.pose.heading_deg(t) + rx.errors.compass())
             items.append((t + 0.002, 2, sentence("HCHDT", f"{heading:.1f}", "T")))
+        # The unit's ADC clips when a frame arrives above its full scale at the unit's gain.
+        fullscale_dbm = nominal_cal_dbm_at_fullscale(rx.unit.gain_db)
+        clip_times = [
+            f.t_start_s
+            for f in self.world.frames()
+            if self.world.link(f, rx).power_dbm > fullscale_dbm
+        ]
         for t5 in range(5, int(duration) + 1, 5):
-            clip = "0"
+            clip = "1" if any(t5 - 5 <= t < t5 for t in clip_times) else "0"
             items.append(
                 (float(t5) + 0.003, 3, sentence("PSNST", self._utc(t5)[0], "3.91", "18.5", clip))
             )

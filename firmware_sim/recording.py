@@ -77,13 +77,13 @@ def _write_meta(world: World, receiver_id: str, data_path: Path) -> None:
     meta = SigMFFile(
         data_file=str(data_path),
         global_info={
-            SigMFFile.DATATYPE_KEY: "cu8",
-            SigMFFile.SAMPLE_RATE_KEY: float(fe.sample_rate_hz),
-            SigMFFile.VERSION_KEY: "1.0.0",
-            SigMFFile.DESCRIPTION_KEY: f"SafetyNet simulator: {world.scenario.name}, {receiver_id}",
-            SigMFFile.EXTENSIONS_KEY: [{"name": "sntx", "version": "1.0.0", "optional": True}],
-            SigMFFile.GEOLOCATION_KEY: point,
-            SigMFFile.RECORDER_KEY: "safetynet firmware_sim",
+            "core:datatype": "cu8",
+            "core:sample_rate": float(fe.sample_rate_hz),
+            "core:version": "1.0.0",
+            "core:description": f"SafetyNet simulator: {world.scenario.name}, {receiver_id}",
+            "core:extensions": [{"name": "sntx", "version": "1.0.0", "optional": True}],
+            "core:geolocation": point,
+            "core:recorder": "safetynet firmware_sim",
             "sntx:cal_dbm_at_fullscale": round(fe.cal_dbm_at_fullscale, 3),
             "sntx:gain_db": fe.effective_gain_db,
         },
@@ -91,9 +91,9 @@ def _write_meta(world: World, receiver_id: str, data_path: Path) -> None:
     meta.add_capture(
         0,
         metadata={
-            SigMFFile.FREQUENCY_KEY: float(fe.center_hz),
-            SigMFFile.DATETIME_KEY: format_time(world.start).replace(".000Z", ".000000Z"),
-            SigMFFile.GEOLOCATION_KEY: point,
+            "core:frequency": float(fe.center_hz),
+            "core:datetime": format_time(world.start).replace(".000Z", ".000000Z"),
+            "core:geolocation": point,
         },
     )
     meta.tofile(str(data_path.with_suffix(".sigmf-meta")))

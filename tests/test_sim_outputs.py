@@ -166,3 +166,33 @@ def test_handheld_unplug_and_replug(tmp_path: Path) -> None:
     thread.join(5)
     assert before
     assert after
+
+
+def test_handheld_status_reports_clipping_when_close() -> None:
+    near = scenario([stationary("3A7F", 19, 2)], duration_s=11.0)
+    far = scenario([stationary("3A7F", 19, 2000)], duration_s=11.0)
+    for world, expected in ((near, "1"), (far, "0")):
+        unit = HandheldEmulator(world, world.receivers[0])
+        status = [split_sentence(line) for _, line in unit.events() if "PSNST" in line]
+        assert status
+        assert {s[4] for s in status if s} == {expected}
+
+
+def test_sigmf_recording_is_valid_and_calibrated(tmp_path: Path) -> None:
+    import sigmf
+
+    from firmware_sim.recording import record
+
+    world = scenario([stationary("3A7F", 19, 500)], gain_db=33.8, duration_s=1.5)
+    record(world, "FIX-1", tmp_path / "rec", fmt="sigmf")
+    handle = sigmf.sigmffile.fromfile(str(tmp_path / "rec.sigmf-meta"))
+    handle.validate()
+    meta = handle.get_global_info()
+    assert meta["core:datatype"] == "cu8"
+    assert meta["sntx:cal_dbm_at_fullscale"] == pytest.approx(-39.8 - 33.8)
+    assert meta["sntx:gain_db"] == 33.8
+    lon, lat, _ = meta["core:geolocation"]["coordinates"]
+    assert (lat, lon) == pytest.approx((42.30206, -71.05761))
+    capture = handle.get_captures()[0]
+    assert capture["core:frequency"] == 216_500_000
+    assert handle.read_samples().size == int(1.5 * 1_024_000)
