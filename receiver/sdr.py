@@ -1,0 +1,377 @@
+"""The SDR receiver: a sample source in, pulse and status reports out.
+
+:class:`SdrReceiver` runs the chunked DSP (:mod:`receiver.channelize`, :mod:`receiver.detect`,
+:mod:`receiver.demod`) and minds the front end:
+
+- **DC**: the DC bin is zeroed (no channel centre sits there at the recommended tuning);
+- **images**: a pulse mirrored about the tuning from a much stronger one at the same moment is
+  the I/Q imbalance's image, not a bracelet, and is dropped;
+- **clipping**: saturated samples are counted; when a chunk clips, the receiver steps the gain
+  down (to leave 10 dB of headroom above the strongest recent pulse) as a searcher does when
+  close, and back up after a quiet minute; RSSI stays calibrated across changes because each
+  chunk carries the calibration of the gain it was taken at;
+- **the dongle's own frequency error**: every decoded frame's carrier, against its channel's
+  nominal frequency, is an estimate of the LO error within the bracelet's ±2.5 ppm; the median
+  of the recent ones is reported in ``status`` and used to assign channels (a dongle 60 ppm off
+  moves a bracelet half a channel).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from numpy.typing import NDArray
+
+from receiver.channelize import BIN_HZ, Band, Channelizer
+from receiver.demod import LEAD_BLOCKS, SPAN_BLOCKS, Measurement, body_capture_fraction, measure
+from receiver.detect import PEAK_HALF_BLOCKS, WINDOW_BLOCKS, Detector, NoiseFloor, frame_profile
+from receiver.sources import Chunk, SampleSource
+from safetynet.reports import (
+    CHANNEL_1_HZ,
+    CHANNEL_SPACING_HZ,
+    N_CHANNELS,
+    Pulse,
+    PulseStatus,
+    Report,
+    Status,
+    channel_center_hz,
+)
+from safetynet.rtl import R820T_GAINS_DB
+from safetynet.sntx import BRACELET_CARRIER_TOLERANCE_PPM, ON_AIR_S
+
+log = logging.getLogger(__name__)
+
+CHUNK_BLOCKS = 100
+HISTORY_BLOCKS = WINDOW_BLOCKS + 2 * PEAK_HALF_BLOCKS + SPAN_BLOCKS
+STATUS_EVERY_S = 5.0
+IMAGE_MARGIN_DB = 15.0
+LO_HISTORY = 30
+HEADROOM_DB = 10.0
+QUIET_S_BEFORE_GAIN_UP = 60.0
+
+
+@dataclass(frozen=True)
+class HeardFrame:
+    """A frame the DSP heard, with everything it measured (before it becomes a report)."""
+
+    start_sample: float
+    t: datetime
+    channel: int
+    freq_hz: float  # as heard (the dongle's error not removed)
+    rssi_dbm: float  # dBFS when uncalibrated
+    snr_db: float
+    bracelet_id: int | None
+    status_byte: int | None
+    collision: bool
+    gain_db: float | None
+    calibrated: bool
+    clipped: bool
+
+
+@dataclass
+class ReceiverConfig:
+    receiver_id: str = "SDR-1"
+    position: tuple[float, float, float] | None = None  # overrides the source's
+    antenna: str = "omni"
+    false_per_channel_hour: float = 1.0
+    auto_gain: bool = True
+    heading: Callable[[datetime], float | None] | None = None
+
+
+@dataclass
+class SdrReceiver:
+    source: SampleSource
+    config: ReceiverConfig = field(default_factory=ReceiverConfig)
+    next_seq: Callable[[], int] = field(default_factory=lambda: itertools.count().__next__)
+
+    def __post_init__(self) -> None:
+        fs = self.source.sample_rate_hz
+        self.band = Band(fs, self.source.center_hz)
+        self.block_samples = self.band.n_fft
+        self.channelizer = Channelizer(self.band)
+        self.floor = NoiseFloor(self.band.n_bins)
+        self.detector = Detector(frame_profile(fs), self.config.false_per_channel_hour)
+        self.capture = body_capture_fraction(fs)
+        self._spectra = np.zeros((0, self.band.n_bins), np.complex64)
+        self._powers = np.zeros((0, self.band.n_bins), np.float32)
+        self._history_first = 0  # absolute block index of _spectra[0]
+        self._blocks_done = 0
+        self._allowed = self._allowed_bins()
+        self._lo_offsets_hz: deque[float] = deque(maxlen=LO_HISTORY)
+        self._recent: deque[HeardFrame] = deque(maxlen=64)
+        self._clipped_since_status = False
+        self._next_status_s = 0.0
+        self._last_loud_s = 0.0
+        self._chunk_gain: dict[int, tuple[float | None, float | None]] = {}
+        self.frames_heard = 0
+        self.collisions = 0
+        self.images_dropped = 0
+
+    # --- public -----------------------------------------------------------------------------
+    @property
+    def lo_error_ppm(self) -> float | None:
+        """The dongle's own frequency error (ppm), from decoded frames; None until one."""
+        if not self._lo_offsets_hz:
+            return None
+        return -float(np.median(self._lo_offsets_hz)) / self.source.center_hz * 1e6
+
+    def run(self) -> Iterator[Report]:
+        """Read the source to its end (or forever, if live) and yield reports as they come."""
+        n = CHUNK_BLOCKS * self.block_samples
+        while True:
+            chunk = self.source.read(n)
+            if chunk is None:
+                break
+            yield from self.process(chunk)
+
+    def process(self, chunk: Chunk) -> list[Report]:
+        """Process one chunk of samples; returns the reports it completes."""
+        clipped = self._clipping(chunk)
+        if chunk.cu8 is not None:
+            usable = (chunk.cu8.size // (2 * self.block_samples)) * 2 * self.block_samples
+            spectra, powers = self.channelizer.blocks(chunk.cu8[:usable])
+        else:
+            assert chunk.iq is not None
+            spectra, powers = self.channelizer.blocks_complex(chunk.iq)
+        n_new = spectra.shape[0]
+        if n_new == 0:
+            return []
+        first_block = self._blocks_done
+        self._chunk_gain[first_block] = (chunk.gain_db, chunk.cal_dbm_at_fullscale)
+        self._append(spectra, powers)
+        self.floor.update(powers)
+        assert self.floor.floor is not None
+        inv = np.where(self.floor.floor > 0, 1.0 / np.maximum(self.floor.floor, 1e-30), 0.0)
+        normalised = powers * inv.astype(np.float32)[None, :]
+        normalised[:, self.band.dc_index] = 1.0
+        d = self.detector.statistic(normalised)
+        candidates = self.detector.push(d, first_block - (WINDOW_BLOCKS - 1), self._allowed)
+        self._blocks_done += n_new
+        heard_frames = [self._measure(c.block, c.bin, clipped) for c in candidates]
+        reports: list[Report] = [
+            self._pulse(h) for h in self._drop_splatter([h for h in heard_frames if h is not None])
+        ]
+        now_s = self._blocks_done * self.block_samples / self.source.sample_rate_hz
+        self._clipped_since_status |= clipped
+        if clipped:
+            self._step_gain_down()
+        elif self.config.auto_gain:
+            self._maybe_gain_up(now_s)
+        if now_s >= self._next_status_s:
+            reports.append(self._status(now_s))
+            self._next_status_s = now_s + STATUS_EVERY_S
+        self._trim_gains()
+        return reports
+
+    # --- DSP plumbing ---------------------------------------------------------------------------
+    def _append(self, spectra: NDArray[np.complex64], powers: NDArray[np.float32]) -> None:
+        self._spectra = np.concatenate((self._spectra, spectra))
+        self._powers = np.concatenate((self._powers, powers))
+        excess = self._spectra.shape[0] - (HISTORY_BLOCKS + spectra.shape[0])
+        if excess > 0:
+            self._spectra = self._spectra[excess:]
+            self._powers = self._powers[excess:]
+            self._history_first += excess
+
+    def _allowed_bins(self) -> NDArray[np.bool_]:
+        """Bins where a carrier may be: within ±13 kHz (+ 1 kHz) of a channel centre."""
+        offsets = np.asarray(self.band.offset_hz(np.arange(self.band.n_bins)))
+        freqs = self.source.center_hz + offsets
+        low = CHANNEL_1_HZ - 14_000
+        high = CHANNEL_1_HZ + (N_CHANNELS - 1) * CHANNEL_SPACING_HZ + 14_000
+        allowed = (freqs >= low) & (freqs <= high)
+        allowed[self.band.dc_index] = False
+        return np.asarray(allowed)
+
+    def _measure(self, window_block: int, carrier_bin: int, clipped: bool) -> HeardFrame | None:
+        first = window_block - LEAD_BLOCKS
+        rel = first - self._history_first
+        if rel < 0 or rel + SPAN_BLOCKS > self._spectra.shape[0]:
+            log.debug("frame at block %d fell outside the history; skipped", window_block)
+            return None
+        assert self.floor.floor is not None
+        m = measure(
+            self._spectra[rel : rel + SPAN_BLOCKS], self._powers[rel : rel + SPAN_BLOCKS],
+            self.floor.floor, first, self.block_samples, carrier_bin, self.capture,
+        )  # fmt: skip
+        if m is None or m.power_fs <= 0:
+            return None
+        offset_hz = float(self.band.offset_hz(carrier_bin)) + m.freq_offset_hz
+        freq_hz = self.source.center_hz + offset_hz
+        if self._is_image(m, offset_hz):
+            self.images_dropped += 1
+            return None
+        gain_db, cal = self._gain_at(int(m.start_sample // self.block_samples))
+        power_db = 10 * math.log10(m.power_fs)
+        heard = HeardFrame(
+            start_sample=m.start_sample,
+            t=self.source.start_time + timedelta(seconds=m.start_sample / self.source.sample_rate_hz),
+            channel=self._channel_of(freq_hz),
+            freq_hz=freq_hz,
+            rssi_dbm=power_db + (cal if cal is not None else 0.0),
+            snr_db=m.snr10k_db,
+            bracelet_id=m.bracelet_id,
+            status_byte=m.status_byte,
+            collision=m.collision,
+            gain_db=gain_db,
+            calibrated=cal is not None,
+            clipped=clipped,
+        )
+        self.frames_heard += 1
+        if m.collision:
+            self.collisions += 1
+            log.info("collision on channel %d at %s", heard.channel, heard.t)
+        if m.bracelet_id is not None:
+            nominal = channel_center_hz(heard.channel)
+            self._lo_offsets_hz.append(freq_hz - nominal)
+        if power_db > -20.0:
+            self._last_loud_s = m.start_sample / self.source.sample_rate_hz
+        self._recent.append(heard)
+        self._last_power_dbfs = power_db
+        return heard
+
+    def _drop_splatter(self, frames: list[HeardFrame]) -> list[HeardFrame]:
+        """Drop frames that are a much stronger frame's leakage into nearby bins.
+
+        The rectangular 1 ms blocks leak a strong frame's energy at about ``−20·log10(π·Δ)`` dB
+        at ``Δ`` kHz from its tones; a weaker frame at the same moment whose ±8 kHz does not
+        stand 10 dB above that leakage cannot be told from it.
+        """
+        kept: list[HeardFrame] = []
+        window = ON_AIR_S * self.source.sample_rate_hz  # any overlap in time
+        for frame in sorted(frames, key=lambda h: -h.rssi_dbm):
+            masked = False
+            for strong in kept:
+                if abs(strong.start_sample - frame.start_sample) > window:
+                    continue
+                gap_bins = abs(strong.freq_hz - frame.freq_hz) / BIN_HZ - 10.0  # tone to edge
+                leak_db = -20.0 * math.log10(math.pi * max(gap_bins, 1.0))
+                if frame.rssi_dbm < strong.rssi_dbm + leak_db + 10.0:
+                    masked = True
+                    break
+            if masked:
+                log.debug("dropped leakage at %.0f Hz", frame.freq_hz)
+            else:
+                kept.append(frame)
+        return sorted(kept, key=lambda h: h.start_sample)
+
+    def _is_image(self, m: Measurement, offset_hz: float) -> bool:
+        """True when a much stronger frame sits at the mirror frequency at the same moment."""
+        for other in self._recent:
+            mirror = other.freq_hz - self.source.center_hz
+            if abs(mirror + offset_hz) < 2_000 and abs(other.start_sample - m.start_sample) < 0.003 * self.source.sample_rate_hz:
+                other_fs = 10 ** ((other.rssi_dbm - (self._gain_at(int(other.start_sample // self.block_samples))[1] or 0.0)) / 10)
+                if 10 * math.log10(other_fs / m.power_fs) > IMAGE_MARGIN_DB:
+                    return True
+        return False
+
+    def _channel_of(self, freq_hz: float) -> int:
+        """Nearest channel, after removing the dongle's estimated offset (bracelets: ±2.5 ppm)."""
+        lo_offset = float(np.median(self._lo_offsets_hz)) if self._lo_offsets_hz else 0.0
+        index = round((freq_hz - lo_offset - CHANNEL_1_HZ) / CHANNEL_SPACING_HZ) + 1
+        return int(min(max(index, 1), N_CHANNELS))
+
+    # --- front end --------------------------------------------------------------------------
+    def _clipping(self, chunk: Chunk) -> bool:
+        if chunk.cu8 is not None:
+            return bool(chunk.cu8.max() == 255 or chunk.cu8.min() == 0) and bool(
+                np.count_nonzero((chunk.cu8 == 255) | (chunk.cu8 == 0)) > 4
+            )
+        assert chunk.iq is not None
+        flat = chunk.iq.view(np.float32)
+        return bool(np.count_nonzero(np.abs(flat) >= 0.999) > 4)
+
+    def _gain_at(self, block: int) -> tuple[float | None, float | None]:
+        starts = [b for b in self._chunk_gain if b <= block]
+        return self._chunk_gain[max(starts)] if starts else (None, None)
+
+    def _trim_gains(self) -> None:
+        keep_from = self._history_first
+        older = sorted(b for b in self._chunk_gain if b < keep_from)
+        for b in older[:-1]:
+            del self._chunk_gain[b]
+
+    def _current_gain(self) -> float | None:
+        return self._chunk_gain[max(self._chunk_gain)][0] if self._chunk_gain else None
+
+    def _step_gain_down(self) -> None:
+        gain = self._current_gain()
+        if not self.config.auto_gain or gain is None:
+            return
+        loudest = max((h.rssi_dbm for h in self._recent if h.clipped), default=None)
+        cal = self._chunk_gain[max(self._chunk_gain)][1]
+        over_db = (loudest - cal) if loudest is not None and cal is not None else 0.0
+        target = gain - max(over_db + HEADROOM_DB, 10.0)
+        lower = [g for g in R820T_GAINS_DB if g <= target] or [R820T_GAINS_DB[0]]
+        new_gain = lower[-1]
+        if new_gain < gain and self.source.set_gain(new_gain):
+            log.info("clipping: gain %.1f dB -> %.1f dB", gain, new_gain)
+
+    def _maybe_gain_up(self, now_s: float) -> None:
+        gain = self._current_gain()
+        if gain is None or now_s - self._last_loud_s < QUIET_S_BEFORE_GAIN_UP:
+            return
+        higher = [g for g in R820T_GAINS_DB if g >= gain + 10.0]
+        if higher and self.source.set_gain(higher[0]):
+            log.info("quiet for a minute: gain %.1f dB -> %.1f dB", gain, higher[0])
+            self._last_loud_s = now_s
+
+    # --- reports ----------------------------------------------------------------------------
+    def _position(self) -> tuple[float, float, float] | None:
+        return self.config.position or self.source.position
+
+    def _pulse(self, heard: HeardFrame) -> Pulse:
+        pos = self._position()
+        heading = self.config.heading(heard.t) if self.config.heading else None
+        decoded = heard.bracelet_id is not None and heard.status_byte is not None
+        return Pulse(
+            receiver_id=self.config.receiver_id,
+            seq=self.next_seq(),
+            t=heard.t,
+            channel=heard.channel,
+            freq_hz=round(heard.freq_hz),
+            bracelet_id=f"{heard.bracelet_id:04X}" if decoded else None,
+            status=PulseStatus.from_byte(heard.status_byte) if decoded and heard.status_byte is not None else None,
+            rssi_dbm=round(min(max(heard.rssi_dbm, -199.0), 29.0), 1),
+            snr_db=round(min(max(heard.snr_db, -49.0), 119.0), 1),
+            gain_db=heard.gain_db if heard.calibrated else None,
+            lat_deg=pos[0] if pos else None,
+            lon_deg=pos[1] if pos else None,
+            alt_m=pos[2] if pos else None,
+            heading_deg=None if heading is None else round(heading, 1) % 360.0,
+            antenna="yagi3" if self.config.antenna == "yagi3" else "omni",
+        )
+
+    def _status(self, now_s: float) -> Status:
+        pos = self._position()
+        gain_db, cal = self._chunk_gain[max(self._chunk_gain)] if self._chunk_gain else (None, None)
+        noise = None
+        if self.floor.floor is not None and cal is not None:
+            per_hz = float(np.median(self.floor.floor[self._allowed])) / BIN_HZ
+            noise = round(10 * math.log10(per_hz * 1e4) + cal, 1)
+        lo = self.lo_error_ppm
+        clipping = self._clipped_since_status
+        self._clipped_since_status = False
+        return Status(
+            receiver_id=self.config.receiver_id,
+            seq=self.next_seq(),
+            t=self.source.start_time + timedelta(seconds=now_s),
+            lat_deg=pos[0] if pos else None,
+            lon_deg=pos[1] if pos else None,
+            gps_fix=pos is not None,
+            gain_db=gain_db,
+            noise_dbm=noise,
+            clipping=clipping,
+            battery_v=None,
+            lo_error_ppm=None if lo is None else round(lo, 2),
+        )
+
+
+__all__ = ["BRACELET_CARRIER_TOLERANCE_PPM", "HeardFrame", "ReceiverConfig", "SdrReceiver"]
