@@ -30,7 +30,11 @@ class Progress:
         self.last = now
         rate = done / max(now - self.start, 1e-9)
         left = (self.total - done) / rate if rate > 0 else float("nan")
-        print(f"  {self.what}: {done:.0f}/{self.total:.0f}, about {left:.0f} s left", file=sys.stderr, flush=True)
+        print(
+            f"  {self.what}: {done:.0f}/{self.total:.0f}, about {left:.0f} s left",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def fixed_receiver_scenario(

@@ -1,14 +1,15 @@
-"""Channelising the whole band at once: 1 ms blocks, 1 kHz bins, only the bins that matter.
+"""Channelising the whole band at once: 1 ms blocks, 1 kHz bins, one FFT per block.
 
 Every block of ``N = fs / 1000`` samples is transformed with one FFT (scipy.fft, rectangular
 window: the bins of white noise stay independent, and a block's spectrum sums exactly to its
-power). The bins from ch 1 − 16 kHz to ch 40 + 16 kHz are kept, in ascending frequency, as the
-complex spectrum ``X`` (for demodulation) and the power spectrum ``S = |X|² / N²`` (full-scale
-units: a block's ``S`` summed over all bins is its mean ``|z|²``). The DC bin is zeroed — the
-RTL-SDR's LO leakage sits there, and no channel centre does.
+power). Only the bins from ch 1 − 16 kHz to ch 40 + 16 kHz matter; their powers are taken, in
+ascending frequency, as ``S`` (blocks × band bins). The complex FFT output is kept as it is, for
+the few frames that need demodulating. The DC bin's power is zeroed — the RTL-SDR's LO leakage
+sits there, and no channel centre does.
 
-Samples arrive as cu8 bytes; the scale of ``(x − 127.5) / 127.5`` is folded into the FFT's
-normalisation, so the conversion is one pass (subtract into a reused float buffer).
+To keep the hot loop to the FFT and one pass on either side, nothing is scaled here: ``scale``
+converts ``|FFT|²`` to full-scale power per bin (``(x − 127.5)/127.5`` for cu8, then ``/N``), and
+the detector only ever uses ``S`` relative to its own noise floor.
 """
 
 from __future__ import annotations
@@ -53,55 +54,82 @@ class Band:
 
     def offset_hz(self, index: float | NDArray[np.float64]) -> float | NDArray[np.float64]:
         """Frequency offset from the tuning of band index ``index`` (Hz)."""
-        return (np.asarray(index) + self.first_offset_bin) * BIN_HZ
-
-    def index_of_offset(self, offset_hz: float) -> float:
-        return offset_hz / BIN_HZ - self.first_offset_bin
+        offset = (np.asarray(index, dtype=float) + self.first_offset_bin) * BIN_HZ
+        return float(offset) if offset.ndim == 0 else offset
 
     @property
     def dc_index(self) -> int:
         return -self.first_offset_bin
 
 
+@dataclass
+class Blocks:
+    """One chunk's channelised blocks."""
+
+    first_block: int
+    spectrum: NDArray[np.complex64]  # blocks × band bins, raw FFT values, ascending frequency
+    power: NDArray[np.float32]  # blocks × band bins, |FFT|², DC zeroed
+    scale: float  # |FFT|² × scale = full-scale power per bin
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.power.shape[0])
+
+
 class Channelizer:
-    """Turns cu8 bytes into complex band spectra ``X`` (blocks × bins) and powers ``S``."""
+    """Turns cu8 bytes (or full-scale complex samples) into :class:`Blocks`.
+
+    The blocks are converted and transformed ``BATCH`` at a time in a reused buffer, in place,
+    so that the hot loop stays in the processor's cache; only the band's bins are copied out.
+    """
+
+    BATCH = 100
 
     def __init__(self, band: Band) -> None:
         self.band = band
         n = band.n_fft
         lo = band.first_offset_bin
         hi = lo + band.n_bins - 1
-        # Band bins in FFT order: negative offsets live at the end of the FFT output.
         self._neg = slice(n + lo, n) if lo < 0 else slice(0, 0)
         self._pos = slice(max(lo, 0), hi + 1)
-        self._scale = np.float32(1.0 / (CU8_CENTER * n))
-        self._buf = np.empty(0, np.float32)
+        self._n_neg = -lo if lo < 0 else 0
+        self._scratch = np.empty(self.BATCH * 2 * n, np.float32)
+        self.cu8_scale = 1.0 / (CU8_CENTER * n) ** 2
+        self.iq_scale = 1.0 / n**2
 
-    def blocks(self, cu8: NDArray[np.uint8]) -> tuple[NDArray[np.complex64], NDArray[np.float32]]:
-        """Spectra of the whole blocks in ``cu8`` (its length must be a multiple of 2·N)."""
+    def _transform(self, batch: NDArray[np.complex64], out: NDArray[np.complex64]) -> None:
+        spectrum = scipy.fft.fft(batch, axis=1, overwrite_x=True, workers=1)
+        out[:, : self._n_neg] = spectrum[:, self._neg]
+        out[:, self._n_neg :] = spectrum[:, self._pos]
+
+    def _finish(self, band: NDArray[np.complex64], first_block: int, scale: float) -> Blocks:
+        floats = band.view(np.float32)
+        squares = floats * floats
+        power = squares[:, 0::2] + squares[:, 1::2]
+        power[:, self.band.dc_index] = 0.0
+        return Blocks(first_block, band, power, scale)
+
+    def from_cu8(self, cu8: NDArray[np.uint8], first_block: int) -> Blocks:
+        """Blocks of the whole blocks in ``cu8``."""
         n = self.band.n_fft
         n_blocks = cu8.size // (2 * n)
-        if self._buf.size < cu8.size:
-            self._buf = np.empty(cu8.size, np.float32)
-        flat = self._buf[: n_blocks * 2 * n]
-        np.subtract(cu8[: flat.size], np.float32(CU8_CENTER), out=flat, dtype=np.float32)
-        z = flat.view(np.complex64).reshape(n_blocks, n)
-        spectrum = scipy.fft.fft(z, axis=1, overwrite_x=True, workers=1)
-        band = np.concatenate((spectrum[:, self._neg], spectrum[:, self._pos]), axis=1)
-        band *= self._scale
-        band[:, self.band.dc_index] = 0
-        power = np.empty(band.shape, np.float32)
-        np.multiply(band.real, band.real, out=power)
-        power += band.imag * band.imag
-        return band, power
+        band = np.empty((n_blocks, self.band.n_bins), np.complex64)
+        for b0 in range(0, n_blocks, self.BATCH):
+            b1 = min(b0 + self.BATCH, n_blocks)
+            flat = self._scratch[: (b1 - b0) * 2 * n]
+            np.subtract(
+                cu8[b0 * 2 * n : b1 * 2 * n], np.float32(CU8_CENTER), out=flat, dtype=np.float32
+            )
+            self._transform(flat.view(np.complex64).reshape(b1 - b0, n), band[b0:b1])
+        return self._finish(band, first_block, self.cu8_scale)
 
-    def blocks_complex(self, z: NDArray[np.complex64]) -> tuple[NDArray[np.complex64], NDArray[np.float32]]:
-        """The same for complex samples already normalised to full scale (SigMF ci16, cf32)."""
+    def from_iq(self, iq: NDArray[np.complex64], first_block: int) -> Blocks:
+        """Blocks of full-scale complex samples (SigMF ci16_le, cf32_le)."""
         n = self.band.n_fft
-        n_blocks = z.size // n
-        spectrum = scipy.fft.fft(z[: n_blocks * n].reshape(n_blocks, n), axis=1, workers=1)
-        band = np.concatenate((spectrum[:, self._neg], spectrum[:, self._pos]), axis=1)
-        band *= np.float32(1.0 / n)
-        band[:, self.band.dc_index] = 0
-        power = (band.real * band.real + band.imag * band.imag).astype(np.float32)
-        return band.astype(np.complex64), power
+        n_blocks = iq.size // n
+        band = np.empty((n_blocks, self.band.n_bins), np.complex64)
+        blocks = iq[: n_blocks * n].reshape(n_blocks, n).astype(np.complex64)
+        for b0 in range(0, n_blocks, self.BATCH):
+            b1 = min(b0 + self.BATCH, n_blocks)
+            self._transform(blocks[b0:b1], band[b0:b1])
+        return self._finish(band, first_block, self.iq_scale)

@@ -29,9 +29,23 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
-from receiver.channelize import BIN_HZ, Band, Channelizer
-from receiver.demod import LEAD_BLOCKS, SPAN_BLOCKS, Measurement, body_capture_fraction, measure
-from receiver.detect import PEAK_HALF_BLOCKS, WINDOW_BLOCKS, Detector, NoiseFloor, frame_profile
+from receiver.channelize import BIN_HZ, Band, Blocks, Channelizer
+from receiver.demod import (
+    LEAD_BLOCKS,
+    SPAN_BLOCKS,
+    SUB_BINS,
+    body_capture_fraction,
+    measure,
+)
+from receiver.detect import (
+    PEAK_HALF_BLOCKS,
+    STRIDE,
+    WINDOW_BLOCKS,
+    WINDOW_STEPS,
+    Detector,
+    NoiseFloor,
+    frame_profile,
+)
 from receiver.sources import Chunk, SampleSource
 from safetynet.reports import (
     CHANNEL_1_HZ,
@@ -49,7 +63,7 @@ from safetynet.sntx import BRACELET_CARRIER_TOLERANCE_PPM, ON_AIR_S
 log = logging.getLogger(__name__)
 
 CHUNK_BLOCKS = 100
-HISTORY_BLOCKS = WINDOW_BLOCKS + 2 * PEAK_HALF_BLOCKS + SPAN_BLOCKS
+HISTORY_BLOCKS = WINDOW_BLOCKS + 2 * PEAK_HALF_BLOCKS + SPAN_BLOCKS + 2 * STRIDE
 STATUS_EVERY_S = 5.0
 IMAGE_MARGIN_DB = 15.0
 LO_HISTORY = 30
@@ -66,6 +80,7 @@ class HeardFrame:
     channel: int
     freq_hz: float  # as heard (the dongle's error not removed)
     rssi_dbm: float  # dBFS when uncalibrated
+    power_dbfs: float
     snr_db: float
     bracelet_id: int | None
     status_byte: int | None
@@ -99,12 +114,11 @@ class SdrReceiver:
         self.floor = NoiseFloor(self.band.n_bins)
         self.detector = Detector(frame_profile(fs), self.config.false_per_channel_hour)
         self.capture = body_capture_fraction(fs)
-        self._spectra = np.zeros((0, self.band.n_bins), np.complex64)
-        self._powers = np.zeros((0, self.band.n_bins), np.float32)
-        self._history_first = 0  # absolute block index of _spectra[0]
+        self._history: deque[Blocks] = deque()
         self._blocks_done = 0
         self._allowed = self._allowed_bins()
         self._lo_offsets_hz: deque[float] = deque(maxlen=LO_HISTORY)
+        self._lo_offset_hz = 0.0
         self._recent: deque[HeardFrame] = deque(maxlen=64)
         self._clipped_since_status = False
         self._next_status_s = 0.0
@@ -120,7 +134,7 @@ class SdrReceiver:
         """The dongle's own frequency error (ppm), from decoded frames; None until one."""
         if not self._lo_offsets_hz:
             return None
-        return -float(np.median(self._lo_offsets_hz)) / self.source.center_hz * 1e6
+        return -self._lo_offset_hz / self.source.center_hz * 1e6
 
     def run(self) -> Iterator[Report]:
         """Read the source to its end (or forever, if live) and yield reports as they come."""
@@ -134,29 +148,36 @@ class SdrReceiver:
     def process(self, chunk: Chunk) -> list[Report]:
         """Process one chunk of samples; returns the reports it completes."""
         clipped = self._clipping(chunk)
+        first_block = self._blocks_done
+        step = STRIDE * self.block_samples
         if chunk.cu8 is not None:
-            usable = (chunk.cu8.size // (2 * self.block_samples)) * 2 * self.block_samples
-            spectra, powers = self.channelizer.blocks(chunk.cu8[:usable])
+            even = (chunk.cu8.size // (2 * step)) * 2 * step
+            blocks = self.channelizer.from_cu8(chunk.cu8[:even], first_block)
         else:
             assert chunk.iq is not None
-            spectra, powers = self.channelizer.blocks_complex(chunk.iq)
-        n_new = spectra.shape[0]
-        if n_new == 0:
+            blocks = self.channelizer.from_iq(
+                chunk.iq[: (chunk.iq.size // step) * step], first_block
+            )
+        if blocks.n_blocks == 0:
             return []
-        first_block = self._blocks_done
         self._chunk_gain[first_block] = (chunk.gain_db, chunk.cal_dbm_at_fullscale)
-        self._append(spectra, powers)
-        self.floor.update(powers)
+        self._history.append(blocks)
+        while (
+            self._history
+            and self._history[0].first_block + self._history[0].n_blocks
+            < first_block - HISTORY_BLOCKS
+        ):
+            self._history.popleft()
+        self.floor.update(blocks.power, self.band.dc_index)
         assert self.floor.floor is not None
         inv = np.where(self.floor.floor > 0, 1.0 / np.maximum(self.floor.floor, 1e-30), 0.0)
-        normalised = powers * inv.astype(np.float32)[None, :]
-        normalised[:, self.band.dc_index] = 1.0
-        d = self.detector.statistic(normalised)
-        candidates = self.detector.push(d, first_block - (WINDOW_BLOCKS - 1), self._allowed)
-        self._blocks_done += n_new
+        d = self.detector.statistic(blocks.power, inv.astype(np.float32), self.band.dc_index)
+        first_window = first_block - STRIDE * (WINDOW_STEPS - 1)
+        candidates = self.detector.push(d, first_window, self._allowed)
+        self._blocks_done += blocks.n_blocks
         heard_frames = [self._measure(c.block, c.bin, clipped) for c in candidates]
         reports: list[Report] = [
-            self._pulse(h) for h in self._drop_splatter([h for h in heard_frames if h is not None])
+            self._pulse(h) for h in self._keep([h for h in heard_frames if h is not None])
         ]
         now_s = self._blocks_done * self.block_samples / self.source.sample_rate_hz
         self._clipped_since_status |= clipped
@@ -171,14 +192,33 @@ class SdrReceiver:
         return reports
 
     # --- DSP plumbing ---------------------------------------------------------------------------
-    def _append(self, spectra: NDArray[np.complex64], powers: NDArray[np.float32]) -> None:
-        self._spectra = np.concatenate((self._spectra, spectra))
-        self._powers = np.concatenate((self._powers, powers))
-        excess = self._spectra.shape[0] - (HISTORY_BLOCKS + spectra.shape[0])
-        if excess > 0:
-            self._spectra = self._spectra[excess:]
-            self._powers = self._powers[excess:]
-            self._history_first += excess
+    def _gather(
+        self, first: int, n: int, carrier_bin: int
+    ) -> tuple[NDArray[np.complex128], NDArray[np.float32]] | None:
+        """The 32 complex bins from ``carrier_bin − 16`` and the band powers of blocks
+        [first, first + n), in full-scale units; None when they are not (or no longer) held."""
+        parts_sub: list[NDArray[np.complex128]] = []
+        parts_pow: list[NDArray[np.float32]] = []
+        band_idx = np.arange(carrier_bin - SUB_BINS // 2, carrier_bin + SUB_BINS // 2)
+        valid = (band_idx >= 0) & (band_idx < self.band.n_bins) & (band_idx != self.band.dc_index)
+        cols = np.clip(band_idx, 0, self.band.n_bins - 1)
+        need = first
+        for blocks in self._history:
+            lo = max(need, blocks.first_block)
+            hi = min(first + n, blocks.first_block + blocks.n_blocks)
+            if lo >= hi:
+                continue
+            if lo != need:
+                return None
+            rows = slice(lo - blocks.first_block, hi - blocks.first_block)
+            piece = blocks.spectrum[rows][:, cols].astype(np.complex128) * math.sqrt(blocks.scale)
+            piece[:, ~valid] = 0
+            parts_sub.append(piece)
+            parts_pow.append(blocks.power[rows] * np.float32(blocks.scale))
+            need = hi
+        if need != first + n:
+            return None
+        return np.concatenate(parts_sub), np.concatenate(parts_pow)
 
     def _allowed_bins(self) -> NDArray[np.bool_]:
         """Bins where a carrier may be: within ±13 kHz (+ 1 kHz) of a channel centre."""
@@ -192,30 +232,29 @@ class SdrReceiver:
 
     def _measure(self, window_block: int, carrier_bin: int, clipped: bool) -> HeardFrame | None:
         first = window_block - LEAD_BLOCKS
-        rel = first - self._history_first
-        if rel < 0 or rel + SPAN_BLOCKS > self._spectra.shape[0]:
+        gathered = self._gather(first, SPAN_BLOCKS, carrier_bin)
+        if gathered is None:
             log.debug("frame at block %d fell outside the history; skipped", window_block)
             return None
         assert self.floor.floor is not None
+        scale = self._history[-1].scale
         m = measure(
-            self._spectra[rel : rel + SPAN_BLOCKS], self._powers[rel : rel + SPAN_BLOCKS],
-            self.floor.floor, first, self.block_samples, carrier_bin, self.capture,
+            gathered[0], gathered[1], self.floor.floor * scale, first, self.block_samples,
+            carrier_bin, self.capture,
         )  # fmt: skip
         if m is None or m.power_fs <= 0:
             return None
-        offset_hz = float(self.band.offset_hz(carrier_bin)) + m.freq_offset_hz
-        freq_hz = self.source.center_hz + offset_hz
-        if self._is_image(m, offset_hz):
-            self.images_dropped += 1
-            return None
+        freq_hz = self.source.center_hz + float(self.band.offset_hz(carrier_bin)) + m.freq_offset_hz
         gain_db, cal = self._gain_at(int(m.start_sample // self.block_samples))
-        power_db = 10 * math.log10(m.power_fs)
-        heard = HeardFrame(
+        power_dbfs = 10 * math.log10(m.power_fs)
+        return HeardFrame(
             start_sample=m.start_sample,
-            t=self.source.start_time + timedelta(seconds=m.start_sample / self.source.sample_rate_hz),
+            t=self.source.start_time
+            + timedelta(seconds=m.start_sample / self.source.sample_rate_hz),
             channel=self._channel_of(freq_hz),
             freq_hz=freq_hz,
-            rssi_dbm=power_db + (cal if cal is not None else 0.0),
+            rssi_dbm=power_dbfs + (cal if cal is not None else 0.0),
+            power_dbfs=power_dbfs,
             snr_db=m.snr10k_db,
             bracelet_id=m.bracelet_id,
             status_byte=m.status_byte,
@@ -224,66 +263,75 @@ class SdrReceiver:
             calibrated=cal is not None,
             clipped=clipped,
         )
-        self.frames_heard += 1
-        if m.collision:
-            self.collisions += 1
-            log.info("collision on channel %d at %s", heard.channel, heard.t)
-        if m.bracelet_id is not None:
-            nominal = channel_center_hz(heard.channel)
-            self._lo_offsets_hz.append(freq_hz - nominal)
-        if power_db > -20.0:
-            self._last_loud_s = m.start_sample / self.source.sample_rate_hz
-        self._recent.append(heard)
-        self._last_power_dbfs = power_db
-        return heard
 
-    def _drop_splatter(self, frames: list[HeardFrame]) -> list[HeardFrame]:
-        """Drop frames that are a much stronger frame's leakage into nearby bins.
+    def _keep(self, frames: list[HeardFrame]) -> list[HeardFrame]:
+        """Drop artefacts of stronger frames, then account for what is kept.
 
-        The rectangular 1 ms blocks leak a strong frame's energy at about ``−20·log10(π·Δ)`` dB
-        at ``Δ`` kHz from its tones; a weaker frame at the same moment whose ±8 kHz does not
-        stand 10 dB above that leakage cannot be told from it.
+        **Leakage**: the rectangular 1 ms blocks leak a strong frame's energy at about
+        ``−20·log10(π·Δ)`` dB at ``Δ`` kHz from its tones; a weaker frame overlapping it in time
+        whose ±8 kHz does not stand 10 dB above that leakage cannot be told from it.
+        **Images**: the I/Q imbalance mirrors a strong frame about the tuning; a frame at the
+        mirror frequency at the same moment, 15 dB or more weaker, is that image.
         """
+        fs = self.source.sample_rate_hz
+        overlap = ON_AIR_S * fs
+        reference = [
+            h
+            for h in self._recent
+            if h.start_sample > self._blocks_done * self.block_samples - 0.2 * fs
+        ]
         kept: list[HeardFrame] = []
-        window = ON_AIR_S * self.source.sample_rate_hz  # any overlap in time
-        for frame in sorted(frames, key=lambda h: -h.rssi_dbm):
-            masked = False
-            for strong in kept:
-                if abs(strong.start_sample - frame.start_sample) > window:
-                    continue
-                gap_bins = abs(strong.freq_hz - frame.freq_hz) / BIN_HZ - 10.0  # tone to edge
-                leak_db = -20.0 * math.log10(math.pi * max(gap_bins, 1.0))
-                if frame.rssi_dbm < strong.rssi_dbm + leak_db + 10.0:
-                    masked = True
-                    break
-            if masked:
-                log.debug("dropped leakage at %.0f Hz", frame.freq_hz)
-            else:
+        for frame in sorted(frames, key=lambda h: -h.power_dbfs):
+            if not any(self._masks(strong, frame, overlap) for strong in (*reference, *kept)):
                 kept.append(frame)
-        return sorted(kept, key=lambda h: h.start_sample)
+        kept.sort(key=lambda h: h.start_sample)
+        for heard in kept:
+            self.frames_heard += 1
+            if heard.collision:
+                self.collisions += 1
+                log.info("collision on channel %d at %s", heard.channel, heard.t)
+            if heard.bracelet_id is not None:
+                self._lo_offsets_hz.append(heard.freq_hz - channel_center_hz(heard.channel))
+                self._lo_offset_hz = float(np.median(self._lo_offsets_hz))
+            if heard.power_dbfs > -20.0:
+                self._last_loud_s = heard.start_sample / fs
+            self._recent.append(heard)
+        return kept
 
-    def _is_image(self, m: Measurement, offset_hz: float) -> bool:
-        """True when a much stronger frame sits at the mirror frequency at the same moment."""
-        for other in self._recent:
-            mirror = other.freq_hz - self.source.center_hz
-            if abs(mirror + offset_hz) < 2_000 and abs(other.start_sample - m.start_sample) < 0.003 * self.source.sample_rate_hz:
-                other_fs = 10 ** ((other.rssi_dbm - (self._gain_at(int(other.start_sample // self.block_samples))[1] or 0.0)) / 10)
-                if 10 * math.log10(other_fs / m.power_fs) > IMAGE_MARGIN_DB:
-                    return True
+    def _masks(self, strong: HeardFrame, weak: HeardFrame, overlap_samples: float) -> bool:
+        if strong.power_dbfs <= weak.power_dbfs:
+            return False
+        apart = abs(strong.start_sample - weak.start_sample)
+        if apart > overlap_samples:
+            return False
+        gap_bins = (
+            abs(strong.freq_hz - weak.freq_hz) / BIN_HZ - 10.0
+        )  # strong's tone to weak's edge
+        leak_db = -20.0 * math.log10(math.pi * max(gap_bins, 1.0))
+        if weak.power_dbfs < strong.power_dbfs + leak_db + 10.0:
+            log.debug("dropped leakage at %.0f Hz", weak.freq_hz)
+            return True
+        mirror_hz = 2 * self.source.center_hz - strong.freq_hz
+        if (
+            abs(mirror_hz - weak.freq_hz) < 2_000
+            and apart < 0.003 * self.source.sample_rate_hz
+            and strong.power_dbfs - weak.power_dbfs > IMAGE_MARGIN_DB
+        ):
+            self.images_dropped += 1
+            return True
         return False
 
     def _channel_of(self, freq_hz: float) -> int:
         """Nearest channel, after removing the dongle's estimated offset (bracelets: ±2.5 ppm)."""
-        lo_offset = float(np.median(self._lo_offsets_hz)) if self._lo_offsets_hz else 0.0
-        index = round((freq_hz - lo_offset - CHANNEL_1_HZ) / CHANNEL_SPACING_HZ) + 1
+        index = round((freq_hz - self._lo_offset_hz - CHANNEL_1_HZ) / CHANNEL_SPACING_HZ) + 1
         return int(min(max(index, 1), N_CHANNELS))
 
     # --- front end --------------------------------------------------------------------------
     def _clipping(self, chunk: Chunk) -> bool:
         if chunk.cu8 is not None:
-            return bool(chunk.cu8.max() == 255 or chunk.cu8.min() == 0) and bool(
-                np.count_nonzero((chunk.cu8 == 255) | (chunk.cu8 == 0)) > 4
-            )
+            # A clipping signal drives I and Q to both rails as it turns: checking the top rail
+            # alone finds it at half the cost.
+            return bool(chunk.cu8.max() == 255) and bool(np.count_nonzero(chunk.cu8 == 255) > 4)
         assert chunk.iq is not None
         flat = chunk.iq.view(np.float32)
         return bool(np.count_nonzero(np.abs(flat) >= 0.999) > 4)
@@ -293,7 +341,7 @@ class SdrReceiver:
         return self._chunk_gain[max(starts)] if starts else (None, None)
 
     def _trim_gains(self) -> None:
-        keep_from = self._history_first
+        keep_from = self._history[0].first_block if self._history else 0
         older = sorted(b for b in self._chunk_gain if b < keep_from)
         for b in older[:-1]:
             del self._chunk_gain[b]
@@ -338,7 +386,9 @@ class SdrReceiver:
             channel=heard.channel,
             freq_hz=round(heard.freq_hz),
             bracelet_id=f"{heard.bracelet_id:04X}" if decoded else None,
-            status=PulseStatus.from_byte(heard.status_byte) if decoded and heard.status_byte is not None else None,
+            status=PulseStatus.from_byte(heard.status_byte)
+            if decoded and heard.status_byte is not None
+            else None,
             rssi_dbm=round(min(max(heard.rssi_dbm, -199.0), 29.0), 1),
             snr_db=round(min(max(heard.snr_db, -49.0), 119.0), 1),
             gain_db=heard.gain_db if heard.calibrated else None,
@@ -354,7 +404,8 @@ class SdrReceiver:
         gain_db, cal = self._chunk_gain[max(self._chunk_gain)] if self._chunk_gain else (None, None)
         noise = None
         if self.floor.floor is not None and cal is not None:
-            per_hz = float(np.median(self.floor.floor[self._allowed])) / BIN_HZ
+            scale = self._history[-1].scale if self._history else 1.0
+            per_hz = float(np.median(self.floor.floor[self._allowed])) * scale / BIN_HZ
             noise = round(10 * math.log10(per_hz * 1e4) + cal, 1)
         lo = self.lo_error_ppm
         clipping = self._clipped_since_status

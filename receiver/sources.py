@@ -80,7 +80,9 @@ class FileSource:
         cal_dbm_at_fullscale: float | None = None,
     ) -> None:
         if datatype not in ("cu8", "ci16_le", "cf32_le"):
-            raise InputError(f"sample type {datatype!r} is not supported; use cu8, ci16_le or cf32_le")
+            raise InputError(
+                f"sample type {datatype!r} is not supported; use cu8, ci16_le or cf32_le"
+            )
         try:
             self._file = data_path.open("rb")
         except OSError as err:
@@ -107,7 +109,12 @@ class FileSource:
         self._next += n
         raw = data[: n * self._bytes_per_sample]
         if self.datatype == "cu8":
-            return Chunk(first, cu8=np.frombuffer(raw, np.uint8).copy(), gain_db=self.gain_db, cal_dbm_at_fullscale=self.cal)
+            return Chunk(
+                first,
+                cu8=np.frombuffer(raw, np.uint8).copy(),
+                gain_db=self.gain_db,
+                cal_dbm_at_fullscale=self.cal,
+            )
         if self.datatype == "ci16_le":
             ints = np.frombuffer(raw, "<i2").astype(np.float32) / np.float32(32768.0)
             iq = ints.view(np.complex64)
@@ -193,7 +200,9 @@ def open_source(url: str) -> SampleSource:
         assert fs is not None
         assert fc is not None
         gain = _float(params, "gain", None, url)
-        cal = _float(params, "cal", None if gain is None else nominal_cal_dbm_at_fullscale(gain), url)
+        cal = _float(
+            params, "cal", None if gain is None else nominal_cal_dbm_at_fullscale(gain), url
+        )
         start = datetime.fromisoformat(params["t0"]) if "t0" in params else datetime.now(UTC)
         return FileSource(Path(parts.path), "cu8", fs, fc, start, None, gain, cal)
     if scheme == "rtltcp":
