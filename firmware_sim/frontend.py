@@ -108,16 +108,21 @@ class RtlFrontEnd:
         """Add thermal noise to ``z`` (full-scale units) in place.
 
         Drawing 4.8 million normal variates per simulated second dominated the renderer, so the
-        noise is the sum of two slices of a fixed pool of Gaussian samples at random offsets,
-        scaled by 1/√2 (Gaussian, white, and different for every chunk: the pool holds 2²⁴
-        samples, so a chunk's pair of offsets practically never repeats).
+        noise is the sum of two disjoint slices of a fixed pool of Gaussian samples at random
+        offsets, scaled by 1/√2 (Gaussian, white, and different for every chunk: the pool holds
+        2²⁴ samples, so a chunk's pair of offsets practically never repeats).
         """
         pool = _noise_pool()
         flat = z.view(np.float32)
         n = flat.size
         if n > pool.size // 2:
             raise ValueError(f"chunks of at most {pool.size // 4} samples, got {n // 2}")
-        a, b = rng.integers(0, pool.size - n, size=2)
+        # Two disjoint slices: overlapping ones would sum a sample with a shifted copy of itself,
+        # which is coloured (comb-filtered) noise, not white.
+        while True:
+            a, b = rng.integers(0, pool.size - n, size=2)
+            if abs(int(a) - int(b)) >= n:
+                break
         a -= a % 2  # keep I and Q in their lanes
         b -= b % 2
         sigma = np.float32(math.sqrt(10.0 ** (self.noise_dbfs() / 10.0) / 2.0) / math.sqrt(2.0))

@@ -44,8 +44,9 @@ from safetynet.sntx import (
 SUB_BINS = 32
 SUB_RATE_HZ = SUB_BINS * BIN_HZ  # 32 kS/s
 SAMPLES_PER_BIT = int(SUB_RATE_HZ / BIT_RATE_BPS)  # 16
-LEAD_BLOCKS = 3
-SPAN_BLOCKS = 36
+LEAD_BLOCKS = 6  # the detector's window start is good to a few ms on weak frames
+SPAN_BLOCKS = 42
+SEARCH_SAMPLES = 6 * SUB_BINS  # ±6 ms around it
 POWER_HALF_BINS = 8  # ±8 kHz: the frame, and nothing of a neighbour 25 kHz away
 MIN_MEAN_CONFIDENCE = 0.45  # mean |E1−E0|/(E1+E0) over payload bits for a decode
 COLLISION_STEP_DB = 3.0
@@ -106,10 +107,11 @@ def measure(
     c1 = np.concatenate(([0], np.cumsum(y * _DOWN_ONE[: y.size])))
     c0 = np.concatenate(([0], np.cumsum(y * _DOWN_ZERO[: y.size])))
 
-    # Search the first bit's start within ±2.5 ms of the detector's window start.
+    # Search the first bit's start around the detector's window start.
     nominal = LEAD_BLOCKS * SUB_BINS
     offsets = np.arange(
-        max(0, nominal - 80), min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + 80)
+        max(0, nominal - SEARCH_SAMPLES),
+        min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + SEARCH_SAMPLES),
     )
     if offsets.size == 0:
         return None
@@ -160,15 +162,15 @@ def measure(
 
 
 def _carrier(y: NDArray[np.complex128]) -> float:
-    """δ (Hz) maximising the power at δ − 2 kHz plus δ + 2 kHz, |δ| ≤ 1.5 kHz."""
-    # Summing 4 samples (32 → 8 kS/s) keeps ±4 kHz, all that matters here, for a quarter of the
-    # transform; the boxcar's 0.9 dB droop at ±2 kHz is the same for both tones.
-    n_fft = 512
-    decimated = y[: (y.size // 4) * 4].reshape(-1, 4).sum(axis=1)
+    """δ (Hz) maximising the power at δ − 2 kHz plus δ + 2 kHz, |δ| ≤ 4.5 kHz."""
+    # Summing pairs of samples (32 → 16 kS/s) keeps ±8 kHz, all the tones can reach, for half
+    # the transform.
+    n_fft = 1024
+    decimated = y[: (y.size // 2) * 2].reshape(-1, 2).sum(axis=1)
     spec = np.abs(np.fft.fft(decimated, n_fft)) ** 2
-    res = SUB_RATE_HZ / 4 / n_fft
+    res = SUB_RATE_HZ / 2 / n_fft
     shift = round(TONE_DEVIATION_HZ / res)
-    span = int(1500 / res)
+    span = int(4500 / res)  # the detector may pick a side peak 4 kHz off (one tone aligned)
     deltas = np.arange(-span, span + 1)
     score = spec[(deltas - shift) % n_fft] + spec[(deltas + shift) % n_fft]
     # Smooth over the tones' width (each bit is 0.5 ms long: about ±1 kHz of main lobe).

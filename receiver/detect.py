@@ -36,8 +36,8 @@ WINDOW_STEPS = WINDOW_BLOCKS // STRIDE
 TAPS_HALF = 2
 # Tail of the false-peak rate per channel-hour against z = (threshold − mean) / sd, measured by
 # bench/calibrate_detector.py: rate = exp(FA_TAIL_A − FA_TAIL_B · z).
-FA_TAIL_A = 25.19  # 40 channel-hours: one false peak per channel-hour at z = 6.36
-FA_TAIL_B = 3.96
+FA_TAIL_A = 23.54  # 40 channel-hours: one false peak per channel-hour at z = 6.35
+FA_TAIL_B = 3.705
 PEAK_HALF_BLOCKS = 30
 PEAK_HALF_BINS = 16  # a frame's energy spans ±8 kHz; its statistic has side peaks at ±4 kHz
 PROFILE_HALF_BINS = 8
@@ -68,7 +68,8 @@ def cpfsk_baseband(
     env[up] = 0.5 * (1 - np.cos(np.pi * (t[up] + RAMP_S) / RAMP_S))
     down = (t >= end) & (t < end + RAMP_S)
     env[down] = 0.5 * (1 + np.cos(np.pi * (t[down] - end) / RAMP_S))
-    return env * np.exp(1j * phase)
+    burst: NDArray[np.complex128] = env * np.exp(1j * phase)
+    return burst
 
 
 def frame_profile(sample_rate_hz: float, n_frames: int = 64, seed: int = 1) -> NDArray[np.float64]:
@@ -89,7 +90,8 @@ def frame_profile(sample_rate_hz: float, n_frames: int = 64, seed: int = 1) -> N
         energy = np.fft.fftshift(power.sum(axis=0))
         centre = n // 2
         profile += energy[centre - PROFILE_HALF_BINS : centre + PROFILE_HALF_BINS + 1]
-    return profile / profile.sum()
+    shares: NDArray[np.float64] = profile / profile.sum()
+    return shares
 
 
 @dataclass
@@ -165,7 +167,8 @@ def trimmed_profile(profile: NDArray[np.float64]) -> NDArray[np.float32]:
     0.1 dB to the statistic's SNR — for 40 % more work."""
     centre = profile.size // 2
     taps = profile[centre - TAPS_HALF : centre + TAPS_HALF + 1]
-    return (taps / taps.sum()).astype(np.float32)
+    trimmed: NDArray[np.float32] = (taps / taps.sum()).astype(np.float32)
+    return trimmed
 
 
 def noise_statistic_moments(taps: NDArray[np.float32]) -> tuple[float, float]:
@@ -207,6 +210,13 @@ class Detector:
         self.taps = trimmed_profile(self.profile)
         self.threshold = threshold_for(self.false_per_channel_hour, self.taps)
 
+    def reset(self) -> None:
+        """Forget the running window and the undecided peaks (after lost samples)."""
+        self._f_tail = None
+        self._blocks = np.zeros(0, np.int64)
+        self._bins = np.zeros(0, np.int64)
+        self._stats = np.zeros(0)
+
     def statistic(
         self,
         power: NDArray[np.float32],
@@ -232,7 +242,7 @@ class Detector:
         joined = np.concatenate((self._f_tail, f), axis=0)
         # Running sum over WINDOW_STEPS rows (a Python loop over rows of whole-band vectors is
         # faster here than cumsum, and keeps float32 from drifting).
-        d = np.empty_like(f)
+        d: NDArray[np.float32] = np.empty_like(f)
         acc = joined[:WINDOW_STEPS].sum(axis=0)
         d[0] = acc
         for i in range(1, f.shape[0]):

@@ -90,6 +90,21 @@ class HeardFrame:
     clipped: bool
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A run of blocks taken at one gain: its calibration and the time of its first block."""
+
+    first_block: int
+    gain_db: float | None
+    cal_dbm_at_fullscale: float | None
+    t0: datetime
+
+    def time_of(self, sample: float, block_samples: int, sample_rate_hz: float) -> datetime:
+        return self.t0 + timedelta(
+            seconds=(sample - self.first_block * block_samples) / sample_rate_hz
+        )
+
+
 @dataclass
 class ReceiverConfig:
     receiver_id: str = "SDR-1"
@@ -123,7 +138,9 @@ class SdrReceiver:
         self._clipped_since_status = False
         self._next_status_s = 0.0
         self._last_loud_s = 0.0
-        self._chunk_gain: dict[int, tuple[float | None, float | None]] = {}
+        self._segments: dict[int, Segment] = {}  # first block → gain, calibration, time
+        self._gain_pending_since: int | None = None
+        self._last_noise: float | None = None
         self.frames_heard = 0
         self.collisions = 0
         self.images_dropped = 0
@@ -160,7 +177,9 @@ class SdrReceiver:
             )
         if blocks.n_blocks == 0:
             return []
-        self._chunk_gain[first_block] = (chunk.gain_db, chunk.cal_dbm_at_fullscale)
+        if chunk.discontinuity:
+            self._restart()
+        self._register(chunk, blocks)
         self._history.append(blocks)
         while (
             self._history
@@ -222,7 +241,7 @@ class SdrReceiver:
 
     def _allowed_bins(self) -> NDArray[np.bool_]:
         """Bins where a carrier may be: within ±13 kHz (+ 1 kHz) of a channel centre."""
-        offsets = np.asarray(self.band.offset_hz(np.arange(self.band.n_bins)))
+        offsets = np.asarray(self.band.offset_hz(np.arange(self.band.n_bins, dtype=float)))
         freqs = self.source.center_hz + offsets
         low = CHANNEL_1_HZ - 14_000
         high = CHANNEL_1_HZ + (N_CHANNELS - 1) * CHANNEL_SPACING_HZ + 14_000
@@ -245,12 +264,12 @@ class SdrReceiver:
         if m is None or m.power_fs <= 0:
             return None
         freq_hz = self.source.center_hz + float(self.band.offset_hz(carrier_bin)) + m.freq_offset_hz
-        gain_db, cal = self._gain_at(int(m.start_sample // self.block_samples))
+        segment = self._segment_at(int(m.start_sample // self.block_samples))
+        gain_db, cal = segment.gain_db, segment.cal_dbm_at_fullscale
         power_dbfs = 10 * math.log10(m.power_fs)
         return HeardFrame(
             start_sample=m.start_sample,
-            t=self.source.start_time
-            + timedelta(seconds=m.start_sample / self.source.sample_rate_hz),
+            t=segment.time_of(m.start_sample, self.block_samples, self.source.sample_rate_hz),
             channel=self._channel_of(freq_hz),
             freq_hz=freq_hz,
             rssi_dbm=power_dbfs + (cal if cal is not None else 0.0),
@@ -336,26 +355,100 @@ class SdrReceiver:
         flat = chunk.iq.view(np.float32)
         return bool(np.count_nonzero(np.abs(flat) >= 0.999) > 4)
 
-    def _gain_at(self, block: int) -> tuple[float | None, float | None]:
-        starts = [b for b in self._chunk_gain if b <= block]
-        return self._chunk_gain[max(starts)] if starts else (None, None)
+    def _register(self, chunk: Chunk, blocks: Blocks) -> None:
+        """Record the chunk's gain, calibration and time, splitting it where a gain change lands.
+
+        A new gain asked of a live dongle reaches the samples some time after the request (the
+        samples in flight were taken at the old one). The noise power of the band steps by about
+        the gain change when it lands; until that step is seen (at most one second), the blocks
+        keep the old gain's calibration, so RSSI stays right across the change.
+        """
+        fs = self.source.sample_rate_hz
+        n = self.block_samples
+        first = blocks.first_block
+        t0 = chunk.t0 or (self.source.start_time + timedelta(seconds=chunk.first_sample / fs))
+        new = Segment(first, chunk.gain_db, chunk.cal_dbm_at_fullscale, t0)
+        noise = blocks.power.sum(axis=1) * np.float32(blocks.scale)
+        previous = self._current()
+        if (
+            previous is not None
+            and previous.gain_db is not None
+            and new.gain_db is not None
+            and previous.gain_db != new.gain_db
+            and not chunk.discontinuity
+        ):
+            step_db = new.gain_db - previous.gain_db
+            split = self._step_in(noise, step_db)
+            pending = self._gain_pending_since
+            waited = 0 if pending is None else first - pending
+            if split is None and waited < round(fs / n):  # not landed yet: keep the old gain
+                self._gain_pending_since = first if pending is None else pending
+                self._segments[first] = Segment(
+                    first, previous.gain_db, previous.cal_dbm_at_fullscale, t0
+                )
+                return
+            self._gain_pending_since = None
+            split = split or 0
+            if split > 0:
+                self._segments[first] = Segment(
+                    first, previous.gain_db, previous.cal_dbm_at_fullscale, t0
+                )
+            self._segments[first + split] = Segment(
+                first + split, new.gain_db, new.cal_dbm_at_fullscale,
+                t0 + timedelta(seconds=split * n / fs),
+            )  # fmt: skip
+            log.info(
+                "gain %.1f -> %.1f dB in effect from block %d",
+                previous.gain_db,
+                new.gain_db,
+                first + split,
+            )
+        else:
+            self._segments[first] = new
+        self._last_noise = float(np.median(noise[-10:]))
+
+    def _step_in(self, noise: NDArray[np.float32], step_db: float) -> int | None:
+        """First block from which the band noise has moved by at least half of ``step_db``."""
+        if self._last_noise is None or self._last_noise <= 0:
+            return 0
+        ratio_db = 10 * np.log10(np.maximum(noise, 1e-30) / self._last_noise)
+        moved = ratio_db * np.sign(step_db) > abs(step_db) / 2
+        # The step must hold: the block and the next three must agree.
+        held = np.convolve(moved.astype(int), np.ones(4, int), mode="full")[3:] == 4
+        index = np.flatnonzero(held)
+        return int(index[0]) if index.size else None
+
+    def _restart(self) -> None:
+        """Samples were lost: forget what spans the gap (the noise floor stays)."""
+        self._history.clear()
+        self.detector.reset()
+        self._last_noise = None
+
+    def _segment_at(self, block: int) -> Segment:
+        starts = [b for b in self._segments if b <= block]
+        return self._segments[max(starts)] if starts else self._segments[min(self._segments)]
 
     def _trim_gains(self) -> None:
-        keep_from = self._history[0].first_block if self._history else 0
-        older = sorted(b for b in self._chunk_gain if b < keep_from)
+        keep_from = self._history[0].first_block if self._history else self._blocks_done
+        older = sorted(b for b in self._segments if b < keep_from)
         for b in older[:-1]:
-            del self._chunk_gain[b]
+            del self._segments[b]
 
-    def _current_gain(self) -> float | None:
-        return self._chunk_gain[max(self._chunk_gain)][0] if self._chunk_gain else None
+    def _time_of_block(self, block: int) -> datetime:
+        segment = self._segment_at(block)
+        n = self.block_samples
+        return segment.time_of(block * n, n, self.source.sample_rate_hz)
+
+    def _current(self) -> Segment | None:
+        return self._segments[max(self._segments)] if self._segments else None
 
     def _step_gain_down(self) -> None:
-        gain = self._current_gain()
-        if not self.config.auto_gain or gain is None:
+        current = self._current()
+        gain = None if current is None else current.gain_db
+        if not self.config.auto_gain or gain is None or self._gain_pending_since is not None:
             return
-        loudest = max((h.rssi_dbm for h in self._recent if h.clipped), default=None)
-        cal = self._chunk_gain[max(self._chunk_gain)][1]
-        over_db = (loudest - cal) if loudest is not None and cal is not None else 0.0
+        loudest = max((h.power_dbfs for h in self._recent if h.clipped), default=None)
+        over_db = loudest if loudest is not None else 0.0
         target = gain - max(over_db + HEADROOM_DB, 10.0)
         lower = [g for g in R820T_GAINS_DB if g <= target] or [R820T_GAINS_DB[0]]
         new_gain = lower[-1]
@@ -363,8 +456,11 @@ class SdrReceiver:
             log.info("clipping: gain %.1f dB -> %.1f dB", gain, new_gain)
 
     def _maybe_gain_up(self, now_s: float) -> None:
-        gain = self._current_gain()
-        if gain is None or now_s - self._last_loud_s < QUIET_S_BEFORE_GAIN_UP:
+        current = self._current()
+        gain = None if current is None else current.gain_db
+        if gain is None or self._gain_pending_since is not None:
+            return
+        if now_s - self._last_loud_s < QUIET_S_BEFORE_GAIN_UP:
             return
         higher = [g for g in R820T_GAINS_DB if g >= gain + 10.0]
         if higher and self.source.set_gain(higher[0]):
@@ -401,7 +497,9 @@ class SdrReceiver:
 
     def _status(self, now_s: float) -> Status:
         pos = self._position()
-        gain_db, cal = self._chunk_gain[max(self._chunk_gain)] if self._chunk_gain else (None, None)
+        current = self._current()
+        gain_db = None if current is None else current.gain_db
+        cal = None if current is None else current.cal_dbm_at_fullscale
         noise = None
         if self.floor.floor is not None and cal is not None:
             scale = self._history[-1].scale if self._history else 1.0
@@ -413,7 +511,7 @@ class SdrReceiver:
         return Status(
             receiver_id=self.config.receiver_id,
             seq=self.next_seq(),
-            t=self.source.start_time + timedelta(seconds=now_s),
+            t=self._time_of_block(self._blocks_done),
             lat_deg=pos[0] if pos else None,
             lon_deg=pos[1] if pos else None,
             gps_fix=pos is not None,

@@ -40,6 +40,8 @@ class Chunk:
     iq: NDArray[np.complex64] | None = None  # full-scale complex samples
     gain_db: float | None = None
     cal_dbm_at_fullscale: float | None = None
+    t0: datetime | None = None  # UTC of the first sample, for live sources (None: from the start)
+    discontinuity: bool = False  # samples were lost before this chunk (a stream reconnected)
 
     @property
     def n_samples(self) -> int:
