@@ -33,11 +33,10 @@ from safetynet.sntx import BIT_RATE_BPS, FRAME_BITS, RAMP_S, TONE_DEVIATION_HZ
 WINDOW_BLOCKS = 28
 STRIDE = 4
 WINDOW_STEPS = WINDOW_BLOCKS // STRIDE
-TAPS_HALF = 2
-# Tail of the false-peak rate per channel-hour against z = (threshold − mean) / sd, measured by
+# Tail of the false-peak rate per channel-hour against the z-score threshold, measured by
 # bench/calibrate_detector.py: rate = exp(FA_TAIL_A − FA_TAIL_B · z).
-FA_TAIL_A = 23.54  # 40 channel-hours: one false peak per channel-hour at z = 6.35
-FA_TAIL_B = 3.705
+FA_TAIL_A = 24.548  # 40 channel-hours: one false peak per channel-hour at z = 6.45
+FA_TAIL_B = 3.808
 PEAK_HALF_BLOCKS = 30
 PEAK_HALF_BINS = 16  # a frame's energy spans ±8 kHz; its statistic has side peaks at ±4 kHz
 PROFILE_HALF_BINS = 8
@@ -72,10 +71,16 @@ def cpfsk_baseband(
     return burst
 
 
-def frame_profile(sample_rate_hz: float, n_frames: int = 64, seed: int = 1) -> NDArray[np.float64]:
+def frame_profile(
+    sample_rate_hz: float,
+    offset_bins: tuple[float, float] = (-0.5, 0.5),
+    n_frames: int = 64,
+    seed: int = 1,
+) -> NDArray[np.float64]:
     """Mean share of a frame's energy per 1 kHz bin offset (−8..+8) from its carrier bin.
 
-    Averaged over random payloads, carrier offsets within a bin and block alignments.
+    Averaged over random payloads, block alignments and carrier offsets within ``offset_bins``
+    of the bin's centre.
     """
     rng = np.random.default_rng(seed)
     n = round(sample_rate_hz / BIN_HZ)
@@ -83,7 +88,7 @@ def frame_profile(sample_rate_hz: float, n_frames: int = 64, seed: int = 1) -> N
     for _ in range(n_frames):
         bits = np.unpackbits(np.array([0xAA, 0x2D, 0xD4, *rng.integers(0, 256, 4)], dtype=np.uint8))
         z = cpfsk_baseband(bits, sample_rate_hz, lead_s=float(rng.uniform(0.001, 0.002)))
-        offset = float(rng.uniform(-0.5, 0.5)) * BIN_HZ
+        offset = float(rng.uniform(*offset_bins)) * BIN_HZ
         z = z * np.exp(2j * np.pi * offset * np.arange(z.size) / sample_rate_hz)
         blocks = z[: (z.size // n) * n].reshape(-1, n)
         power = np.abs(np.fft.fft(blocks, axis=1)) ** 2
@@ -161,32 +166,57 @@ class Candidate:
     threshold: float
 
 
-def trimmed_profile(profile: NDArray[np.float64]) -> NDArray[np.float32]:
-    """The profile's taps within ±TAPS_HALF bins (the tones at ±2 kHz and what lies between):
-    the rest hold 17 % of the energy but, weighted by their own small shares, would add only
-    0.1 dB to the statistic's SNR — for 40 % more work."""
-    centre = profile.size // 2
-    taps = profile[centre - TAPS_HALF : centre + TAPS_HALF + 1]
-    trimmed: NDArray[np.float32] = (taps / taps.sum()).astype(np.float32)
-    return trimmed
+@dataclass(frozen=True)
+class Template:
+    """Weights over bin offsets ``first_offset .. first_offset + len − 1`` from the carrier bin."""
+
+    taps: NDArray[np.float32]
+    first_offset: int
+
+    @classmethod
+    def from_profile(cls, profile: NDArray[np.float64], first: int, last: int) -> Template:
+        centre = profile.size // 2
+        taps = profile[centre + first : centre + last + 1]
+        return cls((taps / taps.sum()).astype(np.float32), first)
+
+    def moments(self) -> tuple[float, float]:
+        """Mean and standard deviation of the windowed statistic on noise alone (Exp(1) cells)."""
+        w = self.taps.astype(np.float64)
+        return WINDOW_BLOCKS * float(w.sum()), math.sqrt(WINDOW_BLOCKS * float((w * w).sum()))
+
+    def apply(self, window_sums: NDArray[np.float32]) -> NDArray[np.float32]:
+        """``out[:, k] = Σ_j taps[j] · window_sums[:, k + first_offset + j]``, then as z-scores."""
+        origin = -(self.first_offset + self.taps.size // 2)
+        out: NDArray[np.float32] = scipy.ndimage.correlate1d(
+            window_sums, self.taps, axis=1, mode="constant", origin=origin
+        )
+        mean, sd = self.moments()
+        out -= np.float32(mean)
+        out *= np.float32(1.0 / sd)
+        return out
 
 
-def noise_statistic_moments(taps: NDArray[np.float32]) -> tuple[float, float]:
-    """Mean and standard deviation of ``D`` on noise alone (cells Exp(1), independent)."""
-    w = taps.astype(np.float64)
-    return WINDOW_BLOCKS * float(w.sum()), math.sqrt(WINDOW_BLOCKS * float((w * w).sum()))
+def templates(sample_rate_hz: float) -> tuple[Template, Template]:
+    """The two carrier hypotheses: at a bin's centre (±¼ bin), and between two bins.
 
-
-def threshold_for(false_per_channel_hour: float, taps: NDArray[np.float32]) -> float:
-    """Threshold on ``D`` giving the wanted rate of false frames per channel-hour.
-
-    The rate of noise peaks above ``mean + z·sd`` was measured by Monte Carlo through this very
-    statistic and peak picking (``bench/calibrate_detector.py``, 40 channel-hours of Exp(1)
-    cells): it falls as ``exp(FA_TAIL_A − FA_TAIL_B·z)`` per channel-hour.
+    A carrier between bins splits each tone over two bins; one averaged template would lose
+    0.8 dB on such frames. The centre template spans ±2 bins (the tones and what lies between:
+    the rest holds 10 % of the energy but, weighted by its small shares, adds under 0.05 dB);
+    the between-bins template spans −2..+3.
     """
-    mean, sd = noise_statistic_moments(taps)
-    z = (FA_TAIL_A - math.log(false_per_channel_hour)) / FA_TAIL_B
-    return mean + z * sd
+    centre = Template.from_profile(frame_profile(sample_rate_hz, (-0.25, 0.25)), -2, 2)
+    between = Template.from_profile(frame_profile(sample_rate_hz, (0.25, 0.75)), -2, 3)
+    return centre, between
+
+
+def threshold_for(false_per_channel_hour: float) -> float:
+    """Threshold on the statistic's z-score for the wanted false frames per channel-hour.
+
+    The rate of noise peaks above ``z`` was measured by Monte Carlo through this very statistic
+    and peak picking (``bench/calibrate_detector.py``, 40 channel-hours of Exp(1) cells): it
+    falls as ``exp(FA_TAIL_A − FA_TAIL_B·z)`` per channel-hour.
+    """
+    return (FA_TAIL_A - math.log(false_per_channel_hour)) / FA_TAIL_B
 
 
 @dataclass
@@ -195,24 +225,25 @@ class Detector:
 
     The statistic is evaluated every ``STRIDE`` blocks (4 ms): a frame's best window then misses
     one of its 28 blocks on average (0.16 dB), two at worst (0.3 dB), for a quarter of the work.
+    Its value is the larger z-score of the two carrier templates.
     """
 
-    profile: NDArray[np.float64]
+    sample_rate_hz: float
     false_per_channel_hour: float = 1.0
     threshold: float = field(init=False)
-    taps: NDArray[np.float32] = field(init=False)
-    _f_tail: NDArray[np.float32] | None = None  # last WINDOW_STEPS−1 rows of F
+    _templates: tuple[Template, Template] = field(init=False)
+    _tail: NDArray[np.float32] | None = None  # last WINDOW_STEPS−1 grouped rows
     _blocks: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _bins: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     _stats: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
-        self.taps = trimmed_profile(self.profile)
-        self.threshold = threshold_for(self.false_per_channel_hour, self.taps)
+        self._templates = templates(self.sample_rate_hz)
+        self.threshold = threshold_for(self.false_per_channel_hour)
 
     def reset(self) -> None:
         """Forget the running window and the undecided peaks (after lost samples)."""
-        self._f_tail = None
+        self._tail = None
         self._blocks = np.zeros(0, np.int64)
         self._bins = np.zeros(0, np.int64)
         self._stats = np.zeros(0)
@@ -223,12 +254,12 @@ class Detector:
         inverse_floor: NDArray[np.float32] | None = None,
         dc_index: int | None = None,
     ) -> NDArray[np.float32]:
-        """``D`` every ``STRIDE`` blocks for the windows that end within this chunk.
+        """The statistic (a z-score) every ``STRIDE`` blocks for the windows ending in this chunk.
 
         ``power`` holds a multiple of ``STRIDE`` blocks; multiplied by ``inverse_floor`` (per bin)
         its noise cells are Exp(1). ``dc_index``'s zeroed bin counts as plain noise. Row ``i`` of
-        the result is the window
-        that starts ``STRIDE·(WINDOW_STEPS − 1 − i)`` blocks before the chunk's first block.
+        the result is the window that starts ``STRIDE·(WINDOW_STEPS − 1 − i)`` blocks before the
+        chunk's first block (windows reaching back use the previous chunk's rows, kept here).
         """
         n = power.shape[1]
         groups = power.reshape(-1, STRIDE, n).sum(axis=1)
@@ -236,21 +267,21 @@ class Detector:
             groups *= inverse_floor[None, :]
         if dc_index is not None:
             groups[:, dc_index] = STRIDE
-        f = scipy.ndimage.correlate1d(groups, self.taps, axis=1, mode="constant")
-        if self._f_tail is None:
-            self._f_tail = np.zeros((WINDOW_STEPS - 1, n), np.float32)
-        joined = np.concatenate((self._f_tail, f), axis=0)
+        if self._tail is None:
+            self._tail = np.zeros((WINDOW_STEPS - 1, n), np.float32)
+        joined = np.concatenate((self._tail, groups), axis=0)
         # Running sum over WINDOW_STEPS rows (a Python loop over rows of whole-band vectors is
         # faster here than cumsum, and keeps float32 from drifting).
-        d: NDArray[np.float32] = np.empty_like(f)
+        sums: NDArray[np.float32] = np.empty_like(groups)
         acc = joined[:WINDOW_STEPS].sum(axis=0)
-        d[0] = acc
-        for i in range(1, f.shape[0]):
+        sums[0] = acc
+        for i in range(1, groups.shape[0]):
             acc += joined[i + WINDOW_STEPS - 1]
             acc -= joined[i - 1]
-            d[i] = acc
-        self._f_tail = joined[-(WINDOW_STEPS - 1) :]
-        return d
+            sums[i] = acc
+        self._tail = joined[-(WINDOW_STEPS - 1) :]
+        centre, between = self._templates
+        return np.maximum(centre.apply(sums), between.apply(sums))
 
     def push(
         self, d: NDArray[np.float32], first_window_block: int, allowed: NDArray[np.bool_]

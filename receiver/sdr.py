@@ -44,7 +44,6 @@ from receiver.detect import (
     WINDOW_STEPS,
     Detector,
     NoiseFloor,
-    frame_profile,
 )
 from receiver.sources import Chunk, SampleSource
 from safetynet.reports import (
@@ -127,7 +126,7 @@ class SdrReceiver:
         self.block_samples = self.band.n_fft
         self.channelizer = Channelizer(self.band)
         self.floor = NoiseFloor(self.band.n_bins)
-        self.detector = Detector(frame_profile(fs), self.config.false_per_channel_hour)
+        self.detector = Detector(fs, self.config.false_per_channel_hour)
         self.capture = body_capture_fraction(fs)
         self._history: deque[Blocks] = deque()
         self._blocks_done = 0
