@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import threading
 import time
@@ -93,6 +94,7 @@ class RtlTcpServer:
         self._stop.set()
 
     def _serve_client(self, conn: socket.socket) -> None:
+        conn.settimeout(None)  # blocking sends: a slow client slows the stream, as on a dongle
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.sendall(pack_header(TunerType.R820T, len(R820T_GAINS_DB)))
         gone = threading.Event()
@@ -124,7 +126,7 @@ class RtlTcpServer:
                     delay = wall0 + elapsed_stream / self.speed - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away
             pass
         finally:
             gone.set()
@@ -133,13 +135,13 @@ class RtlTcpServer:
 
     def _read_commands(self, conn: socket.socket, gone: threading.Event) -> None:
         buf = b""
-        conn.settimeout(0.2)
         while not gone.is_set():
             try:
+                ready, _, _ = select.select([conn], [], [], 0.2)
+                if not ready:
+                    continue
                 data = conn.recv(64)
-            except TimeoutError:
-                continue
-            except OSError:
+            except (OSError, ValueError):
                 break
             if not data:
                 break

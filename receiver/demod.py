@@ -202,8 +202,10 @@ def _power(
     lo = max(carrier_bin - POWER_HALF_BINS, 0)
     hi = min(carrier_bin + POWER_HALF_BINS + 1, powers.shape[1])
     cols = powers[:, lo:hi]
-    live = cols[0] != 0  # the zeroed DC bin, if it falls here, holds neither signal nor noise
+    live = cols.any(axis=0)  # the zeroed DC bin, if it falls here, holds neither signal nor noise
     noise = floor[lo:hi][live]
+    if noise.size == 0:
+        return 0.0, 1e-30, False
     noise_block = float(noise.sum())
     per_block = cols.sum(axis=1, dtype=np.float64) - noise_block
     body_start = math.ceil(start_blocks + 0.3)

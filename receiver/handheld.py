@@ -168,7 +168,8 @@ class SnhhParser:
         if tod is None:
             return []
         quality = int(f[6] or 0)
-        valid = quality > 0
+        satellites = int(f[7]) if f[7] else None
+        valid = quality > 0 and satellites != 0  # a "fix" from no satellites is none (as gpsd)
         lat = _nmea_angle(f[2], f[3], 2) if valid else None
         lon = _nmea_angle(f[4], f[5], 3) if valid else None
         alt = float(f[9]) + float(f[11] or 0) if valid and f[9] else None  # MSL + geoid = HAE

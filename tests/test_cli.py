@@ -61,3 +61,25 @@ def test_log_flags_accepted(flag: str, tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     assert run_cli(flag, "check", str(empty)).returncode == 0
+
+
+def test_receive_a_recording(tmp_path: Path) -> None:
+    from tests.conftest import VECTORS_DIR
+
+    out = tmp_path / "reports.jsonl"
+    result = run_cli(
+        "receive", "--source", f"sigmf:{VECTORS_DIR / 'sntx1-a.sigmf-meta'}",
+        "--receiver-id", "VEC-A", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    ids = [r["bracelet_id"] for r in lines if r["kind"] == "pulse"]
+    assert ids == ["3A7F", "B00C", "3A7F", "B00C", "3A7F"]
+    assert all(r["receiver_id"] == "VEC-A" for r in lines)
+    assert sorted(r["seq"] for r in lines) == list(range(len(lines)))
+
+
+def test_receive_refuses_half_a_position() -> None:
+    result = run_cli("receive", "--source", "cu8:x?fs=1&fc=2", "--lat-deg", "42")
+    assert result.returncode == 1
+    assert "--lon-deg" in result.stderr

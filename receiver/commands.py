@@ -1,0 +1,151 @@
+"""``safetynet receive``: a sample source or a handheld unit in, JSON Lines reports out."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from safetynet.errors import InputError
+from safetynet.reports import Pulse, Report
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+Listen to a source and write the reports of spec/reports.md as JSON Lines: a pulse for every
+frame heard (decoded or not), status every 5 s, and — when pulses carry the heading of a
+directional antenna — a bearing for every sweep through the circle.
+
+sources:
+  sigmf:PATH.sigmf-meta                      a SigMF recording (cu8, ci16_le, cf32_le)
+  cu8:PATH?fs=2400000&fc=216500000[&gain=G]  raw RTL-SDR bytes
+  rtltcp://HOST:PORT[?gain=auto&ppm=0]       an rtl_tcp server (reconnects when it drops)
+  rtlsdr://0[?gain=auto&ppm=0]               a USB dongle (pip install 'safetynet[sdr]')
+  serial:/dev/ttyACM0                        an SNHH-1 handheld unit (survives unplugging)
+
+A file source runs as fast as the CPU allows and stops at its end; live sources run until
+Ctrl-C. With --uplink, reports are also queued on disk and sent to the server; nothing is lost
+while the link is down, and --uplink-drain waits (up to N s) for the queue to empty at the end.
+
+examples:
+  safetynet receive --source sigmf:rec.sigmf-meta
+  safetynet receive --source rtltcp://127.0.0.1:1234 --receiver-id CAR-3 --out car3.jsonl
+  safetynet receive --source serial:/dev/ttyACM0 \\
+      --uplink http://dispatch:8080/api/v1/reports --token T
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "receive", help="hear bracelets: a radio or handheld unit in, reports out",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.add_argument("--source", required=True, help="where samples or lines come from (see above)")
+    p.add_argument("--receiver-id", help="this receiver's id (default: the unit's, or SDR-1)")
+    p.add_argument(
+        "--lat-deg", type=float, help="fixed position, latitude (overrides the source's)"
+    )
+    p.add_argument("--lon-deg", type=float, help="fixed position, longitude")
+    p.add_argument("--alt-m", type=float, default=0.0, help="fixed position, height (m, ellipsoid)")
+    p.add_argument("--antenna", choices=["omni", "yagi3"], default="omni", help="SDR antenna")
+    p.add_argument("--out", default="-", help="JSON Lines file, or - for stdout (default)")
+    p.add_argument("--uplink", help="the server's ingest URL (…/api/v1/reports)")
+    p.add_argument("--token", help="receiver token for the uplink")
+    p.add_argument("--queue", type=Path, help="uplink queue file (default: in the data folder)")
+    p.add_argument("--uplink-drain", type=float, default=30.0, metavar="S",
+                   help="at the end, wait up to S seconds for the queue to empty")  # fmt: skip
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.lat_deg is None) != (args.lon_deg is None):
+        raise InputError("give both --lat-deg and --lon-deg, or neither")
+    if args.uplink and not args.token:
+        raise InputError("--uplink needs --token (the receiver token from the server)")
+    from receiver.attribution import SweepCollector
+
+    outbox = uplink = None
+    if args.uplink:
+        from receiver.uplink import Outbox, Uplink
+        from safetynet.settings import get_settings
+
+        queue = (
+            args.queue
+            or get_settings().data_dir / "uplink" / f"{args.receiver_id or 'receiver'}.sqlite"
+        )
+        outbox = Outbox(queue)
+        uplink = Uplink(outbox, args.uplink, args.token)
+        threading.Thread(target=uplink.run, name="uplink", daemon=True).start()
+    next_seq: Callable[[], int] = outbox.next_seq if outbox else itertools.count().__next__
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    sweeps = SweepCollector(next_seq)
+    out: IO[str] = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for report in _reports(args, next_seq, stop):
+            _emit(report, out, outbox, uplink)
+            if isinstance(report, Pulse):
+                for bearing in sweeps.add(report):
+                    _emit(bearing, out, outbox, uplink)
+        for bearing in sweeps.flush():
+            _emit(bearing, out, outbox, uplink)
+    except KeyboardInterrupt:
+        log.info("stopped")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        if uplink is not None and outbox is not None:
+            uplink.stop()
+            if not uplink.drain(args.uplink_drain):
+                print(f"safetynet: {outbox.pending()} reports still queued in {outbox.path}; "
+                      "they will be sent on the next run", file=sys.stderr)  # fmt: skip
+            outbox.close()
+    return 0
+
+
+def _emit(report: Report, out: IO[str], outbox: Any, uplink: Any) -> None:
+    from safetynet.report_lines import write_report
+
+    write_report(out, report)
+    out.flush()
+    if outbox is not None:
+        outbox.put(report)
+        uplink.notify()
+
+
+def _reports(
+    args: argparse.Namespace, next_seq: Callable[[], int], stop: threading.Event
+) -> Iterator[Report]:
+    if args.source.startswith("serial:"):
+        from receiver.handheld import HandheldReader, SnhhParser
+
+        parser = SnhhParser(receiver_id=args.receiver_id, next_seq=next_seq)
+        yield from HandheldReader(
+            args.source.removeprefix("serial:"), parser, stop=stop.is_set
+        ).reports()
+        return
+    from receiver.sdr import ReceiverConfig, SdrReceiver
+    from receiver.sources import open_source
+
+    source = open_source(args.source)
+    position = None if args.lat_deg is None else (args.lat_deg, args.lon_deg, args.alt_m)
+    config = ReceiverConfig(
+        receiver_id=args.receiver_id or "SDR-1", position=position, antenna=args.antenna
+    )
+    receiver = SdrReceiver(source, config, next_seq)
+    try:
+        for report in receiver.run():
+            yield report
+            if stop.is_set():
+                break
+    finally:
+        source.close()
+        log.info("heard %d frames (%d collisions, %d images dropped)", receiver.frames_heard,
+                 receiver.collisions, receiver.images_dropped)  # fmt: skip
