@@ -26,7 +26,12 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Modules that contribute subcommands, in the order `--help` lists them. Each has
 # `add_parser(subparsers) -> None`; a module whose package is not installed is left out.
-COMMAND_MODULES = ("safetynet.check", "receiver.commands", "firmware_sim.commands")
+COMMAND_MODULES = (
+    "safetynet.check",
+    "receiver.commands",
+    "locator.commands",
+    "firmware_sim.commands",
+)
 
 DESCRIPTION = """\
 SafetyNet finds people who wander and wear an SNTX-1 radio bracelet.
