@@ -146,6 +146,7 @@ class FakeLibRtlSdr:
 
 def test_usb_source_through_pyrtlsdr(monkeypatch: pytest.MonkeyPatch) -> None:
     import rtlsdr.rtlsdr as rtlsdr_module  # the dev extra installs pyrtlsdr[lib]
+
     world = scenario([stationary("3A7F", 19, 800)], gain_db=33.8, duration_s=3.5)
     fake = FakeLibRtlSdr(IqStream(world, world.receivers[0]))
     monkeypatch.setattr(rtlsdr_module, "librtlsdr", fake)
