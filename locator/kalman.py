@@ -75,29 +75,35 @@ def _transition(walking: bool, dt: float) -> tuple[NDArray[np.float64], NDArray[
     return f, q
 
 
-@lru_cache(maxsize=256)
-def _stacked(dt: float) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+@lru_cache(maxsize=8192)
+def _stacked(
+    dt_ms: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
+    dt = dt_ms / 1000.0
     (fs, qs), (fw, qw) = _transition(False, dt), _transition(True, dt)
     f = np.stack((fs, fw))
-    return f, f.transpose(0, 2, 1).copy(), np.stack((qs, qw))
+    return f, f.transpose(0, 2, 1).copy(), np.stack((qs, qw)), (1.0 - SWITCH_PER_S) ** dt
 
 
-def _transitions(dt: float) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """(F, Fᵀ, Q) of both models, stacked."""
-    return _stacked(round(dt, 6))
+def _transitions(
+    dt: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
+    """(F, Fᵀ, Q) of both models, stacked, and the chance of keeping one's mode, over ``dt``
+    (to the millisecond, which the reports' times carry)."""
+    return _stacked(max(round(dt * 1000.0), 1))
 
 
 def predict_measurement(
     x: NDArray[np.float64], m: Measurement
 ) -> tuple[float, NDArray[np.float64]]:
-    """h(x) and its Jacobian (1×4) for a measurement."""
+    """h(x) and its gradient (4,) for a measurement."""
     de, dn = float(x[0]) - m.east_m, float(x[1]) - m.north_m
     r2 = max(de * de + dn * dn, 1.0)
     if m.kind == "bearing":
-        return math.atan2(de, dn), np.array([[dn / r2, -de / r2, 0.0, 0.0]])
+        return math.atan2(de, dn), np.array([dn / r2, -de / r2, 0.0, 0.0])
     k = -10.0 * m.exponent / math.log(10.0)
-    value = m.level_1m_dbm - 10.0 * m.exponent * math.log10(math.sqrt(r2))
-    return value, np.array([[k * de / r2, k * dn / r2, 0.0, 0.0]])
+    value = m.level_1m_dbm - 5.0 * m.exponent * math.log10(r2)
+    return value, np.array([k * de / r2, k * dn / r2, 0.0, 0.0])
 
 
 @dataclass
@@ -133,30 +139,38 @@ class _State:
 
 def imm_predict(state: _State, dt: float) -> None:
     """Mix the models (a Markov switch over ``dt``), then propagate each."""
-    stay = (1.0 - SWITCH_PER_S) ** dt
-    m = np.array([[stay, 1 - stay], [1 - stay, stay]])
-    c = m.T @ state.mu  # predicted model probabilities
-    w = m * state.mu[:, None] / np.maximum(c[None, :], 1e-300)  # w[i, j]: from model i into j
+    f, ft, q, stay = _transitions(dt)
+    mu0, mu1 = float(state.mu[0]), float(state.mu[1])
+    c0 = stay * mu0 + (1 - stay) * mu1  # predicted model probabilities
+    c1 = (1 - stay) * mu0 + stay * mu1
+    c = np.array([c0, c1])
+    # w[i, j]: the share of model j's prior that comes from model i
+    w = np.array(
+        [[stay * mu0 / c0, (1 - stay) * mu0 / c1], [(1 - stay) * mu1 / c0, stay * mu1 / c1]]
+    )
     x0 = w.T @ state.xs  # j × 4
     d = state.xs[:, None, :] - x0[None, :, :]  # i × j × 4
     spread = state.ps[:, None, :, :] + d[..., :, None] * d[..., None, :]
     p0 = np.einsum("ij,ijkl->jkl", w, spread)
-    f, ft, q = _transitions(dt)
     state.xs = (f @ x0[:, :, None])[:, :, 0]
     state.ps = f @ p0 @ ft + q
     state.mu = c
 
 
 def imm_update(
-    state: _State, innovation: float, h: NDArray[np.float64], r: float, gate: float
+    state: _State,
+    x: NDArray[np.float64],
+    innovation: float,
+    hv: NDArray[np.float64],
+    r: float,
+    gate: float,
 ) -> bool:
-    """Scalar update of every model (``innovation`` taken at the combined estimate).
+    """Scalar update of every model (``innovation`` and gradient ``hv`` taken at the combined
+    estimate ``x``).
 
     Returns False, changing nothing, when the innovation lies beyond ``gate`` sigmas of the
     combined prediction.
     """
-    x = state.x
-    hv = h.reshape(4)
     offset = (state.xs - x[None, :]) @ hv
     ph = state.ps @ hv  # models × 4
     s = ph @ hv + r
@@ -244,7 +258,7 @@ class Track:
         predicted, h = predict_measurement(x, m)
         residual = m.value - predicted
         innovation = float(wrap_pi(residual)) if m.kind == "bearing" else residual
-        if not imm_update(state, innovation, h, m.sigma**2, GATE_SIGMAS):
+        if not imm_update(state, x, innovation, h, m.sigma**2, GATE_SIGMAS):
             self.gated += 1
             return False
         if m.kind == "bearing":

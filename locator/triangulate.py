@@ -152,6 +152,36 @@ def _gauss_newton(
     return x, weights
 
 
+def _observed_information(
+    x: NDArray[np.float64],
+    p: NDArray[np.float64],
+    theta: NDArray[np.float64],
+    sigma: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Hessian of the negative log-likelihood at ``x`` (1/m²), prior included.
+
+    Unlike the expected (Fisher) information it keeps the residuals' second-order term
+    ``−Σ r_i ∇²β_i / σ_i²``, which widens the ellipse where the bearings' curvature and their
+    disagreement make the likelihood flatter than a straight-line picture says. Falls back to
+    the Fisher information when that Hessian is not positive definite.
+    """
+    jac = _jacobian(x, p)
+    w = 1.0 / sigma**2
+    fisher = jac.T @ (jac * w[:, None]) + np.eye(2) / PRIOR_SIGMA_M**2
+    d = x[None, :] - p
+    de, dn = d[:, 0], d[:, 1]
+    r4 = np.maximum(np.sum(d * d, axis=1), MIN_RANGE_M**2) ** 2
+    h_ee, h_nn, h_en = -2 * de * dn / r4, 2 * de * dn / r4, (de * de - dn * dn) / r4
+    r = residuals_rad(x, p, theta)
+    correction = np.array(
+        [[np.sum(w * r * h_ee), np.sum(w * r * h_en)], [np.sum(w * r * h_en), np.sum(w * r * h_nn)]]
+    )
+    observed = fisher - correction
+    if np.all(np.linalg.eigvalsh(observed) > 0):
+        return np.asarray(observed, dtype=np.float64)
+    return np.asarray(fisher, dtype=np.float64)
+
+
 def triangulate(obs: list[BearingObs]) -> Triangulation:
     """Robust maximum-likelihood position from bearings (see the module docstring)."""
     n = len(obs)
@@ -186,9 +216,15 @@ def triangulate(obs: list[BearingObs]) -> Triangulation:
     x, _ = _gauss_newton(
         x, p[inliers], theta[inliers], sigma[inliers], robust=False, prior_mean=centroid
     )
-    jac = _jacobian(x, p[inliers])
-    info = jac.T @ (jac / sigma[inliers, None] ** 2) + np.eye(2) / PRIOR_SIGMA_M**2
+    info = _observed_information(x, p[inliers], theta[inliers], sigma[inliers])
     cov = np.asarray(np.linalg.inv(info), dtype=np.float64)
+    # When the bearings disagree more than their sigmas say, widen the ellipse by how much:
+    # the Fisher information at the estimate is optimistic when few bearings bend the
+    # likelihood (range errors are skewed), and sigmas are not always honest.
+    kept = int(inliers.sum())
+    if kept > 2:
+        chi2 = float(np.sum((residuals_rad(x, p[inliers], theta[inliers]) / sigma[inliers]) ** 2))
+        cov *= max(1.0, chi2 / (kept - 2))
     return Triangulation(x, cov, inliers)
 
 
