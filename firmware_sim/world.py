@@ -27,7 +27,7 @@ from firmware_sim.field import (
     handheld_track,
     moving_track,
 )
-from firmware_sim.frontend import AUTO_GAIN_DB, RtlFrontEnd
+from firmware_sim.frontend import RtlFrontEnd
 from firmware_sim.propagation import (
     Obstacle,
     Propagation,
@@ -269,6 +269,3 @@ class World:
             tx[1],
             tuple(paths),
         )
-
-
-__all__ = ["AUTO_GAIN_DB", "BraceletSim", "Link", "ReceiverSim", "World"]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from safetynet.angles import bearing_of_enu, wrap_pi
+from safetynet.angles import wrap_pi
 
 TUKEY_C = 4.685
 PRIOR_SIGMA_M = 20_000.0
@@ -239,6 +239,3 @@ def pairwise_intersections(obs: list[BearingObs]) -> NDArray[np.float64] | None:
         return None
     mean: NDArray[np.float64] = np.mean(points, axis=0)
     return mean
-
-
-__all__ = ["BearingObs", "Triangulation", "bearing_of_enu", "pairwise_intersections", "triangulate"]

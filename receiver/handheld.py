@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 
@@ -370,6 +370,3 @@ class HandheldReader:
         if handle is not None:
             handle.close()
         yield from self.parser.flush()
-
-
-__all__ = ["GnssFix", "HandheldReader", "SnhhParser", "timedelta"]

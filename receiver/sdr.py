@@ -57,7 +57,7 @@ from safetynet.reports import (
     channel_center_hz,
 )
 from safetynet.rtl import R820T_GAINS_DB
-from safetynet.sntx import BRACELET_CARRIER_TOLERANCE_PPM, ON_AIR_S
+from safetynet.sntx import ON_AIR_S
 
 log = logging.getLogger(__name__)
 
@@ -560,6 +560,3 @@ class SdrReceiver:
             battery_v=None,
             lo_error_ppm=None if lo is None else round(lo, 2),
         )
-
-
-__all__ = ["BRACELET_CARRIER_TOLERANCE_PPM", "HeardFrame", "ReceiverConfig", "SdrReceiver"]

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from numpy.typing import NDArray
 
-from safetynet.errors import DeviceError, InputError
+from safetynet.errors import InputError
 from safetynet.rtl import nominal_cal_dbm_at_fullscale
 from safetynet.sntx import RECOMMENDED_CENTER_HZ, RECOMMENDED_SAMPLE_RATE_HZ
 
@@ -235,6 +235,3 @@ def open_source(url: str) -> SampleSource:
         f"unknown source {url!r}; use sigmf:PATH.sigmf-meta, cu8:PATH?fs=..&fc=.., "
         "rtltcp://HOST:PORT, rtlsdr://0 or serial:/dev/ttyACM0"
     )
-
-
-__all__ = ["Chunk", "DeviceError", "FileSource", "SampleSource", "open_sigmf", "open_source"]
