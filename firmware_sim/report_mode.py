@@ -110,7 +110,7 @@ def _receiver_reports(world: World, rx: ReceiverSim) -> Iterator[FieldReport]:
                 gain_db=rx.frontend.effective_gain_db,
                 lat_deg=lat,
                 lon_deg=lon,
-                alt_m=None,
+                alt_m=rx.altitude_m if rx.altitude_m > 0 else None,
                 heading_deg=None if heading is None else round(heading, 1) % 360.0,
                 antenna="yagi3" if rx.pattern.name == "yagi3" else "omni",
             )

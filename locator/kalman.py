@@ -58,6 +58,7 @@ class Measurement:
     sigma: float
     level_1m_dbm: float = 0.0  # for signal strength: EIRP − loss at 1 m + antenna gain (dBm)
     exponent: float = 3.0
+    height_m: float = 0.0  # the receiver above the bracelet (a helicopter): slant range
 
 
 @lru_cache(maxsize=256)
@@ -98,7 +99,7 @@ def predict_measurement(
 ) -> tuple[float, NDArray[np.float64]]:
     """h(x) and its gradient (4,) for a measurement."""
     de, dn = float(x[0]) - m.east_m, float(x[1]) - m.north_m
-    r2 = max(de * de + dn * dn, 1.0)
+    r2 = max(de * de + dn * dn + m.height_m * m.height_m, 1.0)
     if m.kind == "bearing":
         return math.atan2(de, dn), np.array([dn / r2, -de / r2, 0.0, 0.0])
     k = -10.0 * m.exponent / math.log(10.0)

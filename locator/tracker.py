@@ -6,10 +6,11 @@ ellipse is under ``START_MAJOR_M``, a :class:`~locator.kalman.Track` starts ther
 later bearing — and the signal strength of every decoded pulse with a position — updates it.
 Each update that is used yields a ``fix`` report (at most one per second from pulses).
 
-Signal strength: ``rssi = EIRP − L0 − 10·n·log10(r) + G`` with the nominal EIRP of a worn
-bracelet, free space at 1 m, exponent ``n``, and the antenna's gain toward the estimate when its
-heading is known; its sigma (8 dB) covers shadowing, fading and the unknown EIRP, so it is a
-secondary cue far out and the main one close in, where bearings sweep fast.
+Signal strength (:mod:`locator.ranging`): ``rssi = level − 10·n·log10(r) + G``, the level and
+exponent learned per bracelet as the search goes, ``G`` the antenna's gain toward the estimate
+when its heading is known; its sigma (10 dB until learned) covers shadowing, fading and the
+unknown EIRP, so it is a secondary cue far out and the main one close in. One pulse per receiver
+per ``RSS_EVERY_S`` is used: nearby pulses share their shadowing and are not independent.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 
 from locator.fixes import make_fix
 from locator.kalman import Measurement, Track
+from locator.ranging import PathLossModel
 from locator.triangulate import BearingObs, triangulate
 from safetynet.angles import bearing_of_enu
 from safetynet.antennas import PATTERNS
@@ -30,10 +32,7 @@ from safetynet.geodesy import LocalFrame
 from safetynet.reports import Bearing, Fix, Pulse, Report
 
 START_MAJOR_M = 3000.0
-NOMINAL_EIRP_DBM = -13.0  # −10 dBm, less 3 dB for the wrist
-LOSS_AT_1M_DB = 19.15
-RSS_EXPONENT = 2.7
-RSS_SIGMA_DB = 10.0
+AIRBORNE_M = 30.0
 RSS_EVERY_S = 10.0  # per receiver: shadowing is shared by nearby pulses, they are not independent
 PULSE_FIX_EVERY_S = 1.0
 RESTART_AFTER_GATED = 3
@@ -49,6 +48,7 @@ class Locator:
     frame: LocalFrame | None = None
     tracks: dict[str, Track] = field(default_factory=dict)
     pending: dict[str, list[tuple[float, BearingObs]]] = field(default_factory=dict)
+    models: dict[str, PathLossModel] = field(default_factory=dict)  # per bracelet
     _last_pulse_fix: dict[str, float] = field(default_factory=dict)
     _last_rss: dict[tuple[str, str], float] = field(default_factory=dict)
     _recent: dict[str, list[tuple[float, BearingObs]]] = field(default_factory=dict)
@@ -121,17 +121,20 @@ class Locator:
         self._last_rss[(p.bracelet_id, p.receiver_id)] = t_s
         frame = self._frame_for(p.lat_deg, p.lon_deg)
         east, north = frame.to_en(p.lat_deg, p.lon_deg)
-        x, _, _ = track.estimate
+        x, cov, _ = track.estimate
         gain = 0.0
         if p.heading_deg is not None:
             toward = bearing_of_enu(float(x[0]) - east, float(x[1]) - north)
             gain = float(PATTERNS[p.antenna].gain_dbi(toward - p.heading_deg))
-        elif p.antenna == "omni":
-            gain = 0.0
-        level = NOMINAL_EIRP_DBM - LOSS_AT_1M_DB + gain
+        model = self.models.setdefault(p.bracelet_id, PathLossModel())
+        height_m = max((p.alt_m or 0.0) - (self.frame.alt0_m if self.frame else 0.0), 0.0)
+        height_m = height_m if height_m > AIRBORNE_M else 0.0  # a person's own height aside
+        range_m = math.hypot(float(x[0]) - east, float(x[1]) - north, height_m)
+        model.observe(range_m, math.sqrt(float(np.trace(cov[:2, :2]))), p.rssi_dbm - gain)
         m = Measurement(
-            t_s, "rss", p.receiver_id, east, north, p.rssi_dbm, RSS_SIGMA_DB, level, RSS_EXPONENT
-        )
+            t_s, "rss", p.receiver_id, east, north, p.rssi_dbm, model.sigma_db,
+            model.level_1m_dbm + gain, model.exponent, height_m,
+        )  # fmt: skip
         if not track.add(m):
             return []
         if t_s - self._last_pulse_fix.get(p.bracelet_id, -math.inf) < PULSE_FIX_EVERY_S:
