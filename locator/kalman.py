@@ -17,6 +17,9 @@ at the combined estimate ``x̂``; each model's innovation is ``wrap(z − h(x̂)
 so the angle residual is wrapped in the one place it must be.
 
 **Gating**: a measurement whose innovation is beyond 3.5 sigmas (Mahalanobis) is not used.
+**Receiver bias**: every ``BIAS_EVERY`` bearings, the receivers' biases are fitted jointly with
+the position over the last ``BIAS_WINDOW_S`` (:mod:`locator.bias`); a receiver found
+consistently off has its later bearings corrected.
 **Late reports**: the uplink stores and forwards, so reports arrive late and out of order; the
 track keeps the last ``REPLAY_S`` seconds of measurements and checkpoints of its state, and a
 late one is slotted into place and the filter re-run from the checkpoint before it.
@@ -33,6 +36,7 @@ import numpy as np
 from filterpy.common import Q_discrete_white_noise
 from numpy.typing import NDArray
 
+from locator.bias import estimate_biases
 from safetynet.angles import wrap_pi
 
 WALK_ACCEL_MPS2 = 0.05  # white acceleration of a walker (m/s² per √Hz)
@@ -41,6 +45,8 @@ SWITCH_PER_S = 0.02  # chance per second of starting or stopping
 GATE_SIGMAS = 3.5
 REPLAY_S = 300.0
 CHECKPOINT_EVERY_S = 10.0
+BIAS_EVERY = 50  # bearings between refits of the receivers' biases
+BIAS_WINDOW_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ class _State:
     t_s: float
     n_bearings: int = 0
     n_pulses: int = 0
+    bias_rad: dict[str, float] = field(default_factory=dict)
+    bearings_since_bias: int = 0
 
     @property
     def x(self) -> NDArray[np.float64]:
@@ -135,6 +143,8 @@ class _State:
         return _State(
             self.xs.copy(), self.ps.copy(), self.mu.copy(), self.t_s, self.n_bearings,
             self.n_pulses,
+            dict(self.bias_rad),
+            self.bearings_since_bias,
         )  # fmt: skip
 
 
@@ -257,16 +267,43 @@ class Track:
         self._predict(state, m.t_s)
         x = state.x
         predicted, h = predict_measurement(x, m)
-        residual = m.value - predicted
+        residual = m.value - predicted - state.bias_rad.get(m.receiver_id, 0.0)
         innovation = float(wrap_pi(residual)) if m.kind == "bearing" else residual
         if not imm_update(state, x, innovation, h, m.sigma**2, GATE_SIGMAS):
             self.gated += 1
             return False
         if m.kind == "bearing":
             state.n_bearings += 1
+            self._update_biases()
         else:
             state.n_pulses += 1
         return True
+
+    def _update_biases(self) -> None:
+        """Every ``BIAS_EVERY`` bearings, refit the receivers' biases over the recent window."""
+        state = self._state
+        state.bearings_since_bias += 1
+        if state.bearings_since_bias < BIAS_EVERY:
+            return
+        state.bearings_since_bias = 0
+        recent = [
+            m for m in self._history if m.kind == "bearing" and m.t_s >= state.t_s - BIAS_WINDOW_S
+        ]
+        if len(recent) < BIAS_EVERY:
+            return
+        state.bias_rad = estimate_biases(
+            [m.receiver_id for m in recent],
+            np.array([m.east_m for m in recent]),
+            np.array([m.north_m for m in recent]),
+            np.array([m.value for m in recent]),
+            np.array([m.sigma for m in recent]),
+            state.x[:2],
+        )
+
+    @property
+    def bias_rad(self) -> dict[str, float]:
+        """The bearing bias found per receiver (radians; taken off its bearings)."""
+        return dict(self._state.bias_rad)
 
     # --- late reports ---------------------------------------------------------------------------
     def _checkpoint_before(self, t_s: float) -> None:

@@ -205,3 +205,34 @@ def test_path_loss_model_learns_exponent_and_level() -> None:
     assert model.exponent == pytest.approx(3.3, abs=0.25)
     assert model.level_1m_dbm == pytest.approx(-35.0, abs=5.0)
     assert model.sigma_db == pytest.approx(6.0, abs=0.5)  # 5 dB spread, 6 dB floor
+
+
+def moving_bearings(rng: np.random.Generator, biased: str | None) -> list[Measurement]:
+    """Four teams walking about 300 m squares, one of them (maybe) 12° off."""
+    target = (80.0, -50.0)
+    bases = {"A": (600.0, 0.0), "B": (-500.0, 300.0), "C": (0.0, -700.0), "D": (400.0, 650.0)}
+    out = []
+    for k in range(400):
+        name = "ABCD"[k % 4]
+        e = bases[name][0] + float(rng.uniform(-150, 150))
+        n = bases[name][1] + float(rng.uniform(-150, 150))
+        err = float(rng.normal(0, 4.0)) + (12.0 if name == biased else 0.0)
+        bearing = math.radians(toward((e, n), target, err))
+        out.append(Measurement(k * 0.5, "bearing", name, e, n, bearing, math.radians(4.0)))
+    return out
+
+
+def test_track_finds_the_receiver_that_is_off() -> None:
+    rng = np.random.default_rng(5)
+    ms = moving_bearings(rng, "B")
+    track = Track(np.array([0.0, 0.0]), np.eye(2) * 300**2, 0.0)
+    for m in ms:
+        track.add(m)
+    assert set(track.bias_rad) == {"B"}
+    assert math.degrees(track.bias_rad["B"]) == pytest.approx(12.0, abs=4.0)
+    fair = Track(np.array([0.0, 0.0]), np.eye(2) * 300**2, 0.0)
+    for m in moving_bearings(np.random.default_rng(6), None):
+        fair.add(m)
+    assert not fair.bias_rad  # nobody is blamed when nobody is off
+    x, _, _ = track.estimate
+    assert np.linalg.norm(x[:2] - np.array([80.0, -50.0])) < 25
