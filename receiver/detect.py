@@ -185,15 +185,20 @@ class Template:
         return WINDOW_BLOCKS * float(w.sum()), math.sqrt(WINDOW_BLOCKS * float((w * w).sum()))
 
     def apply(self, window_sums: NDArray[np.float32]) -> NDArray[np.float32]:
-        """``out[:, k] = Σ_j taps[j] · window_sums[:, k + first_offset + j]``, then as z-scores."""
+        """``Σ_j taps[j] · window_sums[:, k + first_offset + j] / sd`` for every bin ``k``:
+        the z-score plus ``mean / sd`` (:attr:`offset`, which the caller takes off)."""
+        _, sd = self.moments()
         origin = -(self.first_offset + self.taps.size // 2)
         out: NDArray[np.float32] = scipy.ndimage.correlate1d(
-            window_sums, self.taps, axis=1, mode="constant", origin=origin
+            window_sums, self.taps * np.float32(1.0 / sd), axis=1, mode="constant", origin=origin
         )
-        mean, sd = self.moments()
-        out -= np.float32(mean)
-        out *= np.float32(1.0 / sd)
         return out
+
+    @property
+    def offset(self) -> float:
+        """What :meth:`apply` adds to the z-score: ``mean / sd`` of the statistic on noise."""
+        mean, sd = self.moments()
+        return mean / sd
 
 
 def templates(sample_rate_hz: float) -> tuple[Template, Template]:
@@ -281,7 +286,12 @@ class Detector:
             sums[i] = acc
         self._tail = joined[-(WINDOW_STEPS - 1) :]
         centre, between = self._templates
-        return np.maximum(centre.apply(sums), between.apply(sums))
+        z = centre.apply(sums)
+        z_between = between.apply(sums)
+        z_between -= np.float32(between.offset)
+        z -= np.float32(centre.offset)
+        np.maximum(z, z_between, out=z)
+        return z
 
     def push(
         self, d: NDArray[np.float32], first_window_block: int, allowed: NDArray[np.bool_]
