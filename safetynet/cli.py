@@ -37,11 +37,14 @@ DESCRIPTION = """\
 SafetyNet finds people who wander and wear an SNTX-1 radio bracelet.
 
 Receivers turn radio into reports (pulses, bearings, silences, status) as JSON Lines; the
-locator turns reports into fixes; the server shows the search on a live map.
+locator turns reports into fixes with their 95 % ellipses; the simulator stands in for the
+bracelets, the people and the radios.
 """
 
 EPILOG = """\
 examples:
+  safetynet sim reports --scenario scenarios/quiet-suburb.toml --out r.jsonl
+  safetynet locate --input r.jsonl       fixes as the tracker updates
   safetynet check reports.jsonl          validate a file of reports
   safetynet COMMAND --help               what a command does and its options
 
