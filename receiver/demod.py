@@ -89,14 +89,14 @@ def measure(
     floor: NDArray[np.float64],
     first_block: int,
     block_samples: int,
-    carrier_bin: int,
     capture_fraction: float,
 ) -> Measurement | None:
     """Measure and decode the frame whose window starts at ``first_block + LEAD_BLOCKS``.
 
     ``sub`` holds, for the ``SPAN_BLOCKS`` blocks from absolute block ``first_block``, the 32
-    complex bins from ``carrier_bin − 16`` up (full-scale amplitude); ``powers`` the same blocks'
-    band powers and ``floor`` the per-bin noise (full-scale power per bin); ``block_samples`` N.
+    complex bins from the carrier bin − 16 up (full-scale amplitude); ``powers`` the same
+    blocks' powers of the bins within ±``POWER_HALF_BINS`` of the carrier and ``floor`` those
+    bins' noise (full-scale power per bin); ``block_samples`` is N.
     """
     # Inverse DFT per block (offset 0 is the carrier bin): a 32×32 matrix product.
     y = (sub @ _IDFT).reshape(-1)
@@ -148,7 +148,7 @@ def measure(
     start_sub = start + frac
     start_sample = first_block * block_samples + start_sub * block_samples / SUB_BINS
 
-    power, noise_per_bin, collision = _power(powers, floor, carrier_bin, start_sub / SUB_BINS)
+    power, noise_per_bin, collision = _power(powers, floor, start_sub / SUB_BINS)
     return Measurement(
         start_sample=start_sample,
         freq_offset_hz=freq_offset,
@@ -193,17 +193,11 @@ def _residual(y: NDArray[np.complex128], bits: NDArray[np.uint8]) -> float:
 
 
 def _power(
-    powers: NDArray[np.float32],
-    floor: NDArray[np.float64],
-    carrier_bin: int,
-    start_blocks: float,
+    cols: NDArray[np.float32], floor: NDArray[np.float64], start_blocks: float
 ) -> tuple[float, float, bool]:
-    """(signal power, mean noise per bin, collision) from the power spectra."""
-    lo = max(carrier_bin - POWER_HALF_BINS, 0)
-    hi = min(carrier_bin + POWER_HALF_BINS + 1, powers.shape[1])
-    cols = powers[:, lo:hi]
+    """(signal power, mean noise per bin, collision) from the frame's bins' power spectra."""
     live = cols.any(axis=0)  # the zeroed DC bin, if it falls here, holds neither signal nor noise
-    noise = floor[lo:hi][live]
+    noise = floor[live]
     if noise.size == 0:
         return 0.0, 1e-30, False
     noise_block = float(noise.sum())

@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from receiver.channelize import BIN_HZ, Band, Blocks, Channelizer
 from receiver.demod import (
     LEAD_BLOCKS,
+    POWER_HALF_BINS,
     SPAN_BLOCKS,
     SUB_BINS,
     body_capture_fraction,
@@ -251,13 +252,15 @@ class SdrReceiver:
     def _gather(
         self, first: int, n: int, carrier_bin: int
     ) -> tuple[NDArray[np.complex128], NDArray[np.float32]] | None:
-        """The 32 complex bins from ``carrier_bin − 16`` and the band powers of blocks
-        [first, first + n), in full-scale units; None when they are not (or no longer) held."""
+        """The 32 complex bins from ``carrier_bin − 16`` and the powers of the bins within
+        ±``POWER_HALF_BINS`` of it, for blocks [first, first + n), in full-scale units; None when
+        they are not (or no longer) held."""
         parts_sub: list[NDArray[np.complex128]] = []
         parts_pow: list[NDArray[np.float32]] = []
         band_idx = np.arange(carrier_bin - SUB_BINS // 2, carrier_bin + SUB_BINS // 2)
         valid = (band_idx >= 0) & (band_idx < self.band.n_bins) & (band_idx != self.band.dc_index)
         cols = np.clip(band_idx, 0, self.band.n_bins - 1)
+        lo_bin, hi_bin = self._power_bins(carrier_bin)
         need = first
         for blocks in self._history:
             lo = max(need, blocks.first_block)
@@ -267,14 +270,20 @@ class SdrReceiver:
             if lo != need:
                 return None
             rows = slice(lo - blocks.first_block, hi - blocks.first_block)
-            piece = blocks.spectrum[rows][:, cols].astype(np.complex128) * math.sqrt(blocks.scale)
+            piece = blocks.spectrum[rows, :][:, cols] * np.float32(math.sqrt(blocks.scale))
             piece[:, ~valid] = 0
-            parts_sub.append(piece)
-            parts_pow.append(blocks.power[rows] * np.float32(blocks.scale))
+            parts_sub.append(piece.astype(np.complex128))
+            parts_pow.append(blocks.power[rows, lo_bin:hi_bin] * np.float32(blocks.scale))
             need = hi
         if need != first + n:
             return None
         return np.concatenate(parts_sub), np.concatenate(parts_pow)
+
+    def _power_bins(self, carrier_bin: int) -> tuple[int, int]:
+        """The band bins [lo, hi) a frame's power is measured over."""
+        return max(carrier_bin - POWER_HALF_BINS, 0), min(
+            carrier_bin + POWER_HALF_BINS + 1, self.band.n_bins
+        )
 
     def _allowed_bins(self) -> NDArray[np.bool_]:
         """Bins where a carrier may be: within ±13 kHz (+ 1 kHz) of a channel centre."""
@@ -294,9 +303,10 @@ class SdrReceiver:
             return None
         assert self.floor.floor is not None
         scale = self._history[-1].scale
+        lo_bin, hi_bin = self._power_bins(carrier_bin)
         m = measure(
-            gathered[0], gathered[1], self.floor.floor * scale, first, self.block_samples,
-            carrier_bin, self.capture,
+            gathered[0], gathered[1], self.floor.floor[lo_bin:hi_bin] * scale, first,
+            self.block_samples, self.capture,
         )  # fmt: skip
         if m is None or not m.power_fs > 0 or not math.isfinite(m.snr10k_db):
             return None
