@@ -1,0 +1,332 @@
+"""The registry's tables.
+
+Health information about vulnerable people lives here: the fields a role may read are marked in
+``CLINICAL_FIELDS`` (dispatcher, clinician and admin only) and ``CO_RESPONSE`` tables (clinician
+and admin only). Records are never deleted outright: ``deleted_at`` marks a soft delete, kept
+for the retention period. Editable records carry a ``version`` column: SQLAlchemy's optimistic
+locking refuses an update made from a stale copy, so two people editing one record never
+silently overwrite each other. The search event log is append-only.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    PROGRAM_STAFF = "program_staff"
+    DISPATCHER = "dispatcher"
+    SEARCHER = "searcher"
+    CLINICIAN = "clinician"
+    FAMILY = "family"
+
+
+class BraceletStatus(enum.StrEnum):
+    STOCK = "stock"
+    ASSIGNED = "assigned"
+    RETIRED = "retired"
+
+
+class SearchStatus(enum.StrEnum):
+    ACTIVE = "active"
+    FOUND = "found"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class PlaceKind(enum.StrEnum):
+    FREQUENTED = "frequented"
+    PREVIOUS_ADDRESS = "previous_address"
+    FOUND_BEFORE = "found_before"
+
+
+class EncounterKind(enum.StrEnum):
+    RESPONSE_911 = "911-response"
+    FOLLOW_UP = "follow-up"
+
+
+def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(kind, name=name, native_enum=False, validate_strings=True, length=20,
+                values_callable=lambda e: [m.value for m in e])  # fmt: skip
+
+
+class Versioned:
+    """Optimistic locking: an update from a stale copy raises ``StaleDataError``."""
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 - SQLAlchemy's directive
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+class Client(Versioned, Base):
+    __tablename__ = "client"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    nickname: Mapped[str | None] = mapped_column(String(100))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    # physical description
+    height_cm: Mapped[int | None] = mapped_column(Integer)
+    build: Mapped[str | None] = mapped_column(String(100))
+    hair: Mapped[str | None] = mapped_column(String(100))
+    eyes: Mapped[str | None] = mapped_column(String(100))
+    glasses: Mapped[bool] = mapped_column(Boolean, default=False)
+    scars_marks: Mapped[str | None] = mapped_column(Text)
+    photo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    photo_type: Mapped[str | None] = mapped_column(String(20))
+    # language and communication
+    language: Mapped[str | None] = mapped_column(String(100))
+    verbal: Mapped[bool] = mapped_column(Boolean, default=True)
+    useful_phrases: Mapped[str | None] = mapped_column(Text)
+    # clinical (dispatcher, clinician, admin only; every read audited)
+    diagnoses: Mapped[str | None] = mapped_column(Text)
+    medications: Mapped[str | None] = mapped_column(Text)
+    triggers: Mapped[str | None] = mapped_column(Text)
+    approach_and_calm: Mapped[str | None] = mapped_column(Text)
+    mobility_aids: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    caregivers: Mapped[list[Caregiver]] = relationship(back_populates="client", cascade="all")
+    places: Mapped[list[Place]] = relationship(back_populates="client", cascade="all")
+    enrollments: Mapped[list[Enrollment]] = relationship(back_populates="client", cascade="all")
+
+
+CLINICAL_FIELDS = ("diagnoses", "medications", "triggers", "approach_and_calm", "mobility_aids")
+
+
+class Caregiver(Base):
+    __tablename__ = "caregiver"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    relation: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(40))
+    available_24_7: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+
+    client: Mapped[Client] = relationship(back_populates="caregivers")
+
+
+class Place(Base):
+    __tablename__ = "place"
+    __table_args__ = (
+        CheckConstraint("lat_deg BETWEEN -90 AND 90", name="place_lat"),
+        CheckConstraint("lon_deg BETWEEN -180 AND 180", name="place_lon"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    kind: Mapped[PlaceKind] = mapped_column(_enum(PlaceKind, "place_kind"))
+    label: Mapped[str] = mapped_column(String(200))
+    lat_deg: Mapped[float] = mapped_column(Float)
+    lon_deg: Mapped[float] = mapped_column(Float)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    client: Mapped[Client] = relationship(back_populates="places")
+
+
+class Enrollment(Base):
+    __tablename__ = "enrollment"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    diagnosis_confirmed: Mapped[bool] = mapped_column(Boolean)
+    history_of_wandering: Mapped[bool] = mapped_column(Boolean)
+    caregiver_24_7: Mapped[bool] = mapped_column(Boolean)
+    funding_source: Mapped[str | None] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+
+    client: Mapped[Client] = relationship(back_populates="enrollments")
+
+
+class Bracelet(Versioned, Base):
+    __tablename__ = "bracelet"
+    __table_args__ = (
+        CheckConstraint("bracelet_id BETWEEN 1 AND 65534", name="bracelet_id_range"),
+        CheckConstraint("channel BETWEEN 1 AND 40", name="bracelet_channel"),
+        CheckConstraint("battery_interval_days > 0", name="bracelet_battery_interval"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    bracelet_id: Mapped[int] = mapped_column(Integer, unique=True)  # the 16-bit ID on the air
+    channel: Mapped[int] = mapped_column(Integer)
+    status: Mapped[BraceletStatus] = mapped_column(_enum(BraceletStatus, "bracelet_status"))
+    client_id: Mapped[str | None] = mapped_column(ForeignKey("client.id"), index=True)
+    battery_installed_on: Mapped[date | None] = mapped_column(Date)
+    battery_interval_days: Mapped[int] = mapped_column(Integer, default=180)
+
+
+class BatteryChange(Base):
+    __tablename__ = "battery_change"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    bracelet_pk: Mapped[str] = mapped_column(ForeignKey("bracelet.id"), index=True)
+    changed_on: Mapped[date] = mapped_column(Date)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class DailyTest(Base):
+    __tablename__ = "daily_test"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    bracelet_pk: Mapped[str] = mapped_column(ForeignKey("bracelet.id"), index=True)
+    tested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    tested_by: Mapped[str] = mapped_column(String(200))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class Search(Versioned, Base):
+    __tablename__ = "search"
+    __table_args__ = (
+        # One active search per client.
+        Index(
+            "one_active_search_per_client",
+            "client_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        CheckConstraint("last_known_lat_deg BETWEEN -90 AND 90", name="search_lat"),
+        CheckConstraint("last_known_lon_deg BETWEEN -180 AND 180", name="search_lon"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_known_lat_deg: Mapped[float] = mapped_column(Float)
+    last_known_lon_deg: Mapped[float] = mapped_column(Float)
+    last_known_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    clothing: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[SearchStatus] = mapped_column(_enum(SearchStatus, "search_status"))
+    found_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    found_lat_deg: Mapped[float | None] = mapped_column(Float)
+    found_lon_deg: Mapped[float | None] = mapped_column(Float)
+    found_condition: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SearchTeam(Base):
+    __tablename__ = "search_team"
+    __table_args__ = (UniqueConstraint("search_id", "name", name="search_team_name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    receiver_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class SearchEvent(Base):
+    """The append-only log of a search: reports, fixes, notes, assignments."""
+
+    __tablename__ = "search_event"
+    __table_args__ = (Index("search_event_by_time", "search_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(20))  # report, fix, note, assignment
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class MissingPersonLink(Base):
+    __tablename__ = "missing_person_link"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    search_id: Mapped[str] = mapped_column(ForeignKey("search.id"), index=True)
+    agency: Mapped[str] = mapped_column(String(200))
+    report_number: Mapped[str] = mapped_column(String(100))
+    ncic_category: Mapped[str] = mapped_column(String(50))  # e.g. Disability, Endangered
+    entered_in_ncic: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CoResponseLink(Base):
+    """A mental-health co-response encounter linked to a client (clinician and admin only)."""
+
+    __tablename__ = "co_response_link"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    search_id: Mapped[str | None] = mapped_column(ForeignKey("search.id"), index=True)
+    encounter_on: Mapped[date] = mapped_column(Date)
+    kind: Mapped[EncounterKind] = mapped_column(_enum(EncounterKind, "encounter_kind"))
+    clinician: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class FamilyLink(Base):
+    """Which clients a family member may see and edit."""
+
+    __tablename__ = "family_link"
+    __table_args__ = (UniqueConstraint("user_id", "client_id", name="family_link_once"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+
+
+class AuditEntry(Base):
+    """Who read or changed what, when and why (every read of clinical or co-response detail)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("audit_by_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+    action: Mapped[str] = mapped_column(String(20))  # read, create, update, delete, export
+    entity: Mapped[str] = mapped_column(String(50))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text)
