@@ -1,0 +1,43 @@
+"""Who may see and do what: one table, checked in one place.
+
+Kinds of data: ``public`` (name, photo, physical description, language: what a searcher needs to
+recognise and approach someone), ``contacts`` (caregivers, places), ``clinical`` (diagnoses,
+medications, triggers, how to approach and calm, mobility aids), ``co_response`` (encounters
+with mental-health clinicians), ``program`` (bracelets, batteries, tests), ``search`` (searches,
+their log and links). Actions: ``read`` and ``write``.
+
+Family members act only on their own clients (the family links) and never see co-response
+detail; clinical detail is read only by dispatchers, clinicians and admins (a family writes it
+when enrolling); co-response detail is for clinicians and admins only.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from registry.models import Role
+
+Kind = Literal["public", "contacts", "clinical", "co_response", "program", "search"]
+Action = Literal["read", "write"]
+
+R, W = "read", "write"
+KINDS = ("public", "contacts", "clinical", "co_response", "program", "search")
+MATRIX: dict[Role, dict[str, set[str]]] = {
+    Role.ADMIN: {k: {R, W} for k in KINDS},
+    Role.PROGRAM_STAFF: {"public": {R, W}, "contacts": {R, W}, "program": {R, W}, "search": {R}},
+    Role.DISPATCHER: {"public": {R}, "contacts": {R}, "clinical": {R}, "program": {R},
+                      "search": {R, W}},
+    Role.SEARCHER: {"public": {R}, "search": {R}},
+    Role.CLINICIAN: {"public": {R}, "contacts": {R}, "clinical": {R, W}, "co_response": {R, W},
+                     "search": {R}},
+    # A family provides the clinical detail when enrolling but, as the rules say, only
+    # dispatchers, clinicians and admins read it back.
+    Role.FAMILY: {"public": {R, W}, "contacts": {R, W}, "clinical": {W}, "program": {R, W}},
+}  # fmt: skip
+
+
+def allowed(role: Role, action: Action, kind: Kind, own_client: bool = True) -> bool:
+    """Whether ``role`` may ``action`` data of ``kind`` (for family: of this client only)."""
+    if role is Role.FAMILY and not own_client:
+        return False
+    return action in MATRIX.get(role, {}).get(kind, set())
