@@ -1,0 +1,336 @@
+"""The registry's service layer: what the server and the command line call.
+
+Every function takes the acting user (``Actor``) and a session; it checks the permission matrix
+(:mod:`registry.access`), validates input (``RegistryInputError`` names the field, the value and
+what is valid, and nothing is written), and writes the audit log for every read of clinical or
+co-response detail (who, when, why — a reason is required) and for every change.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.access import Kind, allowed
+from registry.models import (
+    CLINICAL_FIELDS,
+    AuditEntry,
+    BatteryChange,
+    Bracelet,
+    BraceletStatus,
+    Caregiver,
+    Client,
+    DailyTest,
+    FamilyLink,
+    Role,
+    Search,
+    SearchStatus,
+)
+from safetynet.errors import InputError, SafetyNetError
+
+PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+MAX_PHOTO_BYTES = 2 * 1024 * 1024
+PUBLIC_FIELDS = (
+    "first_name", "last_name", "nickname", "date_of_birth", "height_cm", "build", "hair", "eyes",
+    "glasses", "scars_marks", "language", "verbal", "useful_phrases",
+)  # fmt: skip
+
+
+class RegistryInputError(InputError):
+    """Input the registry refuses; nothing was written."""
+
+
+class ForbiddenError(SafetyNetError):
+    """The acting user's role does not allow this."""
+
+
+class ConflictError(SafetyNetError):
+    """The record changed since it was read, or a rule of uniqueness would break."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: str
+    role: Role
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _own(session: Session, actor: Actor, client_id: str) -> bool:
+    if actor.role is not Role.FAMILY:
+        return True
+    link = session.scalar(
+        select(FamilyLink).where(
+            FamilyLink.user_id == actor.user_id, FamilyLink.client_id == client_id
+        )
+    )
+    return link is not None
+
+
+def _require(
+    session: Session, actor: Actor, action: str, kind: Kind, client_id: str | None = None
+) -> None:
+    own = True if client_id is None else _own(session, actor, client_id)
+    if not allowed(actor.role, action, kind, own):  # type: ignore[arg-type]
+        raise ForbiddenError(f"a {actor.role.value} may not {action} {kind} data of this client")
+
+
+def _audit(session: Session, actor: Actor, action: str, entity: str, entity_id: str,
+           fields: list[str], reason: str) -> None:  # fmt: skip
+    session.add(AuditEntry(at=_now(), user_id=actor.user_id, action=action, entity=entity,
+                           entity_id=entity_id, fields=fields, reason=reason))  # fmt: skip
+
+
+def _text(
+    data: dict[str, Any], field: str, required: bool = False, max_len: int = 200
+) -> str | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise RegistryInputError(f"{field}: required")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RegistryInputError(
+            f"{field}: must be text that is not empty or only spaces, got {value!r}"
+        )
+    if len(value) > max_len:
+        raise RegistryInputError(f"{field}: at most {max_len} characters, got {len(value)}")
+    return value.strip()
+
+
+def _date(data: dict[str, Any], field: str, required: bool = False) -> date | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise RegistryInputError(f"{field}: required")
+        return None
+    try:
+        parsed = date.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        raise RegistryInputError(f"{field}: must be a date YYYY-MM-DD, got {value!r}") from None
+    if not isinstance(parsed, date):
+        raise RegistryInputError(f"{field}: must be a date YYYY-MM-DD, got {value!r}")
+    if parsed > date.today():
+        raise RegistryInputError(f"{field}: must not be in the future, got {parsed.isoformat()}")
+    return parsed
+
+
+def check_photo(photo: bytes) -> str:
+    """The photo's MIME type; only JPEG and PNG up to 2 MiB are taken."""
+    if len(photo) > MAX_PHOTO_BYTES:
+        raise RegistryInputError(
+            f"photo: at most {MAX_PHOTO_BYTES // 1024} KiB, got {len(photo) // 1024} KiB"
+        )
+    for magic, mime in PHOTO_TYPES.items():
+        if photo.startswith(magic):
+            return mime
+    raise RegistryInputError("photo: must be a JPEG or PNG image")
+
+
+def enrol(session: Session, actor: Actor, data: dict[str, Any]) -> Client:
+    """Create a client from a dict (the enrollment form or a JSON file); returns it."""
+    _require(session, actor, "write", "public")
+    now = _now()
+    client = Client(
+        first_name=_text(data, "first_name", required=True),
+        last_name=_text(data, "last_name", required=True),
+        nickname=_text(data, "nickname"),
+        date_of_birth=_date(data, "date_of_birth", required=True),
+        build=_text(data, "build"), hair=_text(data, "hair"), eyes=_text(data, "eyes"),
+        glasses=bool(data.get("glasses", False)),
+        scars_marks=_text(data, "scars_marks", max_len=2000),
+        language=_text(data, "language"), verbal=bool(data.get("verbal", True)),
+        useful_phrases=_text(data, "useful_phrases", max_len=2000),
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    height = data.get("height_cm")
+    if height is not None:
+        if not isinstance(height, int) or not 40 <= height <= 250:
+            raise RegistryInputError(
+                f"height_cm: must be a whole number of cm within 40..250, got {height!r}"
+            )
+        client.height_cm = height
+    if "photo_base64" in data:
+        try:
+            photo = base64.b64decode(data["photo_base64"], validate=True)
+        except (ValueError, TypeError):
+            raise RegistryInputError("photo_base64: not valid base64") from None
+        client.photo_type = check_photo(photo)
+        client.photo = photo
+    clinical = {f: _text(data, f, max_len=4000) for f in CLINICAL_FIELDS if data.get(f) is not None}
+    if clinical:
+        _require(session, actor, "write", "clinical")
+        for field, value in clinical.items():
+            setattr(client, field, value)
+    for i, c in enumerate(data.get("caregivers", [])):
+        if not isinstance(c, dict):
+            raise RegistryInputError(f"caregivers[{i}]: must be an object")
+        client.caregivers.append(
+            Caregiver(name=_text(c, "name", required=True), relation=_text(c, "relation"),
+                      phone=_text(c, "phone", required=True, max_len=40),
+                      available_24_7=bool(c.get("available_24_7", False)), priority=i + 1)
+        )  # fmt: skip
+    session.add(client)
+    session.flush()
+    if actor.role is Role.FAMILY:
+        session.add(FamilyLink(user_id=actor.user_id, client_id=client.id))
+    _audit(session, actor, "create", "client", client.id, [], "enrollment")
+    return client
+
+
+def read_client(session: Session, actor: Actor, client_id: str, reason: str = "") -> dict[str, Any]:
+    """The client as this actor may see it; clinical fields only where allowed, and audited."""
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        raise RegistryInputError(f"client_id: no client {client_id!r}")
+    _require(session, actor, "read", "public", client_id)
+    out: dict[str, Any] = {"id": client.id, "version": client.version}
+    out.update({f: getattr(client, f) for f in PUBLIC_FIELDS})
+    out["has_photo"] = client.photo is not None
+    if allowed(actor.role, "read", "contacts", _own(session, actor, client_id)):
+        out["caregivers"] = [
+            {
+                "name": c.name,
+                "relation": c.relation,
+                "phone": c.phone,
+                "available_24_7": c.available_24_7,
+            }
+            for c in sorted(client.caregivers, key=lambda c: c.priority)
+        ]
+    if allowed(actor.role, "read", "clinical", _own(session, actor, client_id)):
+        if not reason.strip():
+            raise RegistryInputError(
+                "reason: reading clinical detail needs a reason (it is audited)"
+            )
+        out.update({f: getattr(client, f) for f in CLINICAL_FIELDS})
+        _audit(session, actor, "read", "client", client.id, list(CLINICAL_FIELDS), reason.strip())
+    return out
+
+
+def assign_bracelet(session: Session, actor: Actor, bracelet_id: int, channel: int, client_id: str,
+                    installed_on: date, interval_days: int = 180) -> Bracelet:  # fmt: skip
+    """Put a bracelet on a client (one bracelet per client at a time, IDs unique)."""
+    _require(session, actor, "write", "program", client_id)
+    if not 0 < bracelet_id < 0xFFFF:
+        raise RegistryInputError(f"bracelet_id: must be within 0001..FFFE, got {bracelet_id:#06x}")
+    if not 1 <= channel <= 40:
+        raise RegistryInputError(f"channel: must be within 1..40, got {channel}")
+    if session.get(Client, client_id) is None:
+        raise RegistryInputError(f"client_id: no client {client_id!r}")
+    existing = session.scalar(select(Bracelet).where(Bracelet.bracelet_id == bracelet_id))
+    if existing is not None and existing.status is BraceletStatus.ASSIGNED:
+        raise ConflictError(f"bracelet {bracelet_id:04X} is already assigned")
+    current = session.scalar(
+        select(Bracelet).where(
+            Bracelet.client_id == client_id, Bracelet.status == BraceletStatus.ASSIGNED
+        )
+    )
+    if current is not None:
+        raise ConflictError(
+            f"client already wears bracelet {current.bracelet_id:04X}; retire it first"
+        )
+    now = _now()
+    bracelet = existing or Bracelet(bracelet_id=bracelet_id, created_at=now)
+    bracelet.channel, bracelet.client_id, bracelet.status = (
+        channel,
+        client_id,
+        BraceletStatus.ASSIGNED,
+    )
+    bracelet.battery_installed_on, bracelet.battery_interval_days = installed_on, interval_days
+    bracelet.updated_at = now
+    session.add(bracelet)
+    try:
+        session.flush()
+    except IntegrityError as err:
+        raise ConflictError(f"bracelet {bracelet_id:04X}: {err.orig}") from err
+    _audit(session, actor, "update", "bracelet", bracelet.id, ["client_id"], "assignment")
+    return bracelet
+
+
+def batteries_due(
+    session: Session, actor: Actor, within_days: int, today: date | None = None
+) -> list[dict[str, Any]]:
+    """Assigned bracelets whose battery runs out within ``within_days``, soonest first."""
+    _require(session, actor, "read", "program")
+    today = today or date.today()
+    rows = []
+    for b in session.scalars(select(Bracelet).where(Bracelet.status == BraceletStatus.ASSIGNED)):
+        if b.battery_installed_on is None:
+            continue
+        due = b.battery_installed_on + timedelta(days=b.battery_interval_days)
+        left = (due - today).days
+        if left <= within_days:
+            rows.append({"bracelet_id": f"{b.bracelet_id:04X}", "client_id": b.client_id,
+                         "due_on": due.isoformat(), "days_remaining": left})  # fmt: skip
+    return sorted(rows, key=lambda r: r["days_remaining"])
+
+
+def record_battery_change(
+    session: Session, actor: Actor, bracelet_pk: str, on: date, by: str
+) -> None:
+    bracelet = session.get(Bracelet, bracelet_pk)
+    if bracelet is None:
+        raise RegistryInputError(f"bracelet: no bracelet {bracelet_pk!r}")
+    _require(session, actor, "write", "program", bracelet.client_id)
+    if on > date.today():
+        raise RegistryInputError(f"changed_on: must not be in the future, got {on.isoformat()}")
+    session.add(
+        BatteryChange(bracelet_pk=bracelet_pk, changed_on=on, changed_by=by, user_id=actor.user_id)
+    )
+    bracelet.battery_installed_on = on
+    bracelet.updated_at = _now()
+
+
+def record_daily_test(
+    session: Session, actor: Actor, bracelet_pk: str, at: datetime, passed: bool, by: str
+) -> None:
+    bracelet = session.get(Bracelet, bracelet_pk)
+    if bracelet is None:
+        raise RegistryInputError(f"bracelet: no bracelet {bracelet_pk!r}")
+    _require(session, actor, "write", "program", bracelet.client_id)
+    if at > _now() + timedelta(minutes=5):
+        raise RegistryInputError(f"tested_at: must not be in the future, got {at.isoformat()}")
+    session.add(
+        DailyTest(
+            bracelet_pk=bracelet_pk,
+            tested_at=at,
+            tested_by=by,
+            passed=passed,
+            user_id=actor.user_id,
+        )
+    )
+
+
+def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, lon_deg: float,
+                last_seen: datetime, clothing: str | None = None) -> Search:  # fmt: skip
+    """Open a search (one active search per client)."""
+    _require(session, actor, "write", "search")
+    if not -90 <= lat_deg <= 90 or not -180 <= lon_deg <= 180:
+        raise RegistryInputError(
+            f"last known point: latitude -90..90 and longitude -180..180, got {lat_deg}, {lon_deg}"
+        )
+    if last_seen > _now() + timedelta(minutes=5):
+        raise RegistryInputError(
+            f"last_known_at: must not be in the future, got {last_seen.isoformat()}"
+        )
+    active = session.scalar(
+        select(Search).where(Search.client_id == client_id, Search.status == SearchStatus.ACTIVE)
+    )
+    if active is not None:
+        raise ConflictError(f"client {client_id} already has an active search ({active.id})")
+    now = _now()
+    search = Search(client_id=client_id, opened_at=now, last_known_lat_deg=lat_deg,
+                    last_known_lon_deg=lon_deg, last_known_at=last_seen, clothing=clothing,
+                    status=SearchStatus.ACTIVE, created_at=now, updated_at=now)  # fmt: skip
+    session.add(search)
+    session.flush()
+    _audit(session, actor, "create", "search", search.id, [], "search opened")
+    return search

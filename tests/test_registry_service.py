@@ -1,0 +1,150 @@
+"""The registry's service layer on SQLite and PostgreSQL: roles, audit, bad input, rules."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from registry.db import make_engine, upgrade
+from registry.models import AuditEntry, Client, Role, User
+from registry.service import (
+    Actor,
+    ConflictError,
+    ForbiddenError,
+    RegistryInputError,
+    assign_bracelet,
+    batteries_due,
+    enrol,
+    open_search,
+    read_client,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+FORM: dict[str, Any] = {
+    "first_name": "Walter", "last_name": "Brown", "date_of_birth": "1944-05-01",
+    "height_cm": 178, "hair": "white", "language": "English", "verbal": True,
+    "diagnoses": "Alzheimer's disease", "triggers": "sirens", "approach_and_calm": "speak softly",
+    "caregivers": [{"name": "Ann Brown", "phone": "+1 617 555 0101", "available_24_7": True}],
+    "photo_base64": base64.b64encode(PNG).decode(),
+}  # fmt: skip
+
+
+@pytest.fixture
+def session(db_url: str) -> Any:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with Session(engine) as s:
+        for role in Role:
+            s.add(
+                User(
+                    id=role.value,
+                    username=role.value,
+                    display_name=role.value,
+                    password_hash="x",
+                    role=role,
+                )
+            )
+        s.add(
+            User(
+                id="other_family",
+                username="other",
+                display_name="o",
+                password_hash="x",
+                role=Role.FAMILY,
+            )
+        )
+        s.commit()
+        yield s
+    engine.dispose()
+
+
+def actor(role: Role, user: str | None = None) -> Actor:
+    return Actor(user or role.value, role)
+
+
+def test_enrol_and_read_by_role_with_audit(session: Session) -> None:
+    client = enrol(session, actor(Role.FAMILY), FORM)
+    session.commit()
+    dispatcher = read_client(session, actor(Role.DISPATCHER), client.id, reason="search 17 opened")
+    assert dispatcher["diagnoses"] == "Alzheimer's disease"
+    audit = session.scalars(select(AuditEntry).where(AuditEntry.action == "read")).all()
+    assert len(audit) == 1
+    assert audit[0].user_id == "dispatcher"
+    assert audit[0].reason == "search 17 opened"
+    searcher = read_client(session, actor(Role.SEARCHER), client.id)
+    assert "diagnoses" not in searcher
+    assert "caregivers" not in searcher
+    assert searcher["first_name"] == "Walter"
+    family = read_client(session, actor(Role.FAMILY), client.id)
+    assert family["caregivers"][0]["name"] == "Ann Brown"
+    assert "diagnoses" not in family
+    with pytest.raises(ForbiddenError):
+        read_client(session, actor(Role.FAMILY, "other_family"), client.id)
+    with pytest.raises(RegistryInputError, match="reason"):
+        read_client(session, actor(Role.CLINICIAN), client.id)
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Client)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"date_of_birth": (date.today() + timedelta(days=3)).isoformat()}, "future"),
+        ({"first_name": "   "}, "only spaces"),
+        ({"photo_base64": base64.b64encode(b"GIF89a" + b"0" * 10).decode()}, "JPEG or PNG"),
+        ({"photo_base64": base64.b64encode(PNG + b"\x00" * (3 * 1024 * 1024)).decode()}, "KiB"),
+        ({"height_cm": 400}, "height_cm"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    session: Session, patch: dict[str, Any], message: str
+) -> None:
+    before = count(session)
+    with pytest.raises(RegistryInputError, match=message):
+        enrol(session, actor(Role.FAMILY), {**FORM, **patch})
+    session.rollback()
+    assert count(session) == before
+
+
+def test_bracelets_and_batteries(session: Session) -> None:
+    staff = actor(Role.PROGRAM_STAFF)
+    form = {
+        k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
+    }
+    a = enrol(session, staff, form)
+    b = enrol(session, staff, {**form, "first_name": "Rose"})
+    today = date(2026, 11, 28)
+    assign_bracelet(session, staff, 0x3A7F, 19, a.id, today - timedelta(days=170), 180)
+    with pytest.raises(ConflictError, match="already assigned"):
+        assign_bracelet(session, staff, 0x3A7F, 19, b.id, today, 180)
+    with pytest.raises(ConflictError, match="already wears"):
+        assign_bracelet(session, staff, 0x1111, 5, a.id, today, 180)
+    with pytest.raises(RegistryInputError, match="channel"):
+        assign_bracelet(session, staff, 0x2222, 41, b.id, today, 180)
+    assign_bracelet(session, staff, 0x2222, 3, b.id, today - timedelta(days=10), 180)
+    due = batteries_due(session, staff, within_days=14, today=today)
+    assert due == [
+        {"bracelet_id": "3A7F", "client_id": a.id, "due_on": "2026-12-08", "days_remaining": 10}
+    ]
+    with pytest.raises(ForbiddenError):
+        batteries_due(session, actor(Role.SEARCHER), 14)
+
+
+def test_one_active_search_per_client(session: Session) -> None:
+    public = {
+        k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
+    }
+    c = enrol(session, actor(Role.PROGRAM_STAFF), public)
+    now = datetime.now(UTC)
+    open_search(session, actor(Role.DISPATCHER), c.id, 42.3, -71.05, now - timedelta(minutes=20))
+    with pytest.raises(ConflictError, match="active search"):
+        open_search(session, actor(Role.DISPATCHER), c.id, 42.3, -71.05, now)
+    with pytest.raises(ForbiddenError):
+        open_search(session, actor(Role.FAMILY), c.id, 42.3, -71.05, now)
