@@ -334,3 +334,60 @@ def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, 
     session.flush()
     _audit(session, actor, "create", "search", search.id, [], "search opened")
     return search
+
+
+def missed_tests(
+    session: Session, actor: Actor, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Assigned bracelets with no passed daily test in the last 24 hours, longest first."""
+    _require(session, actor, "read", "program")
+    now = now or _now()
+    rows = []
+    for b in session.scalars(select(Bracelet).where(Bracelet.status == BraceletStatus.ASSIGNED)):
+        last = session.scalar(
+            select(DailyTest.tested_at)
+            .where(DailyTest.bracelet_pk == b.id, DailyTest.passed.is_(True))
+            .order_by(DailyTest.tested_at.desc())
+            .limit(1)
+        )
+        if last is not None and last.tzinfo is None:  # SQLite returns naive UTC
+            last = last.replace(tzinfo=UTC)
+        if last is None or now - last > timedelta(hours=24):
+            rows.append({"bracelet_id": f"{b.bracelet_id:04X}", "client_id": b.client_id,
+                         "last_passed": None if last is None else last.isoformat()})  # fmt: skip
+    return sorted(rows, key=lambda r: r["last_passed"] or "")
+
+
+def export_client(session: Session, actor: Actor, client_id: str, reason: str) -> dict[str, Any]:
+    """The full record of one client as JSON-ready data (admin only; audited)."""
+    if actor.role is not Role.ADMIN:
+        raise ForbiddenError("only an admin may export a client's full record")
+    record = read_client(session, actor, client_id, reason=reason)
+    client = session.get(Client, client_id)
+    assert client is not None
+    record["places"] = [
+        {"kind": p.kind.value, "label": p.label, "lat_deg": p.lat_deg, "lon_deg": p.lon_deg}
+        for p in client.places
+    ]
+    record["enrollments"] = [
+        {
+            "starts_on": e.starts_on.isoformat(),
+            "ends_on": None if e.ends_on is None else e.ends_on.isoformat(),
+            "funding_source": e.funding_source,
+        }
+        for e in client.enrollments
+    ]
+    record["bracelets"] = [
+        {"bracelet_id": f"{b.bracelet_id:04X}", "channel": b.channel, "status": b.status.value}
+        for b in session.scalars(select(Bracelet).where(Bracelet.client_id == client_id))
+    ]
+    record["searches"] = [
+        {"id": s.id, "opened_at": s.opened_at.isoformat(), "status": s.status.value}
+        for s in session.scalars(select(Search).where(Search.client_id == client_id))
+    ]
+    record["date_of_birth"] = client.date_of_birth.isoformat()
+    if client.photo is not None:
+        record["photo_base64"] = base64.b64encode(client.photo).decode()
+        record["photo_type"] = client.photo_type
+    _audit(session, actor, "export", "client", client_id, ["*"], reason)
+    return record

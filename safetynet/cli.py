@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "safetynet.check",
     "receiver.commands",
     "locator.commands",
+    "registry.commands",
     "firmware_sim.commands",
 )
 

@@ -148,3 +148,68 @@ def test_one_active_search_per_client(session: Session) -> None:
         open_search(session, actor(Role.DISPATCHER), c.id, 42.3, -71.05, now)
     with pytest.raises(ForbiddenError):
         open_search(session, actor(Role.FAMILY), c.id, 42.3, -71.05, now)
+
+
+def test_missed_tests_and_export(session: Session) -> None:
+    from registry.service import export_client, missed_tests, record_daily_test
+
+    staff = actor(Role.PROGRAM_STAFF)
+    public = {
+        k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
+    }
+    a = enrol(session, staff, public)
+    b = enrol(session, staff, {**public, "first_name": "Rose"})
+    now = datetime.now(UTC)
+    ba = assign_bracelet(session, staff, 0x0A0A, 7, a.id, date.today(), 180)
+    bb = assign_bracelet(session, staff, 0x0B0B, 8, b.id, date.today(), 180)
+    record_daily_test(session, staff, ba.id, now - timedelta(hours=2), True, "Ann")
+    record_daily_test(session, staff, bb.id, now - timedelta(hours=30), True, "Tom")
+    record_daily_test(session, staff, bb.id, now - timedelta(hours=1), False, "Tom")  # failed
+    session.commit()
+    missed = missed_tests(session, staff, now)
+    assert [m["bracelet_id"] for m in missed] == ["0B0B"]
+    with pytest.raises(ForbiddenError):
+        export_client(session, actor(Role.DISPATCHER), a.id, "asked")
+    record = export_client(session, actor(Role.ADMIN), a.id, "records request")
+    assert record["bracelets"] == [{"bracelet_id": "0A0A", "channel": 7, "status": "assigned"}]
+    assert base64.b64decode(record["photo_base64"]) == PNG
+    exports = session.scalars(select(AuditEntry).where(AuditEntry.action == "export")).all()
+    assert [e.reason for e in exports] == ["records request"]
+
+
+def test_registry_commands(tmp_path: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SAFETYNET_DATA_DIR": str(tmp_path), "SAFETYNET_DATABASE_URL": ""}
+    form = tmp_path / "client.json"
+    form.write_text(json.dumps(FORM))
+    run = [sys.executable, "-m", "safetynet", "registry"]
+    enrolled = subprocess.run(
+        [*run, "enrol", str(form)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    client_id = enrolled.stdout.strip()
+    exported = subprocess.run([*run, "export", client_id, "--reason", "test"], capture_output=True,
+                              text=True, env=env, timeout=120, check=False)  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["diagnoses"] == "Alzheimer's disease"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**FORM, "first_name": " "}))
+    refused = subprocess.run(
+        [*run, "enrol", str(bad)], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert refused.returncode == 1
+    assert "first_name" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    due = subprocess.run(
+        [*run, "batteries-due"], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert due.returncode == 0, due.stderr
