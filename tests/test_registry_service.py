@@ -32,6 +32,10 @@ FORM: dict[str, Any] = {
     "caregivers": [{"name": "Ann Brown", "phone": "+1 617 555 0101", "available_24_7": True}],
     "photo_base64": base64.b64encode(PNG).decode(),
 }  # fmt: skip
+# The form without clinical detail, as program staff (who may not write it) fill it in.
+PUBLIC_FORM = {
+    k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
+}
 
 
 @pytest.fixture
@@ -115,11 +119,9 @@ def test_bad_input_is_refused_and_changes_nothing(
 
 def test_bracelets_and_batteries(session: Session) -> None:
     staff = actor(Role.PROGRAM_STAFF)
-    form = {
-        k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
-    }
-    a = enrol(session, staff, form)
-    b = enrol(session, staff, {**form, "first_name": "Rose"})
+
+    a = enrol(session, staff, PUBLIC_FORM)
+    b = enrol(session, staff, {**PUBLIC_FORM, "first_name": "Rose"})
     today = date(2026, 11, 28)
     assign_bracelet(session, staff, 0x3A7F, 19, a.id, today - timedelta(days=170), 180)
     with pytest.raises(ConflictError, match="already assigned"):
@@ -138,10 +140,8 @@ def test_bracelets_and_batteries(session: Session) -> None:
 
 
 def test_one_active_search_per_client(session: Session) -> None:
-    public = {
-        k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
-    }
-    c = enrol(session, actor(Role.PROGRAM_STAFF), public)
+
+    c = enrol(session, actor(Role.PROGRAM_STAFF), PUBLIC_FORM)
     now = datetime.now(UTC)
     open_search(session, actor(Role.DISPATCHER), c.id, 42.3, -71.05, now - timedelta(minutes=20))
     with pytest.raises(ConflictError, match="active search"):
@@ -154,11 +154,9 @@ def test_missed_tests_and_export(session: Session) -> None:
     from registry.service import export_client, missed_tests, record_daily_test
 
     staff = actor(Role.PROGRAM_STAFF)
-    public = {
-        k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
-    }
-    a = enrol(session, staff, public)
-    b = enrol(session, staff, {**public, "first_name": "Rose"})
+
+    a = enrol(session, staff, PUBLIC_FORM)
+    b = enrol(session, staff, {**PUBLIC_FORM, "first_name": "Rose"})
     now = datetime.now(UTC)
     ba = assign_bracelet(session, staff, 0x0A0A, 7, a.id, date.today(), 180)
     bb = assign_bracelet(session, staff, 0x0B0B, 8, b.id, date.today(), 180)
