@@ -417,7 +417,7 @@ class SdrReceiver:
         first = blocks.first_block
         t0 = chunk.t0 or (self.source.start_time + timedelta(seconds=chunk.first_sample / fs))
         new = Segment(first, chunk.gain_db, chunk.cal_dbm_at_fullscale, t0)
-        noise = blocks.power.sum(axis=1) * np.float32(blocks.scale)
+        scale = np.float32(blocks.scale)
         previous = self._current()
         if (
             previous is not None
@@ -427,7 +427,8 @@ class SdrReceiver:
             and not chunk.discontinuity
         ):
             step_db = new.gain_db - previous.gain_db
-            split = self._step_in(noise, step_db)
+            # Band noise per block: only needed while a gain change is on its way.
+            split = self._step_in(blocks.power.sum(axis=1) * scale, step_db)
             pending = self._gain_pending_since
             waited = 0 if pending is None else first - pending
             if split is None and waited < round(fs / n):  # not landed yet: keep the old gain
@@ -454,7 +455,7 @@ class SdrReceiver:
             )
         else:
             self._segments[first] = new
-        self._last_noise = float(np.median(noise[-10:]))
+        self._last_noise = float(np.median(blocks.power[-10:].sum(axis=1) * scale))
 
     def _step_in(self, noise: NDArray[np.float32], step_db: float) -> int | None:
         """First block from which the band noise has moved by at least half of ``step_db``."""
