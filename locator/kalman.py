@@ -248,12 +248,6 @@ class Track:
         self._forget(m.t_s)
         return used
 
-    def predict_to(self, t_s: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """The estimate carried forward to ``t_s`` without changing the track."""
-        state = self._state.copy()
-        self._predict(state, t_s)
-        return state.x, state.p
-
     # --- filtering ----------------------------------------------------------------------------
     def _predict(self, state: _State, t_s: float) -> None:
         dt = t_s - state.t_s

@@ -64,8 +64,3 @@ def parse_payload(payload: bytes) -> tuple[int, int] | None:
     if bracelet_id in (0x0000, 0xFFFF):
         return None
     return bracelet_id, payload[2]
-
-
-def format_bracelet_id(bracelet_id: int) -> str:
-    """A bracelet ID as written outside the air: 4 upper-case hex digits."""
-    return f"{bracelet_id:04X}"

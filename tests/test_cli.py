@@ -83,3 +83,31 @@ def test_receive_refuses_half_a_position() -> None:
     result = run_cli("receive", "--source", "cu8:x?fs=1&fc=2", "--lat-deg", "42")
     assert result.returncode == 1
     assert "--lon-deg" in result.stderr
+
+
+def test_settings_refuse_a_default_secret_outside_demo(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    from safetynet.errors import ConfigError
+    from safetynet.settings import Settings
+
+    with pytest.raises(ConfigError, match="SAFETYNET_SECRET_KEY"):
+        Settings(data_dir=tmp_path).check_secrets()
+    with pytest.raises(ConfigError, match="32 characters"):
+        Settings(data_dir=tmp_path, secret_key=SecretStr("short")).check_secrets()
+    Settings(data_dir=tmp_path, demo=True).check_secrets()  # demo mode may use the default
+    Settings(data_dir=tmp_path, secret_key=SecretStr("x" * 40)).check_secrets()
+    assert (
+        Settings(data_dir=tmp_path).resolved_database_url
+        == f"sqlite:///{tmp_path / 'safetynet.db'}"
+    )
+
+
+def test_read_reports_skips_and_counts(tmp_path: Path) -> None:
+    from safetynet.report_lines import read_reports
+
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(json.loads(b)) for b in spec_examples()) + "\nnonsense\n")
+    reports, bad = read_reports(path, on_error="skip")
+    assert len(reports) == 5
+    assert [b.line_no for b in bad] == [6]

@@ -211,3 +211,17 @@ def test_registry_commands(tmp_path: Any) -> None:
         [*run, "batteries-due"], capture_output=True, text=True, env=env, timeout=120, check=False
     )
     assert due.returncode == 0, due.stderr
+
+
+def test_battery_change_resets_the_due_date(session: Session) -> None:
+    from registry.service import record_battery_change
+
+    staff = actor(Role.PROGRAM_STAFF)
+    c = enrol(session, staff, PUBLIC_FORM)
+    today = date.today()
+    b = assign_bracelet(session, staff, 0x0C0C, 9, c.id, today - timedelta(days=175), 180)
+    assert batteries_due(session, staff, 14, today)[0]["days_remaining"] == 5
+    with pytest.raises(RegistryInputError, match="future"):
+        record_battery_change(session, staff, b.id, today + timedelta(days=1), "Ann")
+    record_battery_change(session, staff, b.id, today, "Ann")
+    assert batteries_due(session, staff, 14, today) == []
