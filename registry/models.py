@@ -122,9 +122,15 @@ class Client(Versioned, Base):
     mobility_aids: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    caregivers: Mapped[list[Caregiver]] = relationship(back_populates="client", cascade="all")
-    places: Mapped[list[Place]] = relationship(back_populates="client", cascade="all")
-    enrollments: Mapped[list[Enrollment]] = relationship(back_populates="client", cascade="all")
+    caregivers: Mapped[list[Caregiver]] = relationship(
+        back_populates="client", cascade="all, delete-orphan"
+    )
+    places: Mapped[list[Place]] = relationship(
+        back_populates="client", cascade="all, delete-orphan"
+    )
+    enrollments: Mapped[list[Enrollment]] = relationship(
+        back_populates="client", cascade="all, delete-orphan"
+    )
 
 
 CLINICAL_FIELDS = ("diagnoses", "medications", "triggers", "approach_and_calm", "mobility_aids")

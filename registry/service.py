@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -262,13 +262,19 @@ def batteries_due(
     _require(session, actor, "read", "program")
     today = today or date.today()
     rows = []
-    for b in session.scalars(select(Bracelet).where(Bracelet.status == BraceletStatus.ASSIGNED)):
-        if b.battery_installed_on is None:
+    query = select(
+        Bracelet.bracelet_id, Bracelet.client_id, Bracelet.battery_installed_on,
+        Bracelet.battery_interval_days,
+    ).where(
+        Bracelet.status == BraceletStatus.ASSIGNED, Bracelet.battery_installed_on.is_not(None)
+    )  # fmt: skip
+    for bracelet_id, client_id, installed_on, interval_days in session.execute(query):
+        if installed_on is None:
             continue
-        due = b.battery_installed_on + timedelta(days=b.battery_interval_days)
+        due = installed_on + timedelta(days=interval_days)
         left = (due - today).days
         if left <= within_days:
-            rows.append({"bracelet_id": f"{b.bracelet_id:04X}", "client_id": b.client_id,
+            rows.append({"bracelet_id": f"{bracelet_id:04X}", "client_id": client_id,
                          "due_on": due.isoformat(), "days_remaining": left})  # fmt: skip
     return sorted(rows, key=lambda r: r["days_remaining"])
 
@@ -342,18 +348,24 @@ def missed_tests(
     """Assigned bracelets with no passed daily test in the last 24 hours, longest first."""
     _require(session, actor, "read", "program")
     now = now or _now()
+    last_passed = (
+        select(DailyTest.bracelet_pk, func.max(DailyTest.tested_at).label("last"))
+        .where(DailyTest.passed.is_(True))
+        .group_by(DailyTest.bracelet_pk)
+        .subquery()
+    )
+    query = (
+        select(Bracelet.bracelet_id, Bracelet.client_id, last_passed.c.last)
+        .outerjoin(last_passed, last_passed.c.bracelet_pk == Bracelet.id)
+        .where(Bracelet.status == BraceletStatus.ASSIGNED)
+    )
     rows = []
-    for b in session.scalars(select(Bracelet).where(Bracelet.status == BraceletStatus.ASSIGNED)):
-        last = session.scalar(
-            select(DailyTest.tested_at)
-            .where(DailyTest.bracelet_pk == b.id, DailyTest.passed.is_(True))
-            .order_by(DailyTest.tested_at.desc())
-            .limit(1)
-        )
+    for bracelet_id, client_id, stored in session.execute(query):
+        last = stored
         if last is not None and last.tzinfo is None:  # SQLite returns naive UTC
             last = last.replace(tzinfo=UTC)
         if last is None or now - last > timedelta(hours=24):
-            rows.append({"bracelet_id": f"{b.bracelet_id:04X}", "client_id": b.client_id,
+            rows.append({"bracelet_id": f"{bracelet_id:04X}", "client_id": client_id,
                          "last_passed": None if last is None else last.isoformat()})  # fmt: skip
     return sorted(rows, key=lambda r: r["last_passed"] or "")
 

@@ -11,10 +11,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
+from sqlalchemy.orm import Session
+
+from registry.db import make_engine, upgrade
+from registry.models import Role, User
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC_DIR = REPO / "spec"
@@ -81,3 +86,33 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def session(db_url: str) -> Iterator[Any]:
+    """A migrated database of each kind with one user per role (id = role) and a second family."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    with Session(engine) as s:
+        for role in Role:
+            s.add(
+                User(
+                    id=role.value,
+                    username=role.value,
+                    display_name=role.value,
+                    password_hash="x",
+                    role=role,
+                )
+            )
+        s.add(
+            User(
+                id="other_family",
+                username="other",
+                display_name="o",
+                password_hash="x",
+                role=Role.FAMILY,
+            )
+        )
+        s.commit()
+        yield s
+    engine.dispose()

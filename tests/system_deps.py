@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 # command → Debian package
-NEEDED = {"rtl_433": "rtl-433"}
+NEEDED = {"rtl_433": "rtl-433", "chromium": "chromium"}
 
 
 def main() -> int:

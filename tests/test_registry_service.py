@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from registry.db import make_engine, upgrade
-from registry.models import AuditEntry, Client, Role, User
+from registry.models import AuditEntry, Client, Role
 from registry.service import (
     Actor,
     ConflictError,
@@ -36,35 +35,6 @@ FORM: dict[str, Any] = {
 PUBLIC_FORM = {
     k: v for k, v in FORM.items() if k not in ("diagnoses", "triggers", "approach_and_calm")
 }
-
-
-@pytest.fixture
-def session(db_url: str) -> Any:
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    with Session(engine) as s:
-        for role in Role:
-            s.add(
-                User(
-                    id=role.value,
-                    username=role.value,
-                    display_name=role.value,
-                    password_hash="x",
-                    role=role,
-                )
-            )
-        s.add(
-            User(
-                id="other_family",
-                username="other",
-                display_name="o",
-                password_hash="x",
-                role=Role.FAMILY,
-            )
-        )
-        s.commit()
-        yield s
-    engine.dispose()
 
 
 def actor(role: Role, user: str | None = None) -> Actor:

@@ -1,0 +1,251 @@
+"""Searches: their teams, their append-only event log, their status, and their links to
+missing-person reports — the queries the dispatcher's screen makes.
+
+The event log is append-only: there is no function that edits or removes an event. A status
+change, a team assignment and a link are each written to the log as well, so the log alone
+tells the story of a search.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.access import allowed
+from registry.models import (
+    Client,
+    MissingPersonLink,
+    Search,
+    SearchEvent,
+    SearchStatus,
+    SearchTeam,
+)
+from registry.service import (
+    Actor,
+    ConflictError,
+    RegistryInputError,
+    _audit,
+    _now,
+    _require,
+    _text,
+    read_client,
+)
+
+EVENT_KINDS = ("report", "fix", "note", "assignment", "status", "link")
+NCIC_CATEGORIES = ("Disability", "Endangered", "Involuntary", "Juvenile", "Catastrophe Victim",
+                   "Other")  # fmt: skip
+# Which status may follow which: a search can be suspended and resumed, found or closed.
+NEXT_STATUS = {
+    SearchStatus.ACTIVE: {SearchStatus.FOUND, SearchStatus.SUSPENDED, SearchStatus.CLOSED},
+    SearchStatus.SUSPENDED: {SearchStatus.ACTIVE, SearchStatus.CLOSED},
+    SearchStatus.FOUND: {SearchStatus.CLOSED},
+    SearchStatus.CLOSED: set(),
+}
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t  # SQLite returns naive UTC
+
+
+def get_search(session: Session, search_id: str) -> Search:
+    search = session.get(Search, search_id)
+    if search is None:
+        raise RegistryInputError(f"search_id: no search {search_id!r}")
+    return search
+
+
+def search_summary(search: Search) -> dict[str, Any]:
+    return {
+        "id": search.id, "client_id": search.client_id, "status": search.status.value,
+        "version": search.version, "opened_at": _utc(search.opened_at).isoformat(),
+        "last_known": {"lat_deg": search.last_known_lat_deg, "lon_deg": search.last_known_lon_deg,
+                       "at": _utc(search.last_known_at).isoformat()},
+        "clothing": search.clothing,
+        "found": None if search.found_at is None else {
+            "at": _utc(search.found_at).isoformat(), "lat_deg": search.found_lat_deg,
+            "lon_deg": search.found_lon_deg, "condition": search.found_condition},
+    }  # fmt: skip
+
+
+def list_searches(
+    session: Session, actor: Actor, active_only: bool = False
+) -> list[dict[str, Any]]:
+    _require(session, actor, "read", "search")
+    query = select(Search, Client.first_name, Client.last_name).join(Client)
+    if active_only:
+        query = query.where(Search.status == SearchStatus.ACTIVE)
+    rows = []
+    for search, first, last in session.execute(query.order_by(Search.opened_at.desc())):
+        row = search_summary(search)
+        row["client_name"] = f"{first} {last}"
+        rows.append(row)
+    return rows
+
+
+def open_search_view(
+    session: Session, actor: Actor, search_id: str, reason: str = ""
+) -> dict[str, Any]:
+    """The search with its client (clinical detail where the role allows, audited) and teams."""
+    _require(session, actor, "read", "search")
+    search = get_search(session, search_id)
+    view = search_summary(search)
+    view["client"] = read_client(session, actor, search.client_id,
+                                 reason=reason or f"search {search_id}")  # fmt: skip
+    view["teams"] = [
+        {"name": t.name, "receiver_ids": list(t.receiver_ids)}
+        for t in session.scalars(select(SearchTeam).where(SearchTeam.search_id == search_id))
+    ]
+    view["missing_person_reports"] = [
+        {"agency": m.agency, "report_number": m.report_number, "ncic_category": m.ncic_category,
+         "entered_in_ncic": m.entered_in_ncic}
+        for m in session.scalars(select(MissingPersonLink)
+                                 .where(MissingPersonLink.search_id == search_id))
+    ]  # fmt: skip
+    return view
+
+
+def add_event(
+    session: Session, actor: Actor | None, search_id: str, kind: str, body: dict[str, Any],
+    at: datetime | None = None,
+) -> SearchEvent:  # fmt: skip
+    """Append one event to a search's log (``actor`` None: the system, e.g. ingest)."""
+    if actor is not None:
+        _require(session, actor, "write", "search")
+    if kind not in EVENT_KINDS:
+        raise RegistryInputError(f"kind: one of {', '.join(EVENT_KINDS)}, got {kind!r}")
+    if not isinstance(body, dict):
+        raise RegistryInputError("body: must be an object")
+    event = SearchEvent(search_id=search_id, at=at or _now(), kind=kind, body=body,
+                        user_id=None if actor is None else actor.user_id)  # fmt: skip
+    session.add(event)
+    session.flush()
+    return event
+
+
+def add_note(session: Session, actor: Actor, search_id: str, text: str) -> SearchEvent:
+    get_search(session, search_id)
+    note = _text({"text": text}, "text", required=True, max_len=4000)
+    return add_event(session, actor, search_id, "note", {"text": note})
+
+
+def recent_events(
+    session: Session, actor: Actor, search_id: str, limit: int = 500, kinds: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` events of a search, oldest first (the timeline's page)."""
+    _require(session, actor, "read", "search")
+    if not 1 <= limit <= 10_000:
+        raise RegistryInputError(f"limit: must be within 1..10000, got {limit}")
+    query = select(SearchEvent).where(SearchEvent.search_id == search_id)
+    if kinds:
+        query = query.where(SearchEvent.kind.in_(kinds))
+    rows = session.scalars(query.order_by(SearchEvent.at.desc(), SearchEvent.id.desc())
+                           .limit(limit)).all()  # fmt: skip
+    return [{"id": e.id, "at": _utc(e.at).isoformat(), "kind": e.kind, "body": e.body,
+             "user_id": e.user_id} for e in reversed(rows)]  # fmt: skip
+
+
+def assign_team(
+    session: Session, actor: Actor, search_id: str, name: str, receiver_ids: list[str]
+) -> None:
+    """Add a team to a search (or change its receivers), logged as an assignment."""
+    _require(session, actor, "write", "search")
+    search = get_search(session, search_id)
+    if search.status is not SearchStatus.ACTIVE:
+        raise ConflictError(f"search {search_id} is {search.status.value}, not active")
+    team_name = _text({"name": name}, "name", required=True, max_len=100)
+    if not isinstance(receiver_ids, list) or not all(
+        isinstance(r, str) and 0 < len(r) <= 64 for r in receiver_ids
+    ):
+        raise RegistryInputError("receiver_ids: must be a list of receiver ids (1-64 characters)")
+    team = session.scalar(
+        select(SearchTeam).where(SearchTeam.search_id == search_id, SearchTeam.name == team_name)
+    )
+    if team is None:
+        session.add(SearchTeam(search_id=search_id, name=team_name, receiver_ids=receiver_ids))
+    else:
+        team.receiver_ids = list(receiver_ids)
+    add_event(session, actor, search_id, "assignment",
+              {"team": team_name, "receiver_ids": receiver_ids})  # fmt: skip
+
+
+def set_status(
+    session: Session, actor: Actor, search_id: str, status: str, expected_version: int,
+    found: dict[str, Any] | None = None,
+) -> Search:  # fmt: skip
+    """Move a search to ``status`` (found needs where and in what condition)."""
+    _require(session, actor, "write", "search")
+    search = get_search(session, search_id)
+    if search.version != expected_version:
+        raise ConflictError(
+            f"search {search_id} was changed by someone else (you acted on version "
+            f"{expected_version}, it is now version {search.version}, {search.status.value}); "
+            "reload it"
+        )
+    try:
+        new = SearchStatus(status)
+    except ValueError:
+        raise RegistryInputError(
+            f"status: one of {[s.value for s in SearchStatus]}, got {status!r}"
+        ) from None
+    if new not in NEXT_STATUS[search.status]:
+        raise ConflictError(f"a {search.status.value} search cannot become {new.value}")
+    now = _now()
+    if new is SearchStatus.FOUND:
+        found = found or {}
+        lat, lon = found.get("lat_deg"), found.get("lon_deg")
+        if (
+            not isinstance(lat, int | float)
+            or not isinstance(lon, int | float)
+            or not (-90 <= lat <= 90 and -180 <= lon <= 180)
+        ):
+            raise RegistryInputError("found: lat_deg -90..90 and lon_deg -180..180 are required")
+        search.found_at, search.found_lat_deg, search.found_lon_deg = now, float(lat), float(lon)
+        search.found_condition = _text(found, "condition", required=True, max_len=2000)
+    if new is SearchStatus.CLOSED:
+        search.closed_at = now
+    old = search.status
+    search.status, search.updated_at = new, now
+    try:
+        session.flush()
+    except IntegrityError as err:  # resuming while another search of the client is active
+        session.rollback()
+        raise ConflictError(f"client {search.client_id} already has an active search") from err
+    change: dict[str, Any] = {"from": old.value, "to": new.value}
+    if found:
+        change["found"] = found
+    add_event(session, actor, search_id, "status", change)
+    _audit(session, actor, "update", "search", search_id, ["status"], f"{old.value}->{new.value}")
+    return search
+
+
+def link_missing_person(
+    session: Session, actor: Actor, search_id: str, data: dict[str, Any]
+) -> str:
+    """Link a search to the agency's missing-person report; returns the link's id."""
+    _require(session, actor, "write", "search")
+    get_search(session, search_id)
+    category = data.get("ncic_category")
+    if category not in NCIC_CATEGORIES:
+        raise RegistryInputError(
+            f"ncic_category: one of {', '.join(NCIC_CATEGORIES)}, got {category!r}"
+        )
+    entered = data.get("entered_in_ncic", False)
+    if not isinstance(entered, bool):
+        raise RegistryInputError(f"entered_in_ncic: must be true or false, got {entered!r}")
+    link = MissingPersonLink(search_id=search_id, agency=_text(data, "agency", required=True),
+                             report_number=_text(data, "report_number", required=True,
+                                                 max_len=100),
+                             ncic_category=category, entered_in_ncic=entered)  # fmt: skip
+    session.add(link)
+    session.flush()
+    add_event(session, actor, search_id, "link",
+              {"missing_person_report": link.report_number, "agency": link.agency})  # fmt: skip
+    return link.id
+
+
+def can_read_clinical(actor: Actor) -> bool:
+    return allowed(actor.role, "read", "clinical")
