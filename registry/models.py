@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -259,6 +260,7 @@ class SearchTeam(Base):
     search_id: Mapped[str] = mapped_column(ForeignKey("search.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     receiver_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    member_user_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # searchers on it
 
 
 class SearchEvent(Base):
@@ -336,3 +338,41 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class ReceiverToken(Base):
+    """A field receiver's credential for the ingest API; only its SHA-256 is stored."""
+
+    __tablename__ = "receiver_token"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    receiver_id: Mapped[str] = mapped_column(String(64), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StoredReport(Base):
+    """A field report as ingested, once per ``(receiver_id, seq)`` (the idempotency key).
+
+    The locator's state of every search is rebuilt from these rows when the server restarts."""
+
+    __tablename__ = "report"
+    __table_args__ = (
+        UniqueConstraint("receiver_id", "seq", name="report_once"),
+        Index("report_by_bracelet", "bracelet_id", "t"),
+        Index("report_by_channel", "channel", "t"),
+        Index("report_by_time", "t"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    receiver_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10))
+    t: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    bracelet_id: Mapped[str | None] = mapped_column(String(4))
+    channel: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)  # the report's JSON text, as the spec writes it
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))

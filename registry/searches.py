@@ -35,7 +35,7 @@ from registry.service import (
     read_client,
 )
 
-EVENT_KINDS = ("report", "fix", "note", "assignment", "status", "link")
+EVENT_KINDS = ("report", "fix", "note", "assignment", "status", "link", "heard")
 NCIC_CATEGORIES = ("Disability", "Endangered", "Involuntary", "Juvenile", "Catastrophe Victim",
                    "Other")  # fmt: skip
 # Which status may follow which: a search can be suspended and resumed, found or closed.

@@ -31,6 +31,7 @@ from registry.models import (
     Role,
     Search,
     SearchStatus,
+    User,
 )
 from safetynet.errors import InputError, SafetyNetError
 
@@ -403,3 +404,87 @@ def export_client(session: Session, actor: Actor, client_id: str, reason: str) -
         record["photo_type"] = client.photo_type
     _audit(session, actor, "export", "client", client_id, ["*"], reason)
     return record
+
+
+def list_clients(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The clients this actor may see (a family: its own), with their bracelet, by name."""
+    _require(session, actor, "read", "public")
+    query = select(Client).where(Client.deleted_at.is_(None))
+    if actor.role is Role.FAMILY:
+        query = query.join(FamilyLink, FamilyLink.client_id == Client.id).where(
+            FamilyLink.user_id == actor.user_id
+        )
+    worn = {
+        b.client_id: b
+        for b in session.scalars(select(Bracelet).where(Bracelet.status == BraceletStatus.ASSIGNED))
+    }
+    rows = []
+    for c in session.scalars(query.order_by(Client.last_name, Client.first_name)):
+        b = worn.get(c.id)
+        rows.append({"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
+                     "nickname": c.nickname, "has_photo": c.photo is not None,
+                     "bracelet_id": None if b is None else f"{b.bracelet_id:04X}",
+                     "channel": None if b is None else b.channel})  # fmt: skip
+    return rows
+
+
+def client_photo(session: Session, actor: Actor, client_id: str) -> tuple[bytes, str] | None:
+    """The client's photo and its MIME type (for those who may read public data)."""
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        raise RegistryInputError(f"client_id: no client {client_id!r}")
+    _require(session, actor, "read", "public", client_id)
+    if client.photo is None or client.photo_type is None:
+        return None
+    return client.photo, client.photo_type
+
+
+def set_photo(session: Session, actor: Actor, client_id: str, photo: bytes) -> None:
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        raise RegistryInputError(f"client_id: no client {client_id!r}")
+    _require(session, actor, "write", "public", client_id)
+    client.photo_type = check_photo(photo)
+    client.photo = photo
+    client.updated_at = _now()
+    _audit(session, actor, "update", "client", client_id, ["photo"], "photo")
+
+
+def bracelet_inventory(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """Every bracelet with its status, channel, wearer and battery date (program staff)."""
+    _require(session, actor, "read", "program")
+    if actor.role is Role.FAMILY:
+        raise ForbiddenError("the bracelet inventory is for program staff")
+    return [
+        {"id": b.id, "bracelet_id": f"{b.bracelet_id:04X}", "channel": b.channel,
+         "status": b.status.value, "client_id": b.client_id,
+         "battery_installed_on": None if b.battery_installed_on is None
+         else b.battery_installed_on.isoformat(),
+         "battery_interval_days": b.battery_interval_days}
+        for b in session.scalars(select(Bracelet).order_by(Bracelet.bracelet_id))
+    ]  # fmt: skip
+
+
+def bracelets_of(session: Session, actor: Actor, client_id: str) -> list[Bracelet]:
+    _require(session, actor, "read", "program", client_id)
+    return list(session.scalars(select(Bracelet).where(
+        Bracelet.client_id == client_id, Bracelet.status == BraceletStatus.ASSIGNED)))  # fmt: skip
+
+
+def create_user(session: Session, username: str, display_name: str, role: Role,
+                password_hash: str) -> User:  # fmt: skip
+    """A new login (the caller hashes the password); usernames are unique."""
+    name = _text({"username": username}, "username", required=True, max_len=100)
+    if session.scalar(select(User).where(User.username == name)) is not None:
+        raise ConflictError(f"username {name!r} is taken")
+    user = User(username=name, display_name=_text({"d": display_name}, "d", required=True) or name,
+                password_hash=password_hash, role=role, active=True)  # fmt: skip
+    session.add(user)
+    session.flush()
+    return user
+
+
+def link_family(session: Session, user_id: str, client_id: str) -> None:
+    """Let a family member see and edit a client."""
+    session.add(FamilyLink(user_id=user_id, client_id=client_id))
+    session.flush()

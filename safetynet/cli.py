@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "locator.commands",
     "registry.commands",
     "firmware_sim.commands",
+    "ui.commands",
 )
 
 DESCRIPTION = """\

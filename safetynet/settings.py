@@ -11,6 +11,10 @@ server call :func:`get_settings`, which tests can replace through :func:`overrid
 ``SAFETYNET_PORT``         server port (default 8080)
 ``SAFETYNET_SECRET_KEY``   signs sessions and CSRF tokens; the server refuses the default
                            outside demo mode
+``SAFETYNET_TILE_URL``     base map tile URL template; default OpenStreetMap's; empty: no
+                           tiles (vector layers on a plain background)
+``SAFETYNET_TILES_FILE``   an offline MBTiles file the server serves as the base map
+``SAFETYNET_INGEST_REQUESTS_PER_S``  posts per second one sender may make before a 429
 =========================  ===================================================================
 """
 
@@ -45,6 +49,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     demo: bool = False
+    tile_url: str | None = None
+    tile_attribution: str = ""
+    tiles_file: Path | None = None
+    ingest_requests_per_s: int = Field(default=20, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,215 @@
+"""The ingest API's core (``POST /api/v1/reports``, spec/reports.md "Ingest over HTTP").
+
+A body is a JSON array of at most 1,000 reports or JSON Lines of as many. Each item is validated
+on its own: valid reports are stored once per ``(receiver_id, seq)`` and fed to the live
+searches, invalid ones are listed with their index, field and message and not stored — partial
+acceptance. Who may send what: a receiver token only reports with its own ``receiver_id``; a
+searcher's (or dispatcher's) login only ``manual`` bearings and silences, under the receiver id
+of its own browser (``WEB-<username>``), and a searcher only while on a team of an active
+search. Fixes are the locator's output and are refused as input.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from registry.models import Role, Search, SearchStatus, SearchTeam, StoredReport
+from safetynet.errors import ReportError
+from safetynet.reports import (
+    Bearing,
+    FieldReport,
+    Fix,
+    Pulse,
+    Silence,
+    parse_report,
+    report_to_json,
+)
+
+MAX_REPORTS = 1000
+MAX_BODY_BYTES = 1_000 * 1_024  # 1,000 reports of about 400 bytes, with room to spare
+
+
+class BodyError(ValueError):
+    """The body as a whole is unreadable (not JSON, not an array, too many items)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who posts: a receiver (by token) or a logged-in user."""
+
+    receiver_id: str | None = None
+    user_id: str | None = None
+    username: str | None = None
+    role: Role | None = None
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    stored: list[FieldReport] = field(default_factory=list)
+
+    def answer(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+def web_receiver_id(username: str) -> str:
+    """The receiver id of a user's browser (manual bearings, heard / not heard here)."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in username)
+    return f"WEB-{safe}"[:64]
+
+
+def split_body(body: bytes, content_type: str) -> list[Any]:
+    """The items of a body: a JSON array, or JSON Lines. Raises :class:`BodyError`."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyError(413, f"body of {len(body)} bytes is over the limit of {MAX_BODY_BYTES}")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError(400, "body is not UTF-8 text") from None
+    kind = content_type.split(";", maxsplit=1)[0].strip().lower()
+    if kind in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
+        items: list[Any] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                items.append(_Unparsed(f"line {number}: not JSON: {err.msg}"))
+    elif kind == "application/json":
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise BodyError(400, f"body is not JSON: {err.msg} at line {err.lineno}") from None
+        if not isinstance(items, list):
+            raise BodyError(400, "body must be a JSON array of reports")
+    else:
+        raise BodyError(415, "Content-Type must be application/json or application/x-ndjson")
+    if len(items) > MAX_REPORTS:
+        raise BodyError(413, f"{len(items)} reports in one body; at most {MAX_REPORTS}")
+    return items
+
+
+@dataclass(frozen=True)
+class _Unparsed:
+    message: str
+
+
+def _permission(session: Session, sender: Sender, report: FieldReport) -> str | None:
+    """Why ``sender`` may not send ``report`` (None: it may)."""
+    if sender.receiver_id is not None:
+        if report.receiver_id != sender.receiver_id:
+            return f"this token belongs to receiver {sender.receiver_id}"
+        return None
+    if sender.role not in (Role.SEARCHER, Role.DISPATCHER, Role.ADMIN) or sender.username is None:
+        return "only receivers, searchers and dispatchers may send reports"
+    manual = isinstance(report, Silence) or (
+        isinstance(report, Bearing) and report.method == "manual"
+    )
+    if not manual:
+        return "a login may send only manual bearings and silences"
+    own = web_receiver_id(sender.username)
+    if report.receiver_id != own:
+        return f"a login sends under its own receiver id {own}"
+    if sender.role is Role.SEARCHER:
+        teams = session.scalars(
+            select(SearchTeam.member_user_ids)
+            .join(Search)
+            .where(Search.status == SearchStatus.ACTIVE)
+        )
+        if not any(sender.user_id in members for members in teams):
+            return "a searcher sends reports only while on a team of an active search"
+    return None
+
+
+def _insert(session: Session) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
+        return sqlite_insert(StoredReport).on_conflict_do_nothing(
+            index_elements=["receiver_id", "seq"]
+        )
+    if name == "postgresql":
+        return pg_insert(StoredReport).on_conflict_do_nothing(constraint="report_once")
+    return insert(StoredReport)
+
+
+def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
+    """Validate and store ``items``; the caller commits and feeds ``result.stored`` onwards."""
+    result = IngestResult()
+    now = datetime.now(UTC)
+    rows: list[tuple[FieldReport, dict[str, Any]]] = []
+    seen_in_body: set[tuple[str, int]] = set()
+    for index, item in enumerate(items):
+        if isinstance(item, _Unparsed):
+            result.rejected.append({"index": index, "field": "", "message": item.message})
+            continue
+        try:
+            report = parse_report(item)
+        except ReportError as err:
+            result.rejected.append({"index": index, "field": err.field or "", "message": str(err)})
+            continue
+        if isinstance(report, Fix):
+            result.rejected.append(
+                {
+                    "index": index,
+                    "field": "kind",
+                    "message": "fix reports are the server's output, not input",
+                }
+            )
+            continue
+        why = _permission(session, sender, report)
+        if why is not None:
+            result.rejected.append({"index": index, "field": "receiver_id", "message": why})
+            continue
+        key = (report.receiver_id, report.seq)
+        if key in seen_in_body:
+            result.duplicates += 1
+            continue
+        seen_in_body.add(key)
+        rows.append(
+            (
+                report,
+                {
+                    "receiver_id": report.receiver_id,
+                    "seq": report.seq,
+                    "kind": report.kind,
+                    "t": report.t,
+                    "channel": getattr(report, "channel", None),
+                    "bracelet_id": report.bracelet_id
+                    if isinstance(report, Pulse | Bearing)
+                    else None,
+                    "body": report_to_json(report),
+                    "received_at": now,
+                    "user_id": sender.user_id,
+                },
+            )
+        )
+    if not rows:
+        return result
+    statement = _insert(session).returning(StoredReport.receiver_id, StoredReport.seq)
+    stored_keys: set[tuple[str, int]] = set()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        for receiver_id, seq in session.execute(statement, [r for _, r in chunk]):
+            stored_keys.add((receiver_id, seq))
+    for report, _ in rows:
+        if (report.receiver_id, report.seq) in stored_keys:
+            result.stored.append(report)
+        else:
+            result.duplicates += 1
+    result.accepted = len(result.stored)
+    return result

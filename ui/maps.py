@@ -1,0 +1,76 @@
+"""The base map, built with folium and served with local assets only.
+
+folium loads Leaflet, jQuery, Bootstrap and fonts from CDNs by default, which fails offline and in
+the field; :class:`LocalMap` loads only Leaflet, from ``xstatic-leaflet`` served by our own
+server under ``/static/leaflet``. The page's own script (``dispatch.js``, ``team.js``) finds the
+map by the name folium gave it and draws the live layers on it.
+
+Tiles: a configured URL template (OpenStreetMap's by default), the server's own ``/tiles``
+when an offline MBTiles file is configured, or none at all — vector layers on a plain
+background still work when a search area has no coverage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import folium
+import xstatic.pkg.leaflet as xstatic_leaflet
+
+LEAFLET_DIR = Path(xstatic_leaflet.BASE_DIR)
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+
+
+class LocalMap(folium.Map):
+    # folium reads these class attributes when it renders the page's head.
+    default_js = [("leaflet", "/static/leaflet/leaflet.js")]  # noqa: RUF012
+    default_css = [("leaflet_css", "/static/leaflet/leaflet.css")]  # noqa: RUF012
+
+
+@dataclass(frozen=True)
+class BaseMap:
+    """Where tiles come from: ``url`` (a template, or "" for none) and its attribution."""
+
+    url: str
+    attribution: str
+
+    @property
+    def has_tiles(self) -> bool:
+        return bool(self.url)
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """What a page embeds: the head's links, the map's div, its script, the map's JS name."""
+
+    header: str
+    html: str
+    script: str
+    name: str
+
+
+def render_map(lat_deg: float, lon_deg: float, base: BaseMap, zoom: int = 15) -> MapParts:
+    """A map centred on (lat, lon); no personal data goes into it (the page adds the layers)."""
+    m = LocalMap(
+        location=[lat_deg, lon_deg],
+        zoom_start=zoom,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=True,
+        max_zoom=19,
+    )
+    if base.has_tiles:
+        folium.TileLayer(
+            tiles=base.url, attr=base.attribution, name="Base map", max_zoom=19
+        ).add_to(m)
+    root: Any = m.get_root()  # a branca Figure
+    root.render()
+    return MapParts(
+        header=root.header.render(),
+        html=root.html.render(),
+        script=root.script.render(),
+        name=m.get_name(),
+    )

@@ -1,0 +1,112 @@
+"""Passwords, sessions, CSRF tokens, receiver tokens and rate limits.
+
+- Passwords are hashed with Argon2id (argon2-cffi's defaults, RFC 9106's second choice).
+- A session is a cookie signed with the deployment's secret (itsdangerous), holding the user's
+  id, a CSRF token and when it was issued; it is HttpOnly, SameSite=Strict, and Secure when the
+  request came over TLS. Every request re-reads the user, so deactivating one ends their session.
+- CSRF: every form carries the session's token in a hidden field and every script sends it in
+  the ``X-CSRF-Token`` header; unsafe requests without the matching token are refused.
+- Receiver tokens are random 256-bit strings shown once; only their SHA-256 is stored.
+- Rate limits are sliding windows held in this process (a deployment of several processes
+  behind a load balancer gets per-process limits; see the README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+SESSION_COOKIE = "safetynet_session"
+SESSION_MAX_AGE_S = 12 * 3600  # one long shift
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_receiver_token() -> str:
+    return "snr_" + secrets.token_urlsafe(32)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionData:
+    user_id: str
+    csrf: str
+
+
+class Sessions:
+    """Signs and reads the session cookie."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="safetynet-session")
+
+    def issue(self, user_id: str) -> tuple[str, SessionData]:
+        data = SessionData(user_id=user_id, csrf=secrets.token_urlsafe(24))
+        return self._serializer.dumps({"u": data.user_id, "c": data.csrf}), data
+
+    def read(self, cookie: str | None) -> SessionData | None:
+        if not cookie:
+            return None
+        try:
+            raw = self._serializer.loads(cookie, max_age=SESSION_MAX_AGE_S)
+        except BadSignature:
+            return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("u"), str):
+            return None
+        return SessionData(user_id=raw["u"], csrf=str(raw.get("c", "")))
+
+
+@dataclass
+class RateLimiter:
+    """At most ``limit`` events per ``window_s`` per key (a sliding window)."""
+
+    limit: int
+    window_s: float
+    _events: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def retry_after(self, key: str, now: float | None = None) -> float:
+        """Seconds until ``key`` may act again (0: it may now). Does not count an event."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            events = self._events.get(key)
+            if events is None:
+                return 0.0
+            while events and events[0] <= now - self.window_s:
+                events.popleft()
+            if len(events) < self.limit:
+                return 0.0
+            return events[0] + self.window_s - now
+
+    def hit(self, key: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._events.setdefault(key, deque()).append(now)
+            if len(self._events) > 100_000:  # forget idle keys rather than grow without bound
+                idle = [k for k, v in self._events.items() if not v or v[-1] < now - self.window_s]
+                for k in idle:
+                    del self._events[k]
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._events.pop(key, None)
