@@ -242,7 +242,7 @@ class LiveHub:
         rows = session.scalars(
             select(StoredReport.body)
             .where(StoredReport.t >= since, or_(*conditions))
-            .order_by(StoredReport.t, StoredReport.id)
+            .order_by(StoredReport.id)  # arrival order: the locator saw them in this order
         )
         replayed = 0
         for body in rows:
