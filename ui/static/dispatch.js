@@ -19,7 +19,8 @@
   let bearings = [], receivers = {}, track = [], fixCount = 0, snapshotSeen = false;
 
   function label(text) { const s = document.createElement("span"); s.textContent = text; return s; }
-  function ageS(t) { return (Date.now() - Date.parse(t)) / 1000; }
+  function ageS(t) { return Math.max(0, (Date.now() - Date.parse(t)) / 1000); }
+  function ago(t) { const s = Math.round(ageS(t)); return s < 2 ? "now" : s < 120 ? `${s} s ago` : `${Math.round(s / 60)} min ago`; }
 
   function drawBearings() {
     layers.bearings.clearLayers();
@@ -69,7 +70,7 @@
       }
       const tr = document.createElement("tr");
       const cells = [r.receiver_id, r.team || "", r.gps_fix === false ? "no fix" : r.gps_fix ? "ok" : "?",
-        r.clipping ? "CLIP" : r.clipping === false ? "ok" : "?", r.last_report_t ? `${Math.round(ageS(r.last_report_t))} s ago` : "—"];
+        r.clipping ? "CLIP" : r.clipping === false ? "ok" : "?", r.last_report_t ? ago(r.last_report_t) : "—"];
       for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
       body.appendChild(tr);
     }

@@ -28,10 +28,13 @@ const Geo = (() => {
     }
     return ring;
   }
-  function colour(key) {  // a stable colour per receiver
-    let h = 0;
-    for (const c of key) h = (h * 31 + c.charCodeAt(0)) % 360;
-    return `hsl(${h}, 70%, 40%)`;
+  // One distinct colour per receiver, in the order they first appear on this page.
+  const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+    "#e377c2", "#7f7f7f", "#bcbd22"];
+  const assigned = new Map();
+  function colour(key) {
+    if (!assigned.has(key)) assigned.set(key, PALETTE[assigned.size % PALETTE.length]);
+    return assigned.get(key);
   }
   function compass(deg) {
     return ["N", "NE", "E", "SE", "S", "SW", "W", "NW"][Math.round(deg / 45) % 8];
