@@ -124,6 +124,13 @@ def _date(data: dict[str, Any], field: str, required: bool = False) -> date | No
     return parsed
 
 
+def _flag(data: dict[str, Any], field: str, default: bool) -> bool:
+    value = data.get(field, default)
+    if not isinstance(value, bool):
+        raise RegistryInputError(f"{field}: must be true or false, got {value!r}")
+    return value
+
+
 def check_photo(photo: bytes) -> str:
     """The photo's MIME type; only JPEG and PNG up to 2 MiB are taken."""
     if len(photo) > MAX_PHOTO_BYTES:
@@ -146,9 +153,9 @@ def enrol(session: Session, actor: Actor, data: dict[str, Any]) -> Client:
         nickname=_text(data, "nickname"),
         date_of_birth=_date(data, "date_of_birth", required=True),
         build=_text(data, "build"), hair=_text(data, "hair"), eyes=_text(data, "eyes"),
-        glasses=bool(data.get("glasses", False)),
+        glasses=_flag(data, "glasses", False),
         scars_marks=_text(data, "scars_marks", max_len=2000),
-        language=_text(data, "language"), verbal=bool(data.get("verbal", True)),
+        language=_text(data, "language"), verbal=_flag(data, "verbal", True),
         useful_phrases=_text(data, "useful_phrases", max_len=2000),
         created_at=now, updated_at=now,
     )  # fmt: skip
@@ -171,7 +178,10 @@ def enrol(session: Session, actor: Actor, data: dict[str, Any]) -> Client:
         _require(session, actor, "write", "clinical")
         for field, value in clinical.items():
             setattr(client, field, value)
-    for i, c in enumerate(data.get("caregivers", [])):
+    caregivers = data.get("caregivers", [])
+    if not isinstance(caregivers, list):
+        raise RegistryInputError("caregivers: must be a list of objects")
+    for i, c in enumerate(caregivers):
         if not isinstance(c, dict):
             raise RegistryInputError(f"caregivers[{i}]: must be an object")
         client.caregivers.append(
@@ -320,6 +330,9 @@ def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, 
                 last_seen: datetime, clothing: str | None = None) -> Search:  # fmt: skip
     """Open a search (one active search per client)."""
     _require(session, actor, "write", "search")
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        raise RegistryInputError(f"client_id: no client {client_id!r}")
     if not -90 <= lat_deg <= 90 or not -180 <= lon_deg <= 180:
         raise RegistryInputError(
             f"last known point: latitude -90..90 and longitude -180..180, got {lat_deg}, {lon_deg}"

@@ -75,6 +75,8 @@ def count(session: Session) -> int:
         ({"photo_base64": base64.b64encode(b"GIF89a" + b"0" * 10).decode()}, "JPEG or PNG"),
         ({"photo_base64": base64.b64encode(PNG + b"\x00" * (3 * 1024 * 1024)).decode()}, "KiB"),
         ({"height_cm": 400}, "height_cm"),
+        ({"caregivers": 5}, "caregivers"),
+        ({"verbal": "yes"}, "verbal"),
     ],
 )
 def test_bad_input_is_refused_and_changes_nothing(

@@ -70,6 +70,11 @@ def _login(page: Any, base: str, username: str) -> None:
     page.wait_for_url(re.compile(r".*/$"))
 
 
+def _refuse(dialog: Any, seen: list[str]) -> None:
+    seen.append(dialog.message)
+    dialog.dismiss()
+
+
 def _outside(requests: list[str], base: str) -> list[str]:
     host = urlsplit(base).netloc
     return [u for u in requests
@@ -119,7 +124,7 @@ def test_a_hostile_name_is_text_everywhere_and_no_script_runs(
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("dialog", lambda d: _refuse(d, dialogs))
     _login(page, base, "family")
     page.goto(f"{base}/clients/new")
     page.fill('input[name="first_name"]', hostile)
@@ -139,7 +144,7 @@ def test_a_hostile_name_is_text_everywhere_and_no_script_runs(
     # The dispatcher opens a search for that client; the live map shows the name as text too.
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("dialog", lambda d: _refuse(d, dialogs))
     _login(page, base, "admin")
     page.goto(client_url)
     assert hostile in page.inner_text("h1")
@@ -167,9 +172,11 @@ def test_a_family_cannot_open_another_familys_client_or_a_search(
     _login(page, base, "family2")
     assert "Walter" not in page.inner_text("main")
     response = page.goto(f"{base}/clients/{seeded.client_id}")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     response = page.goto(f"{base}/searches/{seeded.search_id}")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     assert page.locator("#clinical-panel").count() == 0
     context.close()
     # Their own client's family sees the record, but not the clinical panel of the search.
@@ -177,9 +184,11 @@ def test_a_family_cannot_open_another_familys_client_or_a_search(
     page = context.new_page()
     _login(page, base, "family")
     response = page.goto(f"{base}/clients/{seeded.client_id}")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     response = page.goto(f"{base}/searches/{seeded.search_id}")
-    assert response is not None and response.status == 403
+    assert response is not None
+    assert response.status == 403
     context.close()
 
 
@@ -216,7 +225,9 @@ def test_the_team_page_sends_a_manual_bearing_that_reaches_the_dispatchers_map(
         "li.textContent.includes('Bearing 147° from WEB-team1'))", timeout=20_000)  # fmt: skip
     state = dpage.request.get(f"{base}/api/v1/searches/{search_id}/state").json()
     manual = [b for b in state["bearings"] if b["receiver_id"] == "WEB-team1"]
-    assert manual and manual[-1]["bearing_deg"] == 147.0 and manual[-1]["method"] == "manual"
+    assert manual
+    assert manual[-1]["bearing_deg"] == 147.0
+    assert manual[-1]["method"] == "manual"
     assert manual[-1]["lat_deg"] == pytest.approx(here[0])
     dpage.screenshot(path=str(SHOTS / "dispatcher-map-with-manual-bearing.png"))
     team.close()
