@@ -167,10 +167,11 @@ async def run(
         ) as ws:
             async for raw in ws:
                 message = json.loads(raw)
-                if message.get("type") == "fix":
-                    sent = pending.pop(message["fix"]["t"], None)
-                    if sent is not None:
-                        delays.append(time.perf_counter() - sent)
+                for m in message["messages"] if message["type"] == "batch" else [message]:
+                    if m["type"] == "fix":
+                        sent = pending.pop(m["fix"]["t"], None)
+                        if sent is not None:
+                            delays.append(time.perf_counter() - sent)
                 if stop.is_set() and not pending:
                     return
 
@@ -264,7 +265,10 @@ def main() -> None:
             )
         finally:
             server.terminate()
-            server.wait(20)
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
     delays = sorted(result["delays"])
     print(
         f"database: {url.split(':')[0]}; {args.receivers} receivers posting {args.batch} "

@@ -209,10 +209,10 @@ def test_a_login_sends_only_manual_reports_under_its_own_id_while_on_a_team(app_
 
 
 def _drain(ws: Any, until: Any, limit: int = 5000) -> list[dict[str, Any]]:
-    seen = []
+    seen: list[dict[str, Any]] = []
     for _ in range(limit):
         message = ws.receive_json()
-        seen.append(message)
+        seen.extend(message["messages"] if message["type"] == "batch" else [message])
         if until(message, seen):
             break
     return seen

@@ -17,7 +17,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -270,7 +269,6 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
                     break
                 await websocket.send_json(fresh.snapshot())
                 continue
-            message["sent_at"] = datetime.now(UTC).isoformat()
             await websocket.send_json(message)
     except WebSocketDisconnect:
         pass

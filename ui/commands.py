@@ -98,8 +98,16 @@ def run_serve(args: argparse.Namespace) -> int:
     port = _port(args.port or settings.port)
     app = create_app(settings)
     print(f"SafetyNet server on http://{host}:{port} (Ctrl-C stops)", flush=True)
+    level = "warning" if getattr(args, "quiet", False) else "info"
     uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=True,
+            timeout_graceful_shutdown=5,
+        )
     ).run()
     return 0
 

@@ -321,7 +321,9 @@ def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int
     app = create_app(settings)
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     url = f"http://{shown_host}:{port}"
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server = _Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    )
     processes = Processes(data_dir / "logs")
     print(f"SafetyNet demo: the live map is at {url}/searches/{setup.search_id}", flush=True)
     print("  logins (username / password):", flush=True)

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 REBUILD_BEFORE_S = 600.0  # reports this long before the last known time still count
 QUEUE_LIMIT = 2000
 TRAIL_POINTS = 600
+PUSH_PULSE_EVERY_S = 1.0
 
 
 def _utc(t: datetime) -> datetime:
@@ -105,6 +106,19 @@ class SearchState:
     silences: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=3000))
     receivers: dict[str, ReceiverView] = field(default_factory=dict)
     reports_seen: int = 0
+    _last_pushed_pulse: dict[str, float] = field(default_factory=dict)
+
+    def worth_pushing(self, report: FieldReport) -> bool:
+        """Pages get every bearing, silence and status, but pulses at most one per receiver per
+        ``PUSH_PULSE_EVERY_S`` (a page draws where the signal was heard, not each frame)."""
+        if not isinstance(report, Pulse):
+            return True
+        t = report.t.timestamp()
+        last = self._last_pushed_pulse.get(report.receiver_id)
+        if last is not None and 0 <= t - last < PUSH_PULSE_EVERY_S:
+            return False
+        self._last_pushed_pulse[report.receiver_id] = t
+        return True
 
     def matches(self, report: FieldReport) -> bool:
         if isinstance(report, Status):
@@ -270,20 +284,22 @@ class LiveHub:
                     if not state.matches(report):
                         continue
                     obj, fixes = state.apply(report)
-                    messages.append(
-                        {
-                            "type": "report",
-                            "report": obj,
-                            "receiver": state.receivers[report.receiver_id].to_obj()
-                            if isinstance(report, Status)
-                            else None,
-                        }
-                    )
+                    if state.worth_pushing(report):
+                        view = state.receivers[report.receiver_id]
+                        messages.append(
+                            {
+                                "type": "report",
+                                "report": obj,
+                                "receiver": view.to_obj() if isinstance(report, Status) else None,
+                            }
+                        )
                     for fix in fixes:
                         messages.append({"type": "fix", "fix": report_to_obj(fix)})
                         out.setdefault(search_id, []).append(fix)
-                for message in messages:
-                    self.publish(search_id, message)
+                if len(messages) == 1:
+                    self.publish(search_id, messages[0])
+                elif messages:  # one message per request: pages keep up with busy ingest
+                    self.publish(search_id, {"type": "batch", "messages": messages})
         return out
 
     # --- subscribers ----------------------------------------------------------------------------

@@ -118,6 +118,7 @@
   }
 
   function onMessage(m) {
+    if (m.type === "batch") { m.messages.forEach(onMessage); return; }
     if (m.type === "snapshot") return snapshot(m);
     if (m.type === "fix") {
       track.push([m.fix.lat_deg, m.fix.lon_deg, m.fix.t]);

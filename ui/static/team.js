@@ -88,7 +88,8 @@
     } catch (e) { say(`Not sent: ${e.message}`); }
   });
 
-  Geo.live(searchId, m => {
+  Geo.live(searchId, function onMessage(m) {
+    if (m.type === "batch") { m.messages.forEach(onMessage); return; }
     if (m.type === "snapshot") { snap = m; fix = m.fix; drawOthers(); update(); }
     else if (m.type === "fix") { fix = m.fix; update(); }
     else if (m.type === "report" && m.receiver && snap) {
