@@ -104,7 +104,7 @@ def run_serve(args: argparse.Namespace) -> int:
             app,
             host=host,
             port=port,
-            log_level="info",
+            log_level=level,
             proxy_headers=True,
             timeout_graceful_shutdown=5,
         )
