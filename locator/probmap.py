@@ -1,0 +1,328 @@
+"""Where the person probably is: a probability grid from lost-person statistics and radio evidence.
+
+The grid covers a square around the last known point in the local east/north frame (metres),
+``cell_m`` on a side. It starts from the distance a lost person of the category is found from
+the last known point (Koester, *Lost Person Behavior*, in DOMAIN.md), limited by how far they
+can have walked since last seen, optionally shaped by map features, and is then updated by every
+report, Bayes' rule on each cell:
+
+- a **bearing**: a wedge, Gaussian in angle with the bearing's sigma, with a floor for
+  reflections (``REFLECTION_FLOOR`` of the mass may lie anywhere: a bounce off a building gives a
+  consistently wrong bearing that no sigma covers);
+- **signal strength** of a heard pulse: the log-distance path-loss likelihood of the RSSI at
+  each cell's distance (shadowing and the unknown EIRP make it broad);
+- a **silence** (listened, heard nothing): each cell's probability times the chance the receiver
+  would have missed the bracelet from there, ``1 − P_detect(distance)`` from the link budget for
+  that receiver's antenna and noise — negative information;
+- **motion** between updates: the person spreads as a persistent random walker (diffusion with
+  ``σ² = v² τ Δt``), so a hole left by a silence fills again with time.
+
+Distances found (km), dementia: 25 % 0.3, 50 % 0.8, 75 % 1.9, 95 % 8.3 — fitted by a log-normal
+(median 0.8 km, σ_ln 1.38; the four quantiles give 1.28–1.46). DOMAIN.md gives no distances for
+autism; the autism prior uses the same distances and weights water three times (drowning is the
+leading cause of death; water within half a mile is the first place to look).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.ndimage import gaussian_filter
+from scipy.special import ndtr
+
+from safetynet.angles import wrap_180
+from safetynet.errors import InputError
+from safetynet.geodesy import LocalFrame
+from safetynet.reports import Bearing, FieldReport, Pulse, Silence
+
+FloatGrid = NDArray[np.float64]
+REFLECTION_FLOOR = 0.1
+LOGNORMAL = {"dementia": (math.log(800.0), 1.38), "autism": (math.log(800.0), 1.38)}
+FEATURE_WEIGHTS = {
+    "dementia": {"water": 1.0, "road": 1.3, "building": 1.3, "park": 1.0, "woods": 1.2},
+    "autism": {"water": 3.0, "road": 1.0, "building": 1.0, "park": 1.2, "woods": 1.0},
+}
+ANTENNA_GAIN_DBI = {"omni": 0.0, "yagi3": 7.0}  # a swept Yagi: its peak
+# One pulse per receiver per this many seconds counts as signal-strength evidence: pulses heard
+# from nearby spots share their shadowing, and counting each would make the map overconfident.
+STRENGTH_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class LinkBudget:
+    """What decides whether a receiver hears the bracelet at a distance (all in dB)."""
+
+    eirp_dbm: float = -10.0
+    body_loss_db: float = 3.0
+    loss_at_1m_db: float = 19.1  # free space at 216 MHz
+    exponent: float = 3.0
+    shadowing_db: float = 6.0
+    noise_dbm: float = -130.0  # in 10 kHz: thermal −134 plus a 4 dB noise figure
+    snr_min_db: float = -6.0  # 90 % detection near 34–36 dB-Hz (receiver benchmark)
+
+    def mean_rssi_dbm(self, distance_m: FloatGrid, gain_dbi: float) -> FloatGrid:
+        d = np.maximum(distance_m, 1.0)
+        out: FloatGrid = (
+            self.eirp_dbm
+            - self.body_loss_db
+            + gain_dbi
+            - self.loss_at_1m_db
+            - 10.0 * self.exponent * np.log10(d)
+        )
+        return out
+
+    def p_detect(
+        self, distance_m: FloatGrid, gain_dbi: float, noise_dbm: float | None = None
+    ) -> FloatGrid:
+        """Chance of hearing the bracelet while listening a few seconds at ``distance_m``: its
+        mean level above the detection threshold, against log-normal shadowing."""
+        noise = self.noise_dbm if noise_dbm is None else noise_dbm
+        margin = self.mean_rssi_dbm(distance_m, gain_dbi) - (noise + self.snr_min_db)
+        out: FloatGrid = ndtr(margin / self.shadowing_db)
+        return out
+
+
+@dataclass
+class Guidance:
+    receiver_id: str
+    east_m: float
+    north_m: float
+    p_detect: float
+
+
+@dataclass
+class ProbMap:
+    frame: LocalFrame
+    half_width_m: float = 3000.0
+    cell_m: float = 20.0
+    walk_speed_mps: float = 0.7
+    persistence_s: float = 300.0
+    link: LinkBudget = field(default_factory=LinkBudget)
+    t: datetime | None = None
+    p: FloatGrid = field(init=False)
+    _pending_var_m2: float = 0.0
+    _last_strength: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1.0 <= self.cell_m <= 200.0 or self.half_width_m < 5 * self.cell_m:
+            raise InputError(
+                f"grid: cell 1..200 m and at least 10 cells across, got "
+                f"{self.cell_m} m over ±{self.half_width_m} m"
+            )
+        n = round(2 * self.half_width_m / self.cell_m)
+        centres = (np.arange(n) + 0.5) * self.cell_m - self.half_width_m
+        self.east, self.north = np.meshgrid(centres, centres)  # [row = north, col = east]
+        self.p = np.full((n, n), 1.0 / (n * n))
+
+    # --- prior ------------------------------------------------------------------------------
+    @classmethod
+    def from_prior(
+        cls,
+        frame: LocalFrame,
+        category: str,
+        since_s: float,
+        at: datetime | None = None,
+        **kwargs: float,
+    ) -> ProbMap:
+        """Lost-person statistics for ``category``, ``since_s`` seconds after last seen."""
+        if category not in LOGNORMAL:
+            raise InputError(f"category: one of {', '.join(LOGNORMAL)}, got {category!r}")
+        grid = cls(frame=frame, t=at, **kwargs)  # type: ignore[arg-type]
+        mu, sigma = LOGNORMAL[category]
+        r = np.maximum(np.hypot(grid.east, grid.north), grid.cell_m / 2)
+        # Log-normal density of the distance, spread over the ring at r: f(r) / (2 π r).
+        f = np.exp(-((np.log(r) - mu) ** 2) / (2 * sigma**2)) / (r * sigma * math.sqrt(2 * math.pi))
+        density = f / (2 * math.pi * r)
+        # No farther than walking since last seen allows (soft edge over 100 m).
+        reach = 1.3 * max(since_s, 0.0) + 200.0
+        density *= 1.0 / (1.0 + np.exp((r - reach) / 100.0))
+        grid.p = density / density.sum()
+        return grid
+
+    def shape(
+        self,
+        features: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+        category: str = "dementia",
+    ) -> None:
+        """Weight cells inside map features: (kind, polygon in local east/north metres)."""
+        weights = FEATURE_WEIGHTS.get(category, FEATURE_WEIGHTS["dementia"])
+        w = np.ones_like(self.p)
+        for kind, polygon in features:
+            if kind not in weights:
+                raise InputError(f"feature kind: one of {', '.join(weights)}, got {kind!r}")
+            inside = _inside(self.east, self.north, np.asarray(polygon, dtype=float))
+            w[inside] *= weights[kind]
+        self._set(self.p * w)
+
+    # --- evidence ---------------------------------------------------------------------------
+    def advance(self, to: datetime) -> None:
+        """Let the person walk until ``to``: diffuse by ``σ² = v² τ Δt``."""
+        if self.t is None or to <= self.t:
+            self.t = to if self.t is None else max(self.t, to)
+            return
+        dt = (to - self.t).total_seconds()
+        self.t = to
+        self._pending_var_m2 += self.walk_speed_mps**2 * self.persistence_s * dt
+        sigma_cells = math.sqrt(self._pending_var_m2) / self.cell_m
+        if sigma_cells >= 0.5:  # below half a cell a blur changes nothing: keep it for later
+            self._set(gaussian_filter(self.p, sigma_cells, mode="constant", truncate=3.0))
+            self._pending_var_m2 = 0.0
+
+    def bearing(self, east_m: float, north_m: float, bearing_deg: float, sigma_deg: float) -> None:
+        """A bearing from (east, north): a wedge with a floor for reflections."""
+        azimuth = np.degrees(np.arctan2(self.east - east_m, self.north - north_m))
+        diff = np.radians(wrap_180(azimuth - bearing_deg))
+        sigma = math.radians(max(sigma_deg, 0.5))
+        wedge = np.exp(-0.5 * (diff / sigma) ** 2) / (math.sqrt(2 * math.pi) * sigma)
+        self._set(self.p * ((1 - REFLECTION_FLOOR) * wedge + REFLECTION_FLOOR / (2 * math.pi)))
+
+    def silence(
+        self, east_m: float, north_m: float, gain_dbi: float, noise_dbm: float | None = None
+    ) -> None:
+        """Listened at (east, north) and heard nothing: cells it would have heard lose mass."""
+        d = np.hypot(self.east - east_m, self.north - north_m)
+        self._set(self.p * (1.0 - self.link.p_detect(d, gain_dbi, noise_dbm)))
+
+    def strength(self, east_m: float, north_m: float, rssi_dbm: float, gain_dbi: float) -> None:
+        """A pulse heard at ``rssi_dbm``: the path-loss likelihood at each cell's distance."""
+        d = np.hypot(self.east - east_m, self.north - north_m)
+        sigma = math.hypot(self.link.shadowing_db, 3.0)  # shadowing, and the EIRP's spread
+        z = (rssi_dbm - self.link.mean_rssi_dbm(d, gain_dbi)) / sigma
+        self._set(self.p * np.exp(-0.5 * z**2))
+
+    def add(self, report: FieldReport) -> None:
+        """Take one field report (status reports carry no evidence about the person)."""
+        if isinstance(report, Bearing | Silence | Pulse):
+            if report.lat_deg is None or report.lon_deg is None:
+                return
+            if isinstance(report, Pulse):
+                t = report.t.timestamp()
+                last = self._last_strength.get(report.receiver_id)
+                if last is not None and 0 <= t - last < STRENGTH_EVERY_S:
+                    return
+                self._last_strength[report.receiver_id] = t
+            self.advance(report.t)
+            east, north = self.frame.to_en(report.lat_deg, report.lon_deg)
+            if isinstance(report, Bearing):
+                self.bearing(east, north, report.bearing_deg, report.sigma_deg)
+            elif isinstance(report, Silence):
+                self.silence(east, north, ANTENNA_GAIN_DBI[report.antenna], report.noise_dbm)
+            else:
+                self.strength(east, north, report.rssi_dbm, ANTENNA_GAIN_DBI[report.antenna])
+
+    def _set(self, p: FloatGrid) -> None:
+        total = float(p.sum())
+        if not math.isfinite(total) or total <= 1e-300:
+            # The evidence contradicts everything (a bad report far outside): keep the old map.
+            return
+        self.p = p / total
+
+    # --- outputs ----------------------------------------------------------------------------
+    def areas_m2(self) -> tuple[float, float]:
+        """The smallest areas that hold 50 % and 90 % of the probability."""
+        flat = np.sort(self.p.ravel())[::-1]
+        cum = np.cumsum(flat)
+        cell = self.cell_m**2
+        return (
+            float(np.searchsorted(cum, 0.5) + 1) * cell,
+            float(np.searchsorted(cum, 0.9) + 1) * cell,
+        )
+
+    def mean_en(self) -> tuple[float, float]:
+        return float((self.p * self.east).sum()), float((self.p * self.north).sum())
+
+    def density_at(self, east_m: float, north_m: float) -> float:
+        """Probability per m² at a point (0 outside the grid)."""
+        n = self.p.shape[0]
+        col = int((east_m + self.half_width_m) // self.cell_m)
+        row = int((north_m + self.half_width_m) // self.cell_m)
+        if not (0 <= row < n and 0 <= col < n):
+            return 0.0
+        return float(self.p[row, col]) / self.cell_m**2
+
+    def guidance(
+        self, teams: Sequence[tuple[str, float, float, float, float]], directions: int = 12
+    ) -> list[Guidance]:
+        """For each team (id, east, north, reach in m, antenna gain), the reachable listening
+        point with the best chance of hearing the bracelet. Teams are placed one after another,
+        each as if the ones before had listened and heard nothing, so they spread out."""
+        coarse = max(1, round(50.0 / self.cell_m))
+        n = self.p.shape[0] // coarse * coarse
+        pool = self.p[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).sum(axis=(1, 3))
+        ce = self.east[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).mean(axis=(1, 3))
+        cn = self.north[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).mean(axis=(1, 3))
+        p = pool.ravel() / max(pool.sum(), 1e-300)
+        e, nn = ce.ravel(), cn.ravel()
+        out = []
+        for receiver_id, east, north, reach, gain in teams:
+            cand = [(east, north)]
+            for frac in (1 / 3, 2 / 3, 1.0):
+                for k in range(directions):
+                    a = 2 * math.pi * k / directions
+                    cand.append(
+                        (east + frac * reach * math.sin(a), north + frac * reach * math.cos(a))
+                    )
+            ca = np.asarray(cand)
+            d = np.hypot(e[None, :] - ca[:, 0:1], nn[None, :] - ca[:, 1:2])
+            pd = self.link.p_detect(d, gain)
+            score = pd @ p
+            best = int(np.argmax(score))
+            out.append(
+                Guidance(receiver_id, float(ca[best, 0]), float(ca[best, 1]), float(score[best]))
+            )
+            p = p * (1.0 - pd[best])
+            p /= max(p.sum(), 1e-300)
+        return out
+
+    def png(self) -> bytes:
+        """The grid as a heat image (PNG, RGBA, north up), transparent where improbable."""
+        level = np.sqrt(self.p / max(float(self.p.max()), 1e-300))[::-1]  # row 0 = north
+        rgba = np.zeros((*level.shape, 4), dtype=np.uint8)
+        rgba[..., 0] = 230
+        rgba[..., 1] = (200 * (1 - level)).astype(np.uint8)
+        rgba[..., 2] = 40
+        rgba[..., 3] = np.where(level > 0.03, 40 + 170 * level, 0).astype(np.uint8)
+        return _png(rgba)
+
+    def bounds_lat_lon(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """South-west and north-east corners of the grid."""
+        h = self.half_width_m
+        return self.frame.to_lat_lon(-h, -h), self.frame.to_lat_lon(h, h)
+
+
+def _inside(x: FloatGrid, y: FloatGrid, polygon: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Even-odd rule, vectorised over the points."""
+    inside = np.zeros(x.shape, dtype=bool)
+    px, py = polygon[:, 0], polygon[:, 1]
+    j = len(polygon) - 1
+    for i in range(len(polygon)):
+        crosses = (py[i] > y) != (py[j] > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]
+        inside ^= crosses & (x < x_at)
+        j = i
+    return inside
+
+
+def _png(rgba: NDArray[np.uint8]) -> bytes:
+    height, width = rgba.shape[:2]
+    raw = b"".join(b"\x00" + rgba[row].tobytes() for row in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )

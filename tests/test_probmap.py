@@ -1,0 +1,158 @@
+"""The probability map against closed forms: a single bearing's wedge, a single silence's hole,
+the lost-person prior's median, the spread of motion; it always sums to one; and it agrees with
+the Kalman fix on a simulated search."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.integrate import quad
+from scipy.special import ndtr
+
+from locator.probmap import REFLECTION_FLOOR, LinkBudget, ProbMap
+from locator.tracker import Locator
+from safetynet.geodesy import LocalFrame
+from tests.ui_support import scenario_reports, walker_truth
+
+FRAME = LocalFrame(42.30206, -71.05761)
+T0 = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+
+
+def uniform(half: float = 1000.0, cell: float = 10.0) -> ProbMap:
+    return ProbMap(frame=FRAME, half_width_m=half, cell_m=cell)
+
+
+def test_a_single_bearing_is_a_wedge_with_a_reflection_floor() -> None:
+    grid = uniform()
+    sigma = 5.0
+    grid.bearing(0.0, 0.0, 30.0, sigma)
+    # Cell by cell: the posterior of a uniform prior is the likelihood of each cell's angle.
+    az = np.degrees(np.arctan2(grid.east, grid.north))
+    diff = np.radians((az - 30.0 + 180.0) % 360.0 - 180.0)
+    s = math.radians(sigma)
+    like = (1 - REFLECTION_FLOOR) * np.exp(-0.5 * (diff / s) ** 2) / (math.sqrt(2 * math.pi) * s)
+    like += REFLECTION_FLOOR / (2 * math.pi)
+    assert np.allclose(grid.p, like / like.sum(), rtol=1e-9)
+    # The mass within ±σ of the bearing, against the integral over the square's geometry:
+    # the area at angle θ from the centre out to the edge of a square is h²/(2 cos²(θ − θ_edge)).
+    h = 1000.0
+
+    def area(theta: float) -> float:  # per radian, out to the square's edge
+        t = math.radians(theta)
+        return h * h / (2 * max(abs(math.sin(t)), abs(math.cos(t))) ** 2)
+
+    def like_of(theta: float) -> float:
+        d = math.radians((theta - 30.0 + 180.0) % 360.0 - 180.0)
+        return (1 - REFLECTION_FLOOR) * math.exp(-0.5 * (d / s) ** 2) / (
+            math.sqrt(2 * math.pi) * s
+        ) + REFLECTION_FLOOR / (2 * math.pi)
+
+    def f(theta: float) -> float:
+        return like_of(theta) * area(theta) * math.pi / 180
+
+    total = sum(quad(f, a, a + 45, limit=200)[0] for a in range(0, 360, 45))
+    inner = quad(f, 30 - sigma, 30 + sigma, limit=200)[0]
+    in_wedge = np.abs(np.degrees(diff)) <= sigma
+    assert float(grid.p[in_wedge].sum()) == __import__("pytest").approx(inner / total, abs=0.01)
+
+
+def test_a_single_silence_digs_the_hole_the_link_budget_says() -> None:
+    link = LinkBudget()
+    grid = ProbMap(frame=FRAME, half_width_m=6000.0, cell_m=50.0, link=link)
+    grid.silence(0.0, 0.0, gain_dbi=0.0)
+    r = np.hypot(grid.east, grid.north)
+    far = grid.p[r > 5800].mean()
+    # Where detection is certain the hole is empty; at the 50 % radius half the mass is left.
+    sens = link.noise_dbm + link.snr_min_db
+    r50 = 10 ** (
+        (link.eirp_dbm - link.body_loss_db - link.loss_at_1m_db - sens) / (10 * link.exponent)
+    )
+    ring = np.abs(r - r50) < 25
+    assert float((grid.p[ring] / far).mean()) == __import__("pytest").approx(0.5, abs=0.03)
+    near = r < 200
+    expected = 1 - ndtr((link.mean_rssi_dbm(r[near], 0.0) - sens) / link.shadowing_db)
+    assert np.allclose(grid.p[near] / far, expected, rtol=0.05, atol=1e-9)
+
+
+def test_the_prior_puts_half_the_mass_within_the_median_distance() -> None:
+    grid = ProbMap.from_prior(FRAME, "dementia", since_s=1e6, half_width_m=10_000.0, cell_m=50.0)
+    r = np.hypot(grid.east, grid.north)
+    # Log-normal CDF at its median is 0.5; the grid's corners cut off the tail beyond 10 km.
+    sigma = 1.38
+    kept = ndtr(math.log(10_000 / 800) / sigma)
+    assert float(grid.p[r <= 800].sum()) == __import__("pytest").approx(0.5 / kept, abs=0.015)
+    # Soon after last seen the person cannot be far.
+    early = ProbMap.from_prior(FRAME, "dementia", since_s=300.0, cell_m=20.0)
+    r = np.hypot(early.east, early.north)
+    assert float(early.p[r > 1300 * 0.3 + 200 + 400].sum()) < 0.01
+
+
+def test_motion_spreads_at_the_diffusion_the_walker_model_gives() -> None:
+    grid = uniform(half=2000.0, cell=10.0)
+    grid.p[:] = 0.0
+    n = grid.p.shape[0]
+    grid.p[n // 2, n // 2] = 1.0
+    grid.t = T0
+    grid.advance(T0 + timedelta(minutes=10))
+    var_e = float((grid.p * (grid.east - grid.east[0, n // 2 - 0]) ** 2).sum())
+    expected = grid.walk_speed_mps**2 * grid.persistence_s * 600 + 10.0**2 / 12
+    assert var_e == __import__("pytest").approx(expected, rel=0.05)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["bearing", "silence", "strength", "advance"]),
+            st.floats(-1500, 1500),
+            st.floats(-1500, 1500),
+            st.floats(0, 359.9),
+            st.floats(-140, -40),
+        ),
+        max_size=12,
+    )
+)
+def test_the_grid_always_sums_to_one(steps: list[tuple[str, float, float, float, float]]) -> None:
+    grid = ProbMap.from_prior(
+        FRAME, "autism", since_s=1800.0, at=T0, half_width_m=1500.0, cell_m=50.0
+    )
+    t = T0
+    for kind, e, n, angle, level in steps:
+        if kind == "bearing":
+            grid.bearing(e, n, angle, 5.0)
+        elif kind == "silence":
+            grid.silence(e, n, 7.0)
+        elif kind == "strength":
+            grid.strength(e, n, level, 0.0)
+        else:
+            t += timedelta(seconds=angle)
+            grid.advance(t)
+        assert math.isclose(float(grid.p.sum()), 1.0, rel_tol=1e-9)
+        assert float(grid.p.min()) >= 0.0
+
+
+def test_the_map_agrees_with_the_kalman_fix_on_a_simulated_search() -> None:
+    start = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
+    reports = scenario_reports(start, 300)
+    frame = LocalFrame(42.30206, -71.05761)
+    grid = ProbMap.from_prior(frame, "dementia", since_s=0.0, at=start, cell_m=20.0)
+    locator = Locator(frame=frame)
+    fix = None
+    for report in reports:
+        grid.add(report)
+        fixes = locator.add(report)
+        fix = fixes[-1] if fixes else fix
+    assert fix is not None
+    # The fix lies in the map's 90 % region, and the map's mass is near the truth.
+    east, north = frame.to_en(fix.lat_deg, fix.lon_deg)
+    density = grid.density_at(east, north) * grid.cell_m**2
+    flat = np.sort(grid.p.ravel())[::-1]
+    threshold = flat[np.searchsorted(np.cumsum(flat), 0.9)]
+    assert density >= threshold
+    world = walker_truth(start, 300)
+    te, tn = world.bracelets[0].position((fix.t - start).total_seconds())
+    me, mn = grid.mean_en()
+    assert math.hypot(me - te, mn - tn) < 150.0
