@@ -246,6 +246,22 @@ def _snapshot(app: Any, user: Authed, search_id: str) -> dict[str, Any]:
     return state.snapshot()  # type: ignore[no-any-return]
 
 
+@router.get("/searches/{search_id}/probability", tags=["searches"])
+async def get_probability(request: Request, user: User, search_id: str) -> dict[str, Any]:
+    """Where the person probably is: the heat image and its bounds, the smallest areas holding
+    50 % and 90 %, and for each team the next listening point most likely to hear the bracelet."""
+    app = state_of(request)
+
+    def work() -> dict[str, Any]:
+        _snapshot(app, user, search_id)  # the same checks as the live state
+        out = app.hub.probability(search_id)
+        if out is None:
+            raise ApiError(404, f"no active search {search_id!r}")
+        return out
+
+    return await asyncio.to_thread(work)
+
+
 @router.get("/searches/{search_id}/events", tags=["searches"])
 async def get_events(
     request: Request,

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, or_, select
 from sqlalchemy.orm import Session
 
+from locator.probmap import ANTENNA_GAIN_DBI, ProbMap
 from locator.tracker import Locator
 from registry.models import Bracelet, BraceletStatus, Search, SearchStatus, SearchTeam, StoredReport
 from safetynet.geodesy import LocalFrame
@@ -100,6 +101,7 @@ class SearchState:
     last_known: tuple[float, float, datetime]
     teams: dict[str, str]  # receiver_id -> team name
     locator: Locator
+    probmap: ProbMap
     fixes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=3600))
     bearings: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=300))
     heard: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=3000))
@@ -159,10 +161,52 @@ class SearchState:
             self.silences.append([report.lat_deg, report.lon_deg, obj["t"]])
         elif isinstance(report, Bearing):
             self.bearings.append(obj)
+        self.probmap.add(report)
         fixes = self.locator.add(report)
         for fix in fixes:
             self.fixes.append(report_to_obj(fix))
         return obj, fixes
+
+    def probability(self) -> dict[str, Any]:
+        """The probability map as the dispatcher's page draws it, with guidance per receiver:
+        the next listening point within about three minutes (on foot; by car for a vehicle)."""
+        import base64
+
+        grid = self.probmap
+        teams = []
+        for view in self.receivers.values():
+            if view.lat_deg is None or view.lon_deg is None or view.receiver_id.startswith("WEB-"):
+                continue
+            east, north = grid.frame.to_en(view.lat_deg, view.lon_deg)
+            mobile = view.receiver_id.upper().startswith(("HH", "TEAM", "FOOT"))
+            reach = 1.3 * 180 if mobile else 8.0 * 180
+            if view.receiver_id.upper().startswith(("ROOF", "FIX", "TOWER")):
+                continue  # a fixed station does not move
+            gain = ANTENNA_GAIN_DBI["yagi3" if mobile else "omni"]
+            teams.append((view.receiver_id, east, north, reach, gain))
+        guidance = []
+        for g in grid.guidance(teams):
+            lat, lon = grid.frame.to_lat_lon(g.east_m, g.north_m)
+            guidance.append(
+                {
+                    "receiver_id": g.receiver_id,
+                    "lat_deg": lat,
+                    "lon_deg": lon,
+                    "p_detect": round(g.p_detect, 3),
+                    "team": self.teams.get(g.receiver_id),
+                }
+            )
+        a50, a90 = grid.areas_m2()
+        (s, w), (n, e) = grid.bounds_lat_lon()
+        return {
+            "bounds": [[s, w], [n, e]],
+            "area50_km2": round(a50 / 1e6, 3),
+            "area90_km2": round(a90 / 1e6, 3),
+            "cell_m": grid.cell_m,
+            "png": "data:image/png;base64," + base64.b64encode(grid.png()).decode(),
+            "guidance": guidance,
+            "as_of": None if grid.t is None else format_time(grid.t),
+        }
 
     def snapshot(self) -> dict[str, Any]:
         lat, lon, t = self.last_known
@@ -211,6 +255,12 @@ class LiveHub:
             self._states[search_id] = state
             return state
 
+    def probability(self, search_id: str) -> dict[str, Any] | None:
+        """The probability map of an active search (see :meth:`SearchState.probability`)."""
+        with self._lock:
+            state = self.state(search_id)
+            return None if state is None else state.probability()
+
     def load_active(self) -> int:
         """Rebuild every active search's state (at start-up); returns how many."""
         with Session(self.engine) as session:
@@ -237,13 +287,22 @@ class LiveHub:
             for receiver_id in team.receiver_ids:
                 teams[receiver_id] = team.name
         lkp_t = _utc(search.last_known_at)
+        frame = LocalFrame(search.last_known_lat_deg, search.last_known_lon_deg)
         state = SearchState(
             search_id=search.id,
             bracelet_id=None if bracelet is None else f"{bracelet.bracelet_id:04X}",
             channel=None if bracelet is None else bracelet.channel,
             last_known=(search.last_known_lat_deg, search.last_known_lon_deg, lkp_t),
             teams=teams,
-            locator=Locator(frame=LocalFrame(search.last_known_lat_deg, search.last_known_lon_deg)),
+            locator=Locator(frame=frame),
+            # The prior as of the search's opening (how far they can have got by then); the map
+            # then spreads with time. Rebuilt from the same rows, it comes out the same.
+            probmap=ProbMap.from_prior(
+                frame,
+                "dementia",
+                at=_utc(search.opened_at),
+                since_s=(_utc(search.opened_at) - lkp_t).total_seconds(),
+            ),
         )
         for receiver_id, team_name in teams.items():
             state.receivers[receiver_id] = ReceiverView(receiver_id, team_name)

@@ -9,12 +9,12 @@
   const layers = {
     track: L.layerGroup().addTo(map), fix: L.layerGroup().addTo(map), bearings: L.layerGroup().addTo(map),
     receivers: L.layerGroup().addTo(map), heard: L.layerGroup().addTo(map), silent: L.layerGroup().addTo(map),
-    lkp: L.layerGroup().addTo(map),
+    lkp: L.layerGroup().addTo(map), prob: L.layerGroup().addTo(map), guide: L.layerGroup().addTo(map),
   };
   L.control.layers(null, {
     "Fix and ellipse": layers.fix, "Track": layers.track, "Bearings": layers.bearings,
     "Teams and vehicles": layers.receivers, "Heard here": layers.heard, "Not heard here": layers.silent,
-    "Last known point": layers.lkp,
+    "Last known point": layers.lkp, "Probability (heat)": layers.prob, "Next listening points": layers.guide,
   }, { collapsed: false }).addTo(map);
   let bearings = [], receivers = {}, track = [], fixCount = 0, snapshotSeen = false;
 
@@ -142,6 +142,33 @@
   let pending = false;
   function scheduleReceivers() { if (!pending) { pending = true; setTimeout(() => { pending = false; drawReceivers(); }, 1000); } }
   setInterval(drawBearings, 10000);  // fade with age
+
+  async function refreshProbability() {
+    try {
+      const r = await fetch(`/api/v1/searches/${searchId}/probability`);
+      if (!r.ok) return;
+      const m = await r.json();
+      layers.prob.clearLayers();
+      L.imageOverlay(m.png, m.bounds, { opacity: 0.75, interactive: false }).addTo(layers.prob);
+      document.getElementById("prob-areas").textContent =
+        `Half the probability lies in ${m.area50_km2.toFixed(2)} km², 90 % in ${m.area90_km2.toFixed(2)} km²` + (m.as_of ? ` (as of ${m.as_of.slice(11, 19)} UTC)` : "");
+      layers.guide.clearLayers();
+      const list = document.getElementById("guidance");
+      list.replaceChildren();
+      for (const g of m.guidance) {
+        const rx = receivers[g.receiver_id];
+        const colour = Geo.colour(g.receiver_id);
+        if (rx && rx.lat_deg != null) L.polyline([[rx.lat_deg, rx.lon_deg], [g.lat_deg, g.lon_deg]], { color: colour, weight: 2, dashArray: "2 6" }).addTo(layers.guide);
+        L.circleMarker([g.lat_deg, g.lon_deg], { radius: 6, color: colour, weight: 2, fill: false })
+          .bindTooltip(label(`${g.receiver_id}: listen here (${Math.round(g.p_detect * 100)} % chance to hear)`)).addTo(layers.guide);
+        const li = document.createElement("li");
+        li.textContent = `${g.receiver_id}${g.team ? " (" + g.team + ")" : ""}: go to ${g.lat_deg.toFixed(5)}, ${g.lon_deg.toFixed(5)} — ${Math.round(g.p_detect * 100)} % chance to hear`;
+        list.appendChild(li);
+      }
+    } catch (e) { /* the next refresh tries again */ }
+  }
+  refreshProbability();
+  setInterval(refreshProbability, 15000);
 
   fetch(`/api/v1/searches/${searchId}/events?limit=200`).then(r => r.ok ? r.json() : []).then(es => es.forEach(addEvent));
   Geo.live(searchId, onMessage, s => { document.getElementById("live-state").textContent = s; });
