@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -129,12 +130,12 @@ class ProbMap:
         category: str,
         since_s: float,
         at: datetime | None = None,
-        **kwargs: float,
+        **kwargs: Any,
     ) -> ProbMap:
         """Lost-person statistics for ``category``, ``since_s`` seconds after last seen."""
         if category not in LOGNORMAL:
             raise InputError(f"category: one of {', '.join(LOGNORMAL)}, got {category!r}")
-        grid = cls(frame=frame, t=at, **kwargs)  # type: ignore[arg-type]
+        grid = cls(frame=frame, t=at, **kwargs)
         mu, sigma = LOGNORMAL[category]
         r = np.maximum(np.hypot(grid.east, grid.north), grid.cell_m / 2)
         # Log-normal density of the distance, spread over the ring at r: f(r) / (2 π r).

@@ -4,8 +4,10 @@ the Kalman fix on a simulated search."""
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from hypothesis import given
@@ -16,6 +18,7 @@ from scipy.special import ndtr
 from locator.probmap import REFLECTION_FLOOR, LinkBudget, ProbMap
 from locator.tracker import Locator
 from safetynet.geodesy import LocalFrame
+from tests.conftest import REPO
 from tests.ui_support import scenario_reports, walker_truth
 
 FRAME = LocalFrame(42.30206, -71.05761)
@@ -156,3 +159,36 @@ def test_the_map_agrees_with_the_kalman_fix_on_a_simulated_search() -> None:
     te, tn = world.bracelets[0].position((fix.t - start).total_seconds())
     me, mn = grid.mean_en()
     assert math.hypot(me - te, mn - tn) < 150.0
+
+
+def test_sim_search_prints_its_figures_as_json(tmp_path: Path) -> None:
+    from safetynet.cli import main
+
+    out = tmp_path / "out.json"
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = main(
+            [
+                "sim",
+                "search",
+                "--scenario",
+                str(REPO / "scenarios" / "quiet-suburb.toml"),
+                "--json",
+                "--max-minutes",
+                "30",
+                "--seed",
+                "4",
+            ]
+        )
+    assert code == 0
+    out.write_text(buffer.getvalue())
+    figures = json.loads(out.read_text())
+    assert set(figures) == {"guided", "square"}
+    for result in figures.values():
+        assert result["seed"] == 4
+        assert result["first_detection_s"] is not None
+        # Found means a team stood within 25 m of the simulated person: checked against truth.
+        assert result["found_s"] is None or result["found_s"] <= 30 * 60
