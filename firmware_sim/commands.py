@@ -172,18 +172,10 @@ def run_search(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--max-minutes must be within 1..1440, got {args.max_minutes}")
     scenario = load_scenario(args.scenario)
     seed = scenario.seed if args.seed is None else args.seed
-    strategies = ["guided", "square"] if args.strategy == "both" else [args.strategy]
-    results = [
-        run_search(
-            scenario,
-            s,
-            seed,
-            args.max_minutes * 60,
-            args.category,  # type: ignore[arg-type]
-            args.delay_minutes * 60,
-        )
-        for s in strategies
-    ]
+    strategies: list[Any] = ["guided", "square"] if args.strategy == "both" else [args.strategy]
+    minutes = args.max_minutes * 60
+    delay = args.delay_minutes * 60
+    results = [run_search(scenario, s, seed, minutes, args.category, delay) for s in strategies]
     if args.json:
         out = {r.strategy: r.to_obj() for r in results}
         print(json.dumps(out if len(results) > 1 else results[0].to_obj()))
