@@ -5,7 +5,9 @@ over, what the dispatcher's screen asks when it opens and refreshes a search: th
 client (clinical detail read and audited), the last 500 events of the busiest search, batteries
 due within 14 days and the missed daily tests. Prints the median and 95th percentile of each.
 
-    python bench/registry_queries.py [--url postgresql+psycopg://...] [--clients 10000]
+    python bench/registry_queries.py [--url postgresql+psycopg://.../scratch] [--clients 10000]
+
+With --url, use a scratch database: the tables and their million rows stay there.
 """
 
 from __future__ import annotations

@@ -378,3 +378,39 @@ def test_concurrent_edits_through_the_api_conflict(app_env: Any) -> None:
     assert second.status_code == 409
     assert "changed by someone else" in second.json()["detail"]
     assert client.get(url).json()["hair"] == "grey"
+
+
+def test_an_offline_tile_file_is_served_as_the_base_map(db_url: str, tmp_path: Path) -> None:
+    import sqlite3
+
+    tiles = tmp_path / "area.mbtiles"
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 20
+    with sqlite3.connect(tiles) as db:
+        db.execute("CREATE TABLE metadata (name TEXT, value TEXT)")
+        db.execute(
+            "CREATE TABLE tiles (zoom_level INT, tile_column INT, tile_row INT, tile_data BLOB)"
+        )
+        db.executemany(
+            "INSERT INTO metadata VALUES (?, ?)", [("format", "png"), ("attribution", "County GIS")]
+        )
+        # Tile z=15, x=9723, y=12119 (XYZ) is stored at TMS row 2**15 - 1 - 12119.
+        db.execute("INSERT INTO tiles VALUES (15, 9723, ?, ?)", (2**15 - 1 - 12119, png))
+    seeded = seed(db_url)
+    app = create_app(settings_for(tmp_path, db_url, tiles_file=tiles))
+    with TestClient(app) as client:
+        tile = client.get("/tiles/15/9723/12119.png")
+        assert tile.status_code == 200
+        assert tile.content == png
+        assert tile.headers["content-type"] == "image/png"
+        assert client.get("/tiles/15/9723/12120.png").status_code == 404
+        assert client.get("/tiles/99/0/0.png").status_code == 404
+        login(client, "dispatcher")
+        page = client.get(f"/searches/{seeded.search_id}")
+        assert "/tiles/{z}/{x}/{y}.png" in page.text
+        assert "County GIS" in page.text
+        assert "openstreetmap" not in page.text
+    app.state.safetynet.engine.dispose()
+    bad = tmp_path / "bad.mbtiles"
+    bad.write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(ConfigError, match="MBTiles"):
+        create_app(settings_for(tmp_path, db_url, tiles_file=bad))
