@@ -84,6 +84,11 @@ def test_login_cookies_rate_limit_and_csrf(app_env: Any) -> None:
     body = {"text": "hello"}
     search_id = client.get("/api/v1/searches").json()[0]["id"]
     assert client.post(f"/api/v1/searches/{search_id}/notes", json=body).status_code == 403
+    odd = {"X-CSRF-Token": "é".encode()}  # a header that is not ASCII
+    assert (
+        client.post(f"/api/v1/searches/{search_id}/notes", json=body, headers=odd).status_code
+        == 403
+    )
     ok = client.post(
         f"/api/v1/searches/{search_id}/notes", json=body, headers={"X-CSRF-Token": csrf}
     )

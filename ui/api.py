@@ -20,7 +20,7 @@ from registry.models import ReceiverToken, Role
 from ui.app import ApiError, Authed, current_user, receiver_of_token, require_user, state_of
 from ui.exports import to_geojson, to_gpx, to_kml
 from ui.ingest import BodyError, Sender, ingest, split_body
-from ui.security import new_receiver_token, token_digest
+from ui.security import new_receiver_token, same_token, token_digest
 
 router = APIRouter(prefix="/api/v1")
 User = Annotated[Authed, Depends(require_user)]
@@ -137,7 +137,7 @@ async def post_reports(request: Request) -> Any:
                 "a receiver token (Authorization: Bearer) or a login is needed",
                 {"WWW-Authenticate": "Bearer"},
             )
-        if request.headers.get("x-csrf-token", "") != user.csrf:
+        if not same_token(request.headers.get("x-csrf-token", ""), user.csrf):
             raise ApiError(403, "missing or wrong CSRF token (X-CSRF-Token header)")
         sender = Sender(user_id=user.user_id, username=user.username, role=user.role)
     key = receiver_id or f"user:{sender.user_id}"
@@ -154,9 +154,13 @@ async def post_reports(request: Request) -> Any:
 
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise ApiError(413, f"body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
-    body = await request.body()
+    body = bytearray()
+    async for piece in request.stream():  # a chunked body has no length: count as it comes
+        body.extend(piece)
+        if len(body) > MAX_BODY_BYTES:
+            raise ApiError(413, f"body over the limit of {MAX_BODY_BYTES} bytes")
     try:
-        items = split_body(body, request.headers.get("content-type", ""))
+        items = split_body(bytes(body), request.headers.get("content-type", ""))
     except BodyError as err:
         raise ApiError(err.status, str(err)) from None
 

@@ -33,7 +33,7 @@ from registry.service import Actor, ConflictError, ForbiddenError, RegistryInput
 from safetynet.settings import Settings
 from ui.live import LiveHub
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
-from ui.security import SESSION_COOKIE, RateLimiter, Sessions, token_digest
+from ui.security import SESSION_COOKIE, RateLimiter, Sessions, same_token, token_digest
 from ui.tiles import TileFile
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def require_user(request: Request) -> Authed:
         raise ApiError(401, "log in first")
     if request.method in UNSAFE_METHODS:
         token = request.headers.get("x-csrf-token", "")
-        if not secrets.compare_digest(token, user.csrf):
+        if not same_token(token, user.csrf):
             raise ApiError(403, "missing or wrong CSRF token (X-CSRF-Token header)")
     return user
 

@@ -30,7 +30,13 @@ from registry.service import MAX_PHOTO_BYTES, RegistryInputError
 from ui.app import ApiError, Authed, current_user, state_of
 from ui.ingest import web_receiver_id
 from ui.maps import render_map
-from ui.security import SESSION_COOKIE, SESSION_MAX_AGE_S, hash_password, verify_password
+from ui.security import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_S,
+    hash_password,
+    same_token,
+    verify_password,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -73,7 +79,7 @@ def _user(request: Request) -> Authed:
 
 
 def _check_csrf(user: Authed, token: str) -> None:
-    if not secrets.compare_digest(token, user.csrf):
+    if not same_token(token, user.csrf):
         raise ApiError(403, "the form is out of date (CSRF check); reload the page and try again")
 
 
@@ -114,7 +120,7 @@ async def login(
 ) -> Response:
     app = state_of(request)
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not secrets.compare_digest(cookie, login_csrf):
+    if not same_token(login_csrf, cookie):
         return _page(
             request,
             "login.html",

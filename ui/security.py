@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import threading
 import time
@@ -27,6 +28,13 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 SESSION_COOKIE = "safetynet_session"
 SESSION_MAX_AGE_S = 12 * 3600  # one long shift
 _hasher = PasswordHasher()
+
+
+def same_token(given: str, expected: str) -> bool:
+    """Constant-time comparison of two tokens; any text (a header may hold non-ASCII)."""
+    return bool(expected) and hmac.compare_digest(
+        given.encode("utf-8", "replace"), expected.encode("utf-8")
+    )
 
 
 def hash_password(password: str) -> str:
