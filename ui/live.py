@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -50,6 +51,17 @@ REBUILD_BEFORE_S = 600.0  # reports this long before the last known time still c
 QUEUE_LIMIT = 2000
 TRAIL_POINTS = 600
 PUSH_PULSE_EVERY_S = 1.0
+GUIDE_AHEAD_S = 180.0  # guidance looks this far ahead: three minutes on foot or by car
+
+
+def _moved_m(view: ReceiverView) -> float:
+    """How far apart the receiver's trail points lie (metres, roughly)."""
+    if len(view.trail) < 2:
+        return 0.0
+    lats = [p[0] for p in view.trail]
+    lons = [p[1] for p in view.trail]
+    mid = math.radians(sum(lats) / len(lats))
+    return 111_320.0 * math.hypot(max(lats) - min(lats), (max(lons) - min(lons)) * math.cos(mid))
 
 
 def _utc(t: datetime) -> datetime:
@@ -68,6 +80,7 @@ class ReceiverView:
     noise_dbm: float | None = None
     gain_db: float | None = None
     battery_v: float | None = None
+    antenna: str | None = None
     trail: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=TRAIL_POINTS))
 
     def moved_to(self, lat: float | None, lon: float | None) -> None:
@@ -154,10 +167,11 @@ class SearchState:
             )
             view.gps_fix = report.gps_fix
         elif isinstance(report, Pulse):
-            view.gain_db = report.gain_db
+            view.gain_db, view.antenna = report.gain_db, report.antenna
             if report.lat_deg is not None and report.lon_deg is not None:
                 self.heard.append([report.lat_deg, report.lon_deg, report.rssi_dbm, obj["t"]])
         elif isinstance(report, Silence):
+            view.antenna = report.antenna
             self.silences.append([report.lat_deg, report.lon_deg, obj["t"]])
         elif isinstance(report, Bearing):
             self.bearings.append(obj)
@@ -169,7 +183,8 @@ class SearchState:
 
     def probability(self) -> dict[str, Any]:
         """The probability map as the dispatcher's page draws it, with guidance per receiver:
-        the next listening point within about three minutes (on foot; by car for a vehicle)."""
+        the next listening point within about three minutes — on foot for a handheld Yagi, by
+        car for an omni that moves; fixed stations get none."""
         import base64
 
         grid = self.probmap
@@ -178,11 +193,12 @@ class SearchState:
             if view.lat_deg is None or view.lon_deg is None or view.receiver_id.startswith("WEB-"):
                 continue
             east, north = grid.frame.to_en(view.lat_deg, view.lon_deg)
-            mobile = view.receiver_id.upper().startswith(("HH", "TEAM", "FOOT"))
-            reach = 1.3 * 180 if mobile else 8.0 * 180
-            if view.receiver_id.upper().startswith(("ROOF", "FIX", "TOWER")):
-                continue  # a fixed station does not move
-            gain = ANTENNA_GAIN_DBI["yagi3" if mobile else "omni"]
+            if view.antenna == "yagi3":  # a handheld Yagi: a team on foot
+                reach, gain = 1.3 * GUIDE_AHEAD_S, ANTENNA_GAIN_DBI["yagi3"]
+            elif _moved_m(view) > 50.0:  # an omni that moves: a vehicle
+                reach, gain = 8.0 * GUIDE_AHEAD_S, ANTENNA_GAIN_DBI["omni"]
+            else:
+                continue  # a fixed station (or not yet known to move) is not guided
             teams.append((view.receiver_id, east, north, reach, gain))
         guidance = []
         for g in grid.guidance(teams):
