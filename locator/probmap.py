@@ -51,6 +51,8 @@ FEATURE_WEIGHTS = {
     "autism": {"water": 3.0, "road": 1.0, "building": 1.0, "park": 1.2, "woods": 1.0},
 }
 ANTENNA_GAIN_DBI = {"omni": 0.0, "yagi3": 7.0}  # a swept Yagi: its peak
+CLOSE_IN_AT = 0.9  # listening guidance turns into closing in once hearing is this likely
+CLOSE_IN_M = 100.0  # ... towards the point with the most probability within this distance
 # One pulse per receiver per this many seconds counts as signal-strength evidence: pulses heard
 # from nearby spots share their shadowing, and counting each would make the map overconfident.
 STRENGTH_EVERY_S = 60.0
@@ -92,10 +94,16 @@ class LinkBudget:
 
 @dataclass
 class Guidance:
+    """Where a team should go next: ``mode`` "listen" (the best chance to hear the bracelet
+    there, ``p_detect``) or "close in" (hearing is near certain everywhere within reach: the
+    point with the most probability within ``CLOSE_IN_M``, ``p_near``)."""
+
     receiver_id: str
     east_m: float
     north_m: float
     p_detect: float
+    mode: str = "listen"
+    p_near: float = 0.0
 
 
 @dataclass
@@ -275,10 +283,30 @@ class ProbMap:
             pd = self.link.p_detect(d, gain)
             score = pd @ p
             best = int(np.argmax(score))
-            out.append(
-                Guidance(receiver_id, float(ca[best, 0]), float(ca[best, 1]), float(score[best]))
-            )
-            p = p * (1.0 - pd[best])
+            if float(score.min()) < CLOSE_IN_AT:
+                out.append(
+                    Guidance(
+                        receiver_id, float(ca[best, 0]), float(ca[best, 1]), float(score[best])
+                    )
+                )
+                p = p * (1.0 - pd[best])
+            else:
+                # Heard from anywhere within reach: listening points no longer tell apart;
+                # go where the person most probably is, and let the next team take the next.
+                near_w = np.exp(-0.5 * (d / CLOSE_IN_M) ** 2)
+                near = near_w @ p
+                best = int(np.argmax(near))
+                out.append(
+                    Guidance(
+                        receiver_id,
+                        float(ca[best, 0]),
+                        float(ca[best, 1]),
+                        float(score[best]),
+                        "close in",
+                        float(near[best]),
+                    )
+                )
+                p = p * (1.0 - near_w[best])
             p /= max(p.sum(), 1e-300)
         return out
 

@@ -208,7 +208,9 @@ class SearchState:
                     "receiver_id": g.receiver_id,
                     "lat_deg": lat,
                     "lon_deg": lon,
+                    "mode": g.mode,
                     "p_detect": round(g.p_detect, 3),
+                    "p_near": round(g.p_near, 3),
                     "team": self.teams.get(g.receiver_id),
                 }
             )

@@ -4,13 +4,16 @@ The walker and the radio come from the simulator (#3: the scenario's walker, its
 shadowing, obstacles and reflectors); the teams are the scenario's handheld units and vehicles,
 but where they go is decided here, by a strategy:
 
-- ``guided``: every team goes to the listening point the probability map (:mod:`locator.probmap`)
-  says most raises the chance of hearing the bracelet, within three minutes on foot or by car;
+- ``guided``: every minute (or on arrival) every team goes where the probability map
+  (:mod:`locator.probmap`) sends it, within three minutes on foot or by car: the listening point
+  that most raises the chance of hearing the bracelet, or — once it would be heard from anywhere
+  within reach — the point with the most probability close by (the map holds every team's
+  bearings, strengths and silences);
 - ``square``: the plain way — each team runs an expanding square from the last known point
-  (legs of 1, 1, 2, 2, 3, 3 … spacings, teams turned 90° from each other).
+  (legs of 1, 1, 2, 2, 3, 3 … spacings, teams turned 90° from each other); a team that hears
+  walks along its own bearing, and the others head for the locator's fix once there is one.
 
-Both home in the same way once the signal is heard: a team that hears walks along its bearing,
-the others head for the locator's fix. Every ten seconds each team listens: with a directional
+Every ten seconds each team listens: with a directional
 antenna swept (its peak gain toward the strongest path) over ten pulses of Rayleigh fading, it
 hears the bracelet when one pulse clears the detection threshold, and then reports a bearing
 (the strongest path's direction — a reflection gives a wrong one — plus the operator's 6° error)
@@ -42,7 +45,7 @@ Strategy = Literal["guided", "square"]
 FOUND_M = 25.0
 LISTEN_S = 10.0
 STEP_S = 5.0
-RETARGET_S = 120.0
+RETARGET_S = 60.0
 NOISE_DBM = -130.0
 SNR_MIN_DB = -6.0
 BEARING_SD_DEG = 6.0
@@ -278,18 +281,19 @@ def _steer(
     fix_en = None if fix is None else world.frame.to_en(fix.lat_deg, fix.lon_deg)
     searching = []
     for team in teams:
-        if t - team.heard_at <= LISTEN_S * 1.5 and team.last_bearing is not None:
+        if strategy == "guided":
+            if team.target is None or t >= team.retarget_at:
+                searching.append(team)  # the map holds every team's bearings, the fix's and more
+        elif t - team.heard_at <= LISTEN_S * 1.5 and team.last_bearing is not None:
             b = math.radians(team.last_bearing)
             step = 60.0 if not team.vehicle else 200.0
             team.target, team.waypoints = (
                 (team.east + step * math.sin(b), team.north + step * math.cos(b)),
                 [],
             )
-        elif fix_en is not None and (strategy == "guided" or t - team.heard_at < 600):
+        elif fix_en is not None and t - team.heard_at < 600:
             team.target, team.waypoints = fix_en, []
-        elif strategy == "guided" and (team.target is None or t >= team.retarget_at):
-            searching.append(team)
-        elif strategy == "square" and team.target is None and not team.waypoints:
+        elif team.target is None and not team.waypoints:
             team.waypoints = expanding_square(
                 team.east, team.north, 800.0 if team.vehicle else 300.0, 0
             )

@@ -143,6 +143,11 @@
   function scheduleReceivers() { if (!pending) { pending = true; setTimeout(() => { pending = false; drawReceivers(); }, 1000); } }
   setInterval(drawBearings, 10000);  // fade with age
 
+  function advice(g) {
+    return g.mode === "close in"
+      ? `close in: ${Math.round(g.p_near * 100)} % of the probability within 100 m`
+      : `listen there: ${Math.round(g.p_detect * 100)} % chance to hear`;
+  }
   async function refreshProbability() {
     try {
       const r = await fetch(`/api/v1/searches/${searchId}/probability`);
@@ -160,9 +165,9 @@
         const colour = Geo.colour(g.receiver_id);
         if (rx && rx.lat_deg != null) L.polyline([[rx.lat_deg, rx.lon_deg], [g.lat_deg, g.lon_deg]], { color: colour, weight: 2, dashArray: "2 6" }).addTo(layers.guide);
         L.circleMarker([g.lat_deg, g.lon_deg], { radius: 6, color: colour, weight: 2, fill: false })
-          .bindTooltip(label(`${g.receiver_id}: listen here (${Math.round(g.p_detect * 100)} % chance to hear)`)).addTo(layers.guide);
+          .bindTooltip(label(`${g.receiver_id}: ${advice(g)}`)).addTo(layers.guide);
         const li = document.createElement("li");
-        li.textContent = `${g.receiver_id}${g.team ? " (" + g.team + ")" : ""}: go to ${g.lat_deg.toFixed(5)}, ${g.lon_deg.toFixed(5)} — ${Math.round(g.p_detect * 100)} % chance to hear`;
+        li.textContent = `${g.receiver_id}${g.team ? " (" + g.team + ")" : ""}: go to ${g.lat_deg.toFixed(5)}, ${g.lon_deg.toFixed(5)} — ${advice(g)}`;
         list.appendChild(li);
       }
     } catch (e) { /* the next refresh tries again */ }
