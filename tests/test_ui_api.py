@@ -419,3 +419,44 @@ def test_an_offline_tile_file_is_served_as_the_base_map(db_url: str, tmp_path: P
     bad.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(ConfigError, match="MBTiles"):
         create_app(settings_for(tmp_path, db_url, tiles_file=bad))
+
+
+def test_receiver_tokens_from_the_api_and_the_command_line(
+    app_env: Any, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = app_env
+    csrf = login(client, "dispatcher")
+    body = {"receiver_id": "HH-99", "label": "spare handheld"}
+    assert (
+        client.post(
+            "/api/v1/receivers/tokens", json=body, headers={"X-CSRF-Token": csrf}
+        ).status_code
+        == 403
+    )
+    client.cookies.clear()
+    csrf = login(client, "admin")
+    made = client.post("/api/v1/receivers/tokens", json=body, headers={"X-CSRF-Token": csrf})
+    assert made.status_code == 201
+    token = made.json()["token"]
+    client.cookies.clear()
+    answer = client.post(
+        "/api/v1/reports",
+        json=[{**PULSE, "receiver_id": "HH-99"}],
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.json()["accepted"] == 1
+    # The same from the command line, on the same database.
+    from safetynet.cli import main
+    from safetynet.settings import override_settings
+
+    override_settings(settings_for(tmp_path, db_url))
+    monkeypatch.setenv("SAFETYNET_NEW_PASSWORD", "a long enough password")
+    try:
+        assert main(["user", "add", "rivera", "--role", "dispatcher"]) == 0
+        assert main(["user", "add", "rivera", "--role", "dispatcher"]) == 1  # taken
+        assert main(["token", "create", "bad id!"]) == 1
+        assert main(["token", "create", "CAR-9", "--label", "cruiser 9"]) == 0
+    finally:
+        override_settings(None)
+    csrf = login(client, "rivera", "a long enough password")
+    assert csrf

@@ -8,22 +8,36 @@ layer (roles, validation and audit live there) and the live hub.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from registry import records, searches, service
-from registry.models import ReceiverToken, Role
+from registry.models import Role
 from ui.app import ApiError, Authed, current_user, receiver_of_token, require_user, state_of
 from ui.exports import to_geojson, to_gpx, to_kml
 from ui.ingest import BodyError, Sender, ingest, split_body
-from ui.security import new_receiver_token, same_token, token_digest
+from ui.security import create_receiver_token, same_token
 
 router = APIRouter(prefix="/api/v1")
+T = TypeVar("T")
 User = Annotated[Authed, Depends(require_user)]
+
+
+async def in_transaction(request: Request, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one transaction, in a worker thread (committed when it returns)."""
+    app = state_of(request)
+
+    def work() -> T:
+        with app.transaction() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(work)
 
 
 class _Body(BaseModel):
@@ -185,13 +199,9 @@ async def post_reports(request: Request) -> Any:
 # --- searches ------------------------------------------------------------------------------------
 @router.get("/searches", tags=["searches"])
 async def get_searches(request: Request, user: User, active: bool = False) -> list[dict[str, Any]]:
-    app = state_of(request)
-
-    def work() -> Any:
-        with app.transaction() as session:
-            return searches.list_searches(session, user.actor, active_only=active)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(
+        request, lambda session: searches.list_searches(session, user.actor, active_only=active)
+    )
 
 
 @router.post("/searches", tags=["searches"], status_code=201)
@@ -223,13 +233,9 @@ async def get_search(
     reason: Annotated[str, Query(max_length=500)] = "",
 ) -> dict[str, Any]:
     """The search with its client (clinical detail for the roles allowed, audited) and teams."""
-    app = state_of(request)
-
-    def work() -> dict[str, Any]:
-        with app.transaction() as session:
-            return searches.open_search_view(session, user.actor, search_id, reason)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(
+        request, lambda session: searches.open_search_view(session, user.actor, search_id, reason)
+    )
 
 
 @router.get("/searches/{search_id}/state", tags=["searches"])
@@ -414,13 +420,7 @@ async def get_export(
 # --- clients -------------------------------------------------------------------------------------
 @router.get("/clients", tags=["clients"])
 async def get_clients(request: Request, user: User) -> list[dict[str, Any]]:
-    app = state_of(request)
-
-    def work() -> Any:
-        with app.transaction() as session:
-            return service.list_clients(session, user.actor)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(request, lambda session: service.list_clients(session, user.actor))
 
 
 @router.post("/clients", tags=["clients"], status_code=201)
@@ -444,13 +444,9 @@ async def get_client(
     reason: Annotated[str, Query(max_length=500)] = "",
 ) -> dict[str, Any]:
     """The client as the caller's role may see it; reading clinical detail needs a reason."""
-    app = state_of(request)
-
-    def work() -> dict[str, Any]:
-        with app.transaction() as session:
-            return service.read_client(session, user.actor, client_id, reason)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(
+        request, lambda session: service.read_client(session, user.actor, client_id, reason)
+    )
 
 
 @router.patch("/clients/{client_id}", tags=["clients"])
@@ -477,13 +473,9 @@ async def get_co_response(
     client_id: str,
     reason: Annotated[str, Query(min_length=1, max_length=500)],
 ) -> list[dict[str, Any]]:
-    app = state_of(request)
-
-    def work() -> Any:
-        with app.transaction() as session:
-            return records.read_co_response(session, user.actor, client_id, reason)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(
+        request, lambda session: records.read_co_response(session, user.actor, client_id, reason)
+    )
 
 
 # --- program -------------------------------------------------------------------------------------
@@ -491,35 +483,21 @@ async def get_co_response(
 async def get_batteries_due(
     request: Request, user: User, within_days: Annotated[int, Query(ge=0, le=3650)] = 14
 ) -> list[dict[str, Any]]:
-    app = state_of(request)
-
-    def work() -> Any:
-        with app.transaction() as session:
-            return service.batteries_due(session, user.actor, within_days)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(
+        request, lambda session: service.batteries_due(session, user.actor, within_days)
+    )
 
 
 @router.get("/program/missed-tests", tags=["program"])
 async def get_missed_tests(request: Request, user: User) -> list[dict[str, Any]]:
-    app = state_of(request)
-
-    def work() -> Any:
-        with app.transaction() as session:
-            return service.missed_tests(session, user.actor)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(request, lambda session: service.missed_tests(session, user.actor))
 
 
 @router.get("/program/bracelets", tags=["program"])
 async def get_bracelets(request: Request, user: User) -> list[dict[str, Any]]:
-    app = state_of(request)
-
-    def work() -> Any:
-        with app.transaction() as session:
-            return service.bracelet_inventory(session, user.actor)
-
-    return await asyncio.to_thread(work)
+    return await in_transaction(
+        request, lambda session: service.bracelet_inventory(session, user.actor)
+    )
 
 
 # --- receivers -----------------------------------------------------------------------------------
@@ -528,19 +506,7 @@ async def post_token(request: Request, user: User, body: NewToken) -> dict[str, 
     """A new receiver token (admin only); the token is shown once, only its hash is kept."""
     if user.role is not Role.ADMIN:
         raise ApiError(403, "only an admin may create receiver tokens")
-    app = state_of(request)
-    token = new_receiver_token()
-
-    def work() -> None:
-        with app.transaction() as session:
-            session.add(
-                ReceiverToken(
-                    receiver_id=body.receiver_id,
-                    token_sha256=token_digest(token),
-                    label=body.label,
-                    created_at=datetime.now(UTC),
-                )
-            )
-
-    await asyncio.to_thread(work)
+    token = await in_transaction(
+        request, lambda session: create_receiver_token(session, body.receiver_id, body.label)
+    )
     return {"receiver_id": body.receiver_id, "token": token}

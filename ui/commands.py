@@ -155,22 +155,12 @@ def run_user_add(args: argparse.Namespace) -> int:
 
 def run_token_create(args: argparse.Namespace) -> int:
     import re
-    from datetime import UTC, datetime
 
-    from registry.models import ReceiverToken
-    from ui.security import new_receiver_token, token_digest
+    from ui.security import create_receiver_token
 
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", args.receiver_id):
         raise InputError(f"receiver id must be 1-64 of A-Z a-z 0-9 . _ -, got {args.receiver_id!r}")
-    token = new_receiver_token()
     with _session() as session, session.begin():
-        session.add(
-            ReceiverToken(
-                receiver_id=args.receiver_id,
-                token_sha256=token_digest(token),
-                label=args.label,
-                created_at=datetime.now(UTC),
-            )
-        )
+        token = create_receiver_token(session, args.receiver_id, args.label)
     print(token)
     return 0

@@ -36,11 +36,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.db import make_engine, upgrade
-from registry.models import ReceiverToken, Role, Search, SearchStatus, SearchTeam, User
+from registry.models import Role, Search, SearchStatus, SearchTeam, User
 from registry.searches import add_event, assign_team
 from registry.service import Actor, assign_bracelet, create_user, enrol, link_family, open_search
 from safetynet.settings import Settings
-from ui.security import hash_password, new_receiver_token, token_digest
+from ui.security import create_receiver_token, hash_password
 
 log = logging.getLogger(__name__)
 SCENARIO = Path(__file__).resolve().parent / "demo_scenario.toml"
@@ -150,16 +150,7 @@ def seed(url: str, now: datetime) -> DemoSetup:
             assert team is not None
             team.member_user_ids = [users[m].id for m in members]
             for receiver_id in receivers:
-                token = new_receiver_token()
-                session.add(
-                    ReceiverToken(
-                        receiver_id=receiver_id,
-                        token_sha256=token_digest(token),
-                        label="demo",
-                        created_at=now,
-                    )
-                )
-                tokens[receiver_id] = token
+                tokens[receiver_id] = create_receiver_token(session, receiver_id, "demo")
         search_id = search.id
     engine.dispose()
     return DemoSetup(search_id, tokens)

@@ -4,14 +4,17 @@ The walker and the radio come from the simulator (#3: the scenario's walker, its
 shadowing, obstacles and reflectors); the teams are the scenario's handheld units and vehicles,
 but where they go is decided here, by a strategy:
 
-- ``guided``: every minute (or on arrival) every team goes where the probability map
-  (:mod:`locator.probmap`) sends it, within three minutes on foot or by car: the listening point
-  that most raises the chance of hearing the bracelet, or — once it would be heard from anywhere
-  within reach — the point with the most probability close by (the map holds every team's
-  bearings, strengths and silences);
+- ``guided``: every minute (or on arrival) each team that does not hear the bracelet goes where
+  the probability map (:mod:`locator.probmap`) sends it, within three minutes on foot or by car:
+  the listening point that most raises the chance of hearing the bracelet, or — once it would be
+  heard from anywhere within reach — the point with the most probability close by;
 - ``square``: the plain way — each team runs an expanding square from the last known point
-  (legs of 1, 1, 2, 2, 3, 3 … spacings, teams turned 90° from each other); a team that hears
-  walks along its own bearing, and the others head for the locator's fix once there is one.
+  (legs of 1, 1, 2, 2, 3, 3 … spacings, teams turned 90° from each other), and heads for the
+  locator's fix once there is one.
+
+In both, a team that hears the bracelet walks along its own bearing, as searchers home in (a
+variant where guided teams followed the map's "close in" point instead was slower: median time
+to find 11.3 against 6.0 min on the suburb, 12.5 against 10.7 in the city, 50 searches each).
 
 Every ten seconds each team listens: with a directional
 antenna swept (its peak gain toward the strongest path) over ten pulses of Rayleigh fading, it
@@ -281,16 +284,16 @@ def _steer(
     fix_en = None if fix is None else world.frame.to_en(fix.lat_deg, fix.lon_deg)
     searching = []
     for team in teams:
-        if strategy == "guided":
-            if team.target is None or t >= team.retarget_at:
-                searching.append(team)  # the map holds every team's bearings, the fix's and more
-        elif t - team.heard_at <= LISTEN_S * 1.5 and team.last_bearing is not None:
+        if t - team.heard_at <= LISTEN_S * 1.5 and team.last_bearing is not None:
             b = math.radians(team.last_bearing)
             step = 60.0 if not team.vehicle else 200.0
             team.target, team.waypoints = (
                 (team.east + step * math.sin(b), team.north + step * math.cos(b)),
                 [],
             )
+        elif strategy == "guided":
+            if team.target is None or t >= team.retarget_at:
+                searching.append(team)  # the map holds every team's bearings, the fix's and more
         elif fix_en is not None and t - team.heard_at < 600:
             team.target, team.waypoints = fix_en, []
         elif team.target is None and not team.waypoints:

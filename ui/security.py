@@ -20,10 +20,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from registry.models import ReceiverToken
 
 SESSION_COOKIE = "safetynet_session"
 SESSION_MAX_AGE_S = 12 * 3600  # one long shift
@@ -54,6 +58,20 @@ def new_receiver_token() -> str:
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_receiver_token(session: Session, receiver_id: str, label: str | None) -> str:
+    """A new token for a receiver; only its digest is stored, so the caller shows it once."""
+    token = new_receiver_token()
+    session.add(
+        ReceiverToken(
+            receiver_id=receiver_id,
+            token_sha256=token_digest(token),
+            label=label,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return token
 
 
 @dataclass(frozen=True)
