@@ -278,6 +278,12 @@ class ProbMap:
                     cand.append(
                         (east + frac * reach * math.sin(a), north + frac * reach * math.cos(a))
                     )
+            # ... and the most probable spot itself, or as far towards it as the team can get.
+            top = int(np.argmax(p))
+            to_e, to_n = e[top] - east, nn[top] - north
+            far = math.hypot(to_e, to_n)
+            shrink = min(1.0, reach / far) if far > 0 else 0.0
+            cand.append((east + to_e * shrink, north + to_n * shrink))
             ca = np.asarray(cand)
             d = np.hypot(e[None, :] - ca[:, 0:1], nn[None, :] - ca[:, 1:2])
             pd = self.link.p_detect(d, gain)
