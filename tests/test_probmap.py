@@ -192,3 +192,36 @@ def test_sim_search_prints_its_figures_as_json(tmp_path: Path) -> None:
         assert result["first_detection_s"] is not None
         # Found means a team stood within 25 m of the simulated person: checked against truth.
         assert result["found_s"] is None or result["found_s"] <= 30 * 60
+
+
+def _blobs(centres: list[tuple[float, float]], link: LinkBudget) -> ProbMap:
+    grid = ProbMap(frame=FRAME, half_width_m=3000.0, cell_m=25.0, link=link)
+    p = sum(
+        np.exp(-((grid.east - e) ** 2 + (grid.north - n) ** 2) / (2 * 100.0**2)) for e, n in centres
+    )
+    grid.p = np.asarray(p, dtype=float) / float(np.sum(p))
+    return grid
+
+
+def test_guidance_listens_where_hearing_is_likeliest_and_spreads_the_teams() -> None:
+    short = LinkBudget(exponent=4.5)  # a few hundred metres of range: hearing is not a given
+    one = _blobs([(1000.0, 0.0)], short).guidance([("HH-1", 0.0, 0.0, 600.0, 7.0)])[0]
+    assert one.mode == "listen"
+    assert one.east_m > 500.0  # towards the mass, as far as it can
+    assert abs(one.north_m) < 150.0
+    two = _blobs([(1000.0, 0.0), (-1000.0, 0.0)], short).guidance(
+        [("HH-1", 0.0, 0.0, 600.0, 7.0), ("HH-2", 0.0, 0.0, 600.0, 7.0)]
+    )
+    assert two[0].east_m * two[1].east_m < 0  # one team each way
+
+
+def test_guidance_closes_in_once_it_would_hear_from_anywhere() -> None:
+    g = _blobs([(700.0, 300.0)], LinkBudget()).guidance([("HH-1", 0.0, 0.0, 600.0, 7.0)])[0]
+    assert g.mode == "close in"
+    # The spot lies 762 m away, beyond reach: as far towards it as the team can get.
+    scale = 600.0 / math.hypot(700.0, 300.0)
+    assert math.hypot(g.east_m - 700.0 * scale, g.north_m - 300.0 * scale) < 30.0
+    near = _blobs([(300.0, 200.0)], LinkBudget()).guidance([("HH-1", 0.0, 0.0, 600.0, 7.0)])[0]
+    # Within the coarse 50 m cell guidance works on (half its diagonal is 35 m).
+    assert math.hypot(near.east_m - 300.0, near.north_m - 200.0) <= 36.0
+    assert near.p_near > 0.3
