@@ -220,7 +220,9 @@ async def post_search(request: Request, user: User, body: OpenSearch) -> dict[st
                 last_seen,
                 body.clothing,
             )
-            return searches.search_summary(search)
+            out = searches.search_summary(search)
+        app.hub.state(out["id"])  # live from now on: reports feed it before anyone watches
+        return out
 
     return await asyncio.to_thread(work)
 
@@ -315,6 +317,7 @@ async def post_team(request: Request, user: User, search_id: str, body: Team) ->
             assert team is not None
             team.member_user_ids = members
         app.hub.forget(search_id)
+        app.hub.state(search_id)  # rebuilt at once with the team's receivers
 
     await asyncio.to_thread(work)
     return {"status": "ok"}
