@@ -140,9 +140,17 @@ class ProbMap:
         at: datetime | None = None,
         **kwargs: Any,
     ) -> ProbMap:
-        """Lost-person statistics for ``category``, ``since_s`` seconds after last seen."""
+        """Lost-person statistics for ``category``, ``since_s`` seconds after last seen.
+
+        Unless told, the grid is sized for the search: as far as the person can have walked by
+        now and 2 km more to spread into (3 to 10 km from the last known point; the 95th
+        percentile distance is 8.3 km), about 300 cells across (20 m cells at the smallest)."""
         if category not in LOGNORMAL:
             raise InputError(f"category: one of {', '.join(LOGNORMAL)}, got {category!r}")
+        reach = 1.3 * max(since_s, 0.0) + 200.0
+        if "half_width_m" not in kwargs:
+            kwargs["half_width_m"] = min(max(reach + 2000.0, 3000.0), 10_000.0)
+            kwargs.setdefault("cell_m", max(20.0, round(kwargs["half_width_m"] / 150.0)))
         grid = cls(frame=frame, t=at, **kwargs)
         mu, sigma = LOGNORMAL[category]
         r = np.maximum(np.hypot(grid.east, grid.north), grid.cell_m / 2)
@@ -150,7 +158,6 @@ class ProbMap:
         f = np.exp(-((np.log(r) - mu) ** 2) / (2 * sigma**2)) / (r * sigma * math.sqrt(2 * math.pi))
         density = f / (2 * math.pi * r)
         # No farther than walking since last seen allows (soft edge over 100 m).
-        reach = 1.3 * max(since_s, 0.0) + 200.0
         density *= 1.0 / (1.0 + np.exp((r - reach) / 100.0))
         grid.p = density / density.sum()
         return grid
@@ -262,7 +269,7 @@ class ProbMap:
         """For each team (id, east, north, reach in m, antenna gain), the reachable listening
         point with the best chance of hearing the bracelet. Teams are placed one after another,
         each as if the ones before had listened and heard nothing, so they spread out."""
-        coarse = max(1, round(50.0 / self.cell_m))
+        coarse = max(1, round(60.0 / self.cell_m))  # plan on cells of about 60 m
         n = self.p.shape[0] // coarse * coarse
         pool = self.p[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).sum(axis=(1, 3))
         ce = self.east[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).mean(axis=(1, 3))

@@ -222,6 +222,6 @@ def test_guidance_closes_in_once_it_would_hear_from_anywhere() -> None:
     scale = 600.0 / math.hypot(700.0, 300.0)
     assert math.hypot(g.east_m - 700.0 * scale, g.north_m - 300.0 * scale) < 30.0
     near = _blobs([(300.0, 200.0)], LinkBudget()).guidance([("HH-1", 0.0, 0.0, 600.0, 7.0)])[0]
-    # Within the coarse 50 m cell guidance works on (half its diagonal is 35 m).
-    assert math.hypot(near.east_m - 300.0, near.north_m - 200.0) <= 36.0
+    # Within the coarse cell (60 m) guidance plans on (half its diagonal is 42 m).
+    assert math.hypot(near.east_m - 300.0, near.north_m - 200.0) <= 43.0
     assert near.p_near > 0.3

@@ -145,8 +145,6 @@ def run_search(
         category,
         since_s=delay_s,
         at=world.start + timedelta(seconds=delay_s),
-        half_width_m=2500.0,
-        cell_m=25.0,
         link=link,
     )
     locator = Locator(frame=world.frame)
