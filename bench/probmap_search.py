@@ -6,7 +6,7 @@ squares from the last known point — and the script prints, side by side, the m
 percentile of the time to first detection, to a fix within 50 m and to find (searches not
 finished within the time limit count at the limit), and the log score of the truth under the
 map and under a Gaussian around the Kalman fix alone. Plots the time to find of both strategies
-(bench/out/time_to_find.png).
+(bench/out/time_to_find_<DELAY>min.png).
 
     python bench/probmap_search.py [N] [--delay-minutes 45] [--max-minutes 90]
 """
@@ -127,8 +127,9 @@ def main() -> None:
         ax.set_ylabel("share of searches")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(OUT / "time_to_find.png", dpi=110)
-    print(f"\nplot: {OUT / 'time_to_find.png'}")
+    plot = OUT / f"time_to_find_{args.delay_minutes:.0f}min.png"
+    fig.savefig(plot, dpi=110)
+    print(f"\nplot: {plot}")
     print(json.dumps(summary))
 
 
