@@ -258,10 +258,22 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
         return
     await websocket.accept()
     queue = app.hub.subscribe(search_id)
+
+    async def until_closed() -> None:
+        """Pages send nothing; this returns when the page (or the server's shutdown) closes."""
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    closed = asyncio.create_task(until_closed())
     try:
         await websocket.send_json(state.snapshot())
         while True:
-            message = await queue.get()
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                getter.cancel()
+                break
+            message = getter.result()
             if message["type"] in ("resync", "changed"):
                 fresh = await asyncio.to_thread(app.hub.state, search_id)
                 if fresh is None:
@@ -273,4 +285,5 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        closed.cancel()
         app.hub.unsubscribe(search_id, queue)
