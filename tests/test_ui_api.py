@@ -460,3 +460,48 @@ def test_receiver_tokens_from_the_api_and_the_command_line(
         override_settings(None)
     csrf = login(client, "rivera", "a long enough password")
     assert csrf
+
+
+def test_a_family_logs_battery_changes_and_daily_tests_from_the_record_page(
+    app_env: Any,
+) -> None:
+    client, seeded = app_env
+    csrf = login(client, "family")
+    page = client.get(f"/clients/{seeded.client_id}").text
+    bracelet = re.search(r'name="bracelet" value="([0-9a-f]{32})"', page)
+    assert bracelet is not None
+    form = {"csrf": csrf, "bracelet": bracelet.group(1), "by": "Ann Brown"}
+    today = datetime.now(UTC).date()
+    future = (today + timedelta(days=2)).isoformat()
+    refused = client.post(
+        f"/clients/{seeded.client_id}/battery",
+        data={**form, "changed_on": future},
+        follow_redirects=False,
+    )
+    assert "future" in refused.headers["location"]
+    done = client.post(
+        f"/clients/{seeded.client_id}/battery",
+        data={**form, "changed_on": (today - timedelta(days=1)).isoformat()},
+        follow_redirects=False,
+    )
+    assert done.headers["location"] == f"/clients/{seeded.client_id}"
+    assert (
+        client.post(
+            f"/clients/{seeded.client_id}/test",
+            data={**form, "result": "pass"},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
+    assert (
+        client.post(
+            f"/clients/{seeded.client_id}/test", data={**form, "csrf": "forged", "result": "pass"}
+        ).status_code
+        == 403
+    )
+    client.cookies.clear()
+    csrf = login(client, "staff")
+    due = client.get("/api/v1/program/batteries-due?within_days=200").json()
+    assert due[0]["days_remaining"] == 180 - 1  # the new battery, changed yesterday
+    missed = client.get("/api/v1/program/missed-tests").json()
+    assert missed == []  # tested today

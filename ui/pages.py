@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from registry import searches, service
 from registry.access import allowed
@@ -506,6 +508,31 @@ async def client_photo(request: Request, client_id: str) -> Response:
     return Response(photo[0], media_type=photo[1], headers={"Cache-Control": "private, no-store"})
 
 
+async def _log_for_bracelet(
+    request: Request,
+    client_id: str,
+    bracelet: str,
+    csrf: str,
+    record: Callable[[Session, Authed], None],
+) -> Response:
+    """Log something about one of the client's bracelets from its record page, then go back
+    there (with the error, if any, shown on the page)."""
+    user = _user(request)
+    _check_csrf(user, csrf)
+    app = state_of(request)
+
+    def work() -> None:
+        with app.transaction() as session:
+            _bracelet_of(session, bracelet, client_id)
+            record(session, user)
+
+    try:
+        await asyncio.to_thread(work)
+    except (RegistryInputError, service.ForbiddenError) as err:
+        return RedirectResponse(f"/clients/{client_id}?error={_quote(str(err))}", 303)
+    return RedirectResponse(f"/clients/{client_id}", status_code=303)
+
+
 @router.post("/clients/{client_id}/battery")
 async def battery_change(
     request: Request,
@@ -515,20 +542,15 @@ async def battery_change(
     by: Annotated[str, Form(min_length=1, max_length=200)],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    user = _user(request)
-    _check_csrf(user, csrf)
-    app = state_of(request)
-
-    def work() -> None:
-        with app.transaction() as session:
-            _bracelet_of(session, bracelet, client_id)
-            service.record_battery_change(session, user.actor, bracelet, changed_on, by)
-
-    try:
-        await asyncio.to_thread(work)
-    except (RegistryInputError, service.ForbiddenError) as err:
-        return RedirectResponse(f"/clients/{client_id}?error={_quote(str(err))}", 303)
-    return RedirectResponse(f"/clients/{client_id}", status_code=303)
+    return await _log_for_bracelet(
+        request,
+        client_id,
+        bracelet,
+        csrf,
+        lambda session, user: service.record_battery_change(
+            session, user.actor, bracelet, changed_on, by
+        ),
+    )
 
 
 @router.post("/clients/{client_id}/test")
@@ -540,22 +562,15 @@ async def daily_test(
     by: Annotated[str, Form(min_length=1, max_length=200)],
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    user = _user(request)
-    _check_csrf(user, csrf)
-    app = state_of(request)
-
-    def work() -> None:
-        with app.transaction() as session:
-            _bracelet_of(session, bracelet, client_id)
-            service.record_daily_test(
-                session, user.actor, bracelet, datetime.now(UTC), result == "pass", by
-            )
-
-    try:
-        await asyncio.to_thread(work)
-    except (RegistryInputError, service.ForbiddenError) as err:
-        return RedirectResponse(f"/clients/{client_id}?error={_quote(str(err))}", 303)
-    return RedirectResponse(f"/clients/{client_id}", status_code=303)
+    return await _log_for_bracelet(
+        request,
+        client_id,
+        bracelet,
+        csrf,
+        lambda session, user: service.record_daily_test(
+            session, user.actor, bracelet, datetime.now(UTC), result == "pass", by
+        ),
+    )
 
 
 def _bracelet_of(session: Any, bracelet_pk: str, client_id: str) -> None:
