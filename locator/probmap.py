@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter
 from scipy.special import ndtr
 
-from safetynet.angles import wrap_180
+from safetynet.angles import bearing_of_enu, wrap_180
 from safetynet.errors import InputError
 from safetynet.geodesy import LocalFrame
 from safetynet.reports import Bearing, FieldReport, Pulse, Silence
@@ -193,8 +193,8 @@ class ProbMap:
 
     def bearing(self, east_m: float, north_m: float, bearing_deg: float, sigma_deg: float) -> None:
         """A bearing from (east, north): a wedge with a floor for reflections."""
-        azimuth = np.degrees(np.arctan2(self.east - east_m, self.north - north_m))
-        diff = np.radians(wrap_180(azimuth - bearing_deg))
+        azimuth_deg = bearing_of_enu(self.east - east_m, self.north - north_m)
+        diff = np.radians(wrap_180(azimuth_deg - bearing_deg))
         sigma = math.radians(max(sigma_deg, 0.5))
         wedge = np.exp(-0.5 * (diff / sigma) ** 2) / (math.sqrt(2 * math.pi) * sigma)
         self._set(self.p * ((1 - REFLECTION_FLOOR) * wedge + REFLECTION_FLOOR / (2 * math.pi)))

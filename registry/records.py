@@ -43,6 +43,7 @@ from registry.service import (
     _own,
     _require,
     _text,
+    as_utc,
 )
 
 DEFAULT_RETENTION_DAYS = 365 * 7
@@ -300,10 +301,8 @@ def purge_expired(
     cutoff = (now or _now()) - timedelta(days=retention_days)
     purged = []
     for client in session.scalars(select(Client).where(Client.deleted_at.is_not(None))):
-        deleted = client.deleted_at
-        assert deleted is not None
-        if deleted.tzinfo is None:  # SQLite returns naive UTC
-            deleted = deleted.replace(tzinfo=cutoff.tzinfo)
+        assert client.deleted_at is not None
+        deleted = as_utc(client.deleted_at)
         if deleted > cutoff or client.first_name == "(purged)":
             continue
         client.first_name = client.last_name = "(purged)"

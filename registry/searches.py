@@ -8,7 +8,7 @@ tells the story of a search.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from registry.service import (
     _now,
     _require,
     _text,
+    as_utc,
     read_client,
 )
 
@@ -47,10 +48,6 @@ NEXT_STATUS = {
 }
 
 
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t  # SQLite returns naive UTC
-
-
 def get_search(session: Session, search_id: str) -> Search:
     search = session.get(Search, search_id)
     if search is None:
@@ -61,12 +58,12 @@ def get_search(session: Session, search_id: str) -> Search:
 def search_summary(search: Search) -> dict[str, Any]:
     return {
         "id": search.id, "client_id": search.client_id, "status": search.status.value,
-        "version": search.version, "opened_at": _utc(search.opened_at).isoformat(),
+        "version": search.version, "opened_at": as_utc(search.opened_at).isoformat(),
         "last_known": {"lat_deg": search.last_known_lat_deg, "lon_deg": search.last_known_lon_deg,
-                       "at": _utc(search.last_known_at).isoformat()},
+                       "at": as_utc(search.last_known_at).isoformat()},
         "clothing": search.clothing,
         "found": None if search.found_at is None else {
-            "at": _utc(search.found_at).isoformat(), "lat_deg": search.found_lat_deg,
+            "at": as_utc(search.found_at).isoformat(), "lat_deg": search.found_lat_deg,
             "lon_deg": search.found_lon_deg, "condition": search.found_condition},
     }  # fmt: skip
 
@@ -144,7 +141,7 @@ def recent_events(
         query = query.where(SearchEvent.kind.in_(kinds))
     rows = session.scalars(query.order_by(SearchEvent.at.desc(), SearchEvent.id.desc())
                            .limit(limit)).all()  # fmt: skip
-    return [{"id": e.id, "at": _utc(e.at).isoformat(), "kind": e.kind, "body": e.body,
+    return [{"id": e.id, "at": as_utc(e.at).isoformat(), "kind": e.kind, "body": e.body,
              "user_id": e.user_id} for e in reversed(rows)]  # fmt: skip
 
 

@@ -65,6 +65,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(t: datetime) -> datetime:
+    """A stored time as an aware UTC time (SQLite gives it back naive)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
 def _own(session: Session, actor: Actor, client_id: str) -> bool:
     if actor.role is not Role.FAMILY:
         return True
@@ -375,9 +380,7 @@ def missed_tests(
     )
     rows = []
     for bracelet_id, client_id, stored in session.execute(query):
-        last = stored
-        if last is not None and last.tzinfo is None:  # SQLite returns naive UTC
-            last = last.replace(tzinfo=UTC)
+        last = None if stored is None else as_utc(stored)
         if last is None or now - last > timedelta(hours=24):
             rows.append({"bracelet_id": f"{bracelet_id:04X}", "client_id": client_id,
                          "last_passed": None if last is None else last.isoformat()})  # fmt: skip

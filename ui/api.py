@@ -8,36 +8,34 @@ layer (roles, validation and audit live there) and the live hub.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from registry import records, searches, service
-from registry.models import Role
-from ui.app import ApiError, Authed, current_user, receiver_of_token, require_user, state_of
+from registry.access import allowed
+from registry.models import Role, SearchTeam
+from registry.models import User as UserRow
+from safetynet.reports import report_to_obj
+from ui.app import (
+    ApiError,
+    Authed,
+    current_user,
+    in_transaction,
+    receiver_of_token,
+    require_user,
+    state_of,
+)
 from ui.exports import to_geojson, to_gpx, to_kml
-from ui.ingest import BodyError, Sender, ingest, split_body
+from ui.ingest import MAX_BODY_BYTES, BodyError, Sender, ingest, split_body
 from ui.security import create_receiver_token, same_token
 
 router = APIRouter(prefix="/api/v1")
-T = TypeVar("T")
 User = Annotated[Authed, Depends(require_user)]
-
-
-async def in_transaction(request: Request, fn: Callable[[Session], T]) -> T:
-    """Run ``fn`` in one transaction, in a worker thread (committed when it returns)."""
-    app = state_of(request)
-
-    def work() -> T:
-        with app.transaction() as session:
-            return fn(session)
-
-    return await asyncio.to_thread(work)
 
 
 class _Body(BaseModel):
@@ -164,8 +162,6 @@ async def post_reports(request: Request) -> Any:
         )
     app.ingest_limit.hit(key)
     length = request.headers.get("content-length")
-    from ui.ingest import MAX_BODY_BYTES
-
     if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
         raise ApiError(413, f"body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
     body = bytearray()
@@ -186,8 +182,6 @@ async def post_reports(request: Request) -> Any:
             with app.transaction() as session:
                 for search_id, found in fixes.items():
                     last = found[-1]  # the newest fix of this batch goes to the log
-                    from safetynet.reports import report_to_obj
-
                     searches.add_event(
                         session, None, search_id, "fix", report_to_obj(last), at=last.t
                     )
@@ -248,8 +242,6 @@ async def get_state(request: Request, user: User, search_id: str) -> dict[str, A
 
 
 def _snapshot(app: Any, user: Authed, search_id: str) -> dict[str, Any]:
-    from registry.access import allowed
-
     if not allowed(user.role, "read", "search"):
         raise ApiError(403, f"a {user.role.value} may not read searches")
     state = app.hub.state(search_id)
@@ -296,11 +288,6 @@ async def post_team(request: Request, user: User, search_id: str, body: Team) ->
     app = state_of(request)
 
     def work() -> None:
-        from sqlalchemy import select
-
-        from registry.models import SearchTeam
-        from registry.models import User as UserRow
-
         with app.transaction() as session:
             members = []
             for name in body.members:
@@ -401,10 +388,7 @@ async def get_export(
     def work() -> tuple[dict[str, Any], dict[str, Any]]:
         with app.transaction() as session:
             search = searches.get_search(session, search_id)
-            from registry.access import allowed
-
-            if not allowed(user.role, "read", "search"):
-                raise ApiError(403, f"a {user.role.value} may not read searches")
+            # _snapshot checks that the role may read searches.
             return searches.search_summary(search), _snapshot(app, user, search_id)
 
     summary, snap = await asyncio.to_thread(work)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -37,6 +37,7 @@ from ui.security import SESSION_COOKIE, RateLimiter, Sessions, same_token, token
 from ui.tiles import TileFile
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -82,6 +83,17 @@ class AppState:
     def transaction(self) -> Iterator[Session]:
         with self.session() as session, session.begin():
             yield session
+
+
+async def in_transaction(request: Request, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one transaction, in a worker thread (committed when it returns)."""
+    app = state_of(request)
+
+    def work() -> T:
+        with app.transaction() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(work)
 
 
 def state_of(request: Request | WebSocket) -> AppState:

@@ -109,8 +109,16 @@ class _Unparsed:
     message: str
 
 
-def _permission(session: Session, sender: Sender, report: FieldReport) -> str | None:
-    """Why ``sender`` may not send ``report`` (None: it may)."""
+def _on_active_team(session: Session, user_id: str | None) -> bool:
+    teams = session.scalars(
+        select(SearchTeam.member_user_ids).join(Search).where(Search.status == SearchStatus.ACTIVE)
+    )
+    return any(user_id in members for members in teams)
+
+
+def _permission(sender: Sender, report: FieldReport, on_team: bool) -> str | None:
+    """Why ``sender`` may not send ``report`` (None: it may); ``on_team``: the sender is on a
+    team of an active search."""
     if sender.receiver_id is not None:
         if report.receiver_id != sender.receiver_id:
             return f"this token belongs to receiver {sender.receiver_id}"
@@ -125,14 +133,8 @@ def _permission(session: Session, sender: Sender, report: FieldReport) -> str | 
     own = web_receiver_id(sender.username)
     if report.receiver_id != own:
         return f"a login sends under its own receiver id {own}"
-    if sender.role is Role.SEARCHER:
-        teams = session.scalars(
-            select(SearchTeam.member_user_ids)
-            .join(Search)
-            .where(Search.status == SearchStatus.ACTIVE)
-        )
-        if not any(sender.user_id in members for members in teams):
-            return "a searcher sends reports only while on a team of an active search"
+    if sender.role is Role.SEARCHER and not on_team:
+        return "a searcher sends reports only while on a team of an active search"
     return None
 
 
@@ -153,6 +155,8 @@ def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
     now = datetime.now(UTC)
     rows: list[tuple[FieldReport, dict[str, Any]]] = []
     seen_in_body: set[tuple[str, int]] = set()
+    # Asked once per request, not per report.
+    on_team = sender.role is Role.SEARCHER and _on_active_team(session, sender.user_id)
     for index, item in enumerate(items):
         if isinstance(item, _Unparsed):
             result.rejected.append({"index": index, "field": "", "message": item.message})
@@ -171,7 +175,7 @@ def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
                 }
             )
             continue
-        why = _permission(session, sender, report)
+        why = _permission(sender, report, on_team)
         if why is not None:
             result.rejected.append({"index": index, "field": "receiver_id", "message": why})
             continue

@@ -18,12 +18,12 @@ is sent a fresh snapshot instead of the backlog.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
-import math
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, or_, select
@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 from locator.probmap import ANTENNA_GAIN_DBI, ProbMap
 from locator.tracker import Locator
 from registry.models import Bracelet, BraceletStatus, Search, SearchStatus, SearchTeam, StoredReport
-from safetynet.geodesy import LocalFrame
+from registry.service import as_utc
+from safetynet.geodesy import LocalFrame, inverse
 from safetynet.reports import (
     Bearing,
     FieldReport,
@@ -55,17 +56,12 @@ GUIDE_AHEAD_S = 180.0  # guidance looks this far ahead: three minutes on foot or
 
 
 def _moved_m(view: ReceiverView) -> float:
-    """How far apart the receiver's trail points lie (metres, roughly)."""
+    """The diagonal of the box around the receiver's trail (metres)."""
     if len(view.trail) < 2:
         return 0.0
     lats = [p[0] for p in view.trail]
     lons = [p[1] for p in view.trail]
-    mid = math.radians(sum(lats) / len(lats))
-    return 111_320.0 * math.hypot(max(lats) - min(lats), (max(lons) - min(lons)) * math.cos(mid))
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    return inverse(min(lats), min(lons), max(lats), max(lons)).distance_m
 
 
 @dataclass
@@ -185,8 +181,6 @@ class SearchState:
         """The probability map as the dispatcher's page draws it, with guidance per receiver:
         the next listening point within about three minutes — on foot for a handheld Yagi, by
         car for an omni that moves; fixed stations get none."""
-        import base64
-
         grid = self.probmap
         teams = []
         for view in self.receivers.values():
@@ -304,7 +298,7 @@ class LiveHub:
         for team in session.scalars(select(SearchTeam).where(SearchTeam.search_id == search.id)):
             for receiver_id in team.receiver_ids:
                 teams[receiver_id] = team.name
-        lkp_t = _utc(search.last_known_at)
+        lkp_t = as_utc(search.last_known_at)
         frame = LocalFrame(search.last_known_lat_deg, search.last_known_lon_deg)
         state = SearchState(
             search_id=search.id,
@@ -318,8 +312,8 @@ class LiveHub:
             probmap=ProbMap.from_prior(
                 frame,
                 "dementia",
-                at=_utc(search.opened_at),
-                since_s=(_utc(search.opened_at) - lkp_t).total_seconds(),
+                at=as_utc(search.opened_at),
+                since_s=(as_utc(search.opened_at) - lkp_t).total_seconds(),
             ),
         )
         for receiver_id, team_name in teams.items():

@@ -29,7 +29,7 @@ from registry import searches, service
 from registry.access import allowed
 from registry.models import Bracelet, Role, User
 from registry.service import MAX_PHOTO_BYTES, RegistryInputError
-from ui.app import ApiError, Authed, current_user, state_of
+from ui.app import ApiError, Authed, current_user, in_transaction, state_of
 from ui.ingest import web_receiver_id
 from ui.maps import render_map
 from ui.security import (
@@ -77,6 +77,13 @@ def _user(request: Request) -> Authed:
     user = current_user(request)
     if user is None:
         raise ApiError(401, "log in first")
+    return user
+
+
+def _search_reader(request: Request) -> Authed:
+    user = _user(request)
+    if not allowed(user.role, "read", "search"):
+        raise ApiError(403, f"a {user.role.value} may not open searches")
     return user
 
 
@@ -225,18 +232,14 @@ async def home(request: Request, error: str = "") -> Response:
 # --- searches ------------------------------------------------------------------------------------
 @router.get("/searches/{search_id}")
 async def search_page(request: Request, search_id: str) -> Response:
-    user = _user(request)
-    if not allowed(user.role, "read", "search"):
-        raise ApiError(403, f"a {user.role.value} may not open searches")
+    user = _search_reader(request)
     app = state_of(request)
-
-    def work() -> dict[str, Any]:
-        with app.transaction() as session:
-            return searches.open_search_view(
-                session, user.actor, search_id, f"dispatcher map of search {search_id}"
-            )
-
-    view = await asyncio.to_thread(work)
+    view = await in_transaction(
+        request,
+        lambda session: searches.open_search_view(
+            session, user.actor, search_id, f"dispatcher map of search {search_id}"
+        ),
+    )
     lkp = view["last_known"]
     parts = render_map(lkp["lat_deg"], lkp["lon_deg"], app.base_map)
     return _page(
@@ -253,16 +256,11 @@ async def search_page(request: Request, search_id: str) -> Response:
 
 @router.get("/searches/{search_id}/team")
 async def team_page(request: Request, search_id: str) -> Response:
-    user = _user(request)
-    if not allowed(user.role, "read", "search"):
-        raise ApiError(403, f"a {user.role.value} may not open searches")
+    user = _search_reader(request)
     app = state_of(request)
-
-    def work() -> dict[str, Any]:
-        with app.transaction() as session:
-            return searches.search_summary(searches.get_search(session, search_id))
-
-    summary = await asyncio.to_thread(work)
+    summary = await in_transaction(
+        request, lambda session: searches.search_summary(searches.get_search(session, search_id))
+    )
     lkp = summary["last_known"]
     parts = render_map(lkp["lat_deg"], lkp["lon_deg"], app.base_map, zoom=16)
     return _page(
@@ -496,13 +494,9 @@ def _quote(text: str) -> str:
 @router.get("/clients/{client_id}/photo")
 async def client_photo(request: Request, client_id: str) -> Response:
     user = _user(request)
-    app = state_of(request)
-
-    def work() -> tuple[bytes, str] | None:
-        with app.transaction() as session:
-            return service.client_photo(session, user.actor, client_id)
-
-    photo = await asyncio.to_thread(work)
+    photo = await in_transaction(
+        request, lambda session: service.client_photo(session, user.actor, client_id)
+    )
     if photo is None:
         return Response(status_code=404)
     return Response(photo[0], media_type=photo[1], headers={"Cache-Control": "private, no-store"})

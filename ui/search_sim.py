@@ -68,11 +68,11 @@ class Team:
     heard_at: float = -1e9
 
     @property
-    def speed(self) -> float:
+    def speed_mps(self) -> float:
         return 8.0 if self.vehicle else 1.3
 
     @property
-    def gain(self) -> float:
+    def gain_dbi(self) -> float:
         return ANTENNA_GAIN_DBI["omni" if self.vehicle else "yagi3"]
 
     def move(self, dt: float) -> None:
@@ -80,7 +80,7 @@ class Team:
             return
         de, dn = self.target[0] - self.east, self.target[1] - self.north
         dist = math.hypot(de, dn)
-        step = self.speed * dt
+        step = self.speed_mps * dt
         if dist <= step:
             self.east, self.north = self.target
             self.target = self.waypoints.pop(0) if self.waypoints else None
@@ -178,7 +178,7 @@ def run_search(
             lat, lon = world.frame.to_lat_lon(team.east, team.north)
             paths = world.propagation.paths((pe, pn), (team.east, team.north), eirp, person.indoor)
             strongest = max(paths, key=lambda p: p.power_dbm)
-            power = 10 * math.log10(sum(10 ** (p.power_dbm / 10) for p in paths)) + team.gain
+            power = 10 * math.log10(sum(10 ** (p.power_dbm / 10) for p in paths)) + team.gain_dbi
             fades = 10 * np.log10(rng.exponential(size=int(LISTEN_S)))
             heard = power + float(fades.max()) - NOISE_DBM >= SNR_MIN_DB
             base: dict[str, Any] = {
@@ -301,7 +301,10 @@ def _steer(
             team.target = team.waypoints.pop(0)
     if searching:
         grid.advance(now)
-        reach = [(tm.receiver_id, tm.east, tm.north, tm.speed * 180.0, tm.gain) for tm in searching]
+        reach = [
+            (tm.receiver_id, tm.east, tm.north, tm.speed_mps * 180.0, tm.gain_dbi)
+            for tm in searching
+        ]
         for team, g in zip(searching, grid.guidance(reach), strict=True):
             team.target, team.retarget_at = (g.east_m, g.north_m), t + RETARGET_S
 
