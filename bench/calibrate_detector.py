@@ -34,7 +34,7 @@ def main() -> None:
     progress = Progress("noise blocks", blocks)
     for first in range(0, blocks, chunk):
         cells = rng.exponential(size=(chunk, BINS)).astype(np.float32)
-        d = detector.statistic(cells)
+        d = detector.statistic(detector.group(cells))
         peaks += [
             c.statistic for c in detector.push(d, first - STRIDE * (WINDOW_STEPS - 1), allowed)
         ]

@@ -25,10 +25,13 @@ frequencies are whole kHz). Then:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from receiver.channelize import BIN_HZ
@@ -99,37 +102,39 @@ def measure(
     bins' noise (full-scale power per bin); ``block_samples`` is N.
     """
     # Inverse DFT per block (offset 0 is the carrier bin): a 32×32 matrix product.
-    y = (sub @ _IDFT).reshape(-1)
-
-    delta_hz = _carrier(y)
-    n = np.arange(y.size)
-    y = y * np.exp(-2j * np.pi * delta_hz * n / SUB_RATE_HZ)
+    blocks = sub @ _IDFT
+    delta_hz = _carrier(blocks.reshape(-1))
+    # Mix δ down: exp(−2πiδn/fs) for n = 32a + b is a product of two short exponentials.
+    w = -2j * np.pi * delta_hz / SUB_RATE_HZ
+    blocks *= np.exp(w * SUB_BINS * np.arange(blocks.shape[0]))[:, None]
+    blocks *= np.exp(w * np.arange(SUB_BINS))[None, :]
+    y = blocks.reshape(-1)
     c1 = np.concatenate(([0], np.cumsum(y * _DOWN_ONE[: y.size])))
     c0 = np.concatenate(([0], np.cumsum(y * _DOWN_ZERO[: y.size])))
+    # Energy of a bit starting at each sample, in either tone; their difference.
+    d1 = np.abs(c1[SAMPLES_PER_BIT:] - c1[:-SAMPLES_PER_BIT]) ** 2
+    d0 = np.abs(c0[SAMPLES_PER_BIT:] - c0[:-SAMPLES_PER_BIT]) ** 2
 
-    # Search the first bit's start around the detector's window start.
+    # Search the first bit's start around the detector's window start: the header's bits
+    # taken every 16 samples from each candidate start, against their known values.
     nominal = LEAD_BLOCKS * SUB_BINS
-    offsets = np.arange(
-        max(0, nominal - SEARCH_SAMPLES),
-        min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + SEARCH_SAMPLES),
-    )
-    if offsets.size == 0:
+    first = max(0, nominal - SEARCH_SAMPLES)
+    last = min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + SEARCH_SAMPLES)
+    if last <= first:
         return None
-    edges = offsets[:, None] + SAMPLES_PER_BIT * np.arange(HEADER_BITS + 1)[None, :]
-    e1 = np.abs(np.diff(c1[edges], axis=1)) ** 2
-    e0 = np.abs(np.diff(c0[edges], axis=1)) ** 2
-    metric = ((e1 - e0) * _HEADER_SIGNS).sum(axis=1)
+    header_span = SAMPLES_PER_BIT * (HEADER_BITS - 1) + 1
+    per_bit = sliding_window_view(d1 - d0, header_span)[first:last, ::SAMPLES_PER_BIT]
+    metric = per_bit @ _HEADER_SIGNS
     best = int(np.argmax(metric))
     frac = 0.0
     if 0 < best < metric.size - 1:
         a, b, c = metric[best - 1], metric[best], metric[best + 1]
         denom = a - 2 * b + c
         frac = float(0.5 * (a - c) / denom) if denom < 0 else 0.0
-    start = int(offsets[best])
+    start = first + best
 
-    bit_edges = start + SAMPLES_PER_BIT * np.arange(FRAME_BITS + 1)
-    b1 = np.abs(np.diff(c1[bit_edges])) ** 2
-    b0 = np.abs(np.diff(c0[bit_edges])) ** 2
+    bit_starts = start + SAMPLES_PER_BIT * np.arange(FRAME_BITS)
+    b1, b0 = d1[bit_starts], d0[bit_starts]
     bits = (b1 > b0).astype(np.uint8)
     confidence = np.abs(b1 - b0) / np.maximum(b1 + b0, 1e-30)
     payload_conf = float(confidence[HEADER_BITS:].mean())
@@ -167,28 +172,36 @@ def _carrier(y: NDArray[np.complex128]) -> float:
     # the transform.
     n_fft = 1024
     decimated = y[: (y.size // 2) * 2].reshape(-1, 2).sum(axis=1)
-    spec = np.abs(np.fft.fft(decimated, n_fft)) ** 2
+    spec = np.abs(scipy.fft.fft(decimated, n_fft)) ** 2
     res = SUB_RATE_HZ / 2 / n_fft
     shift = round(TONE_DEVIATION_HZ / res)
     span = int(4500 / res)  # the detector may pick a side peak 4 kHz off (one tone aligned)
     deltas = np.arange(-span, span + 1)
     score = spec[(deltas - shift) % n_fft] + spec[(deltas + shift) % n_fft]
-    # Smooth over the tones' width (each bit is 0.5 ms long: about ±1 kHz of main lobe).
-    kernel = np.ones(int(400 / res)) / int(400 / res)
-    smooth = np.convolve(score, kernel, mode="same")
+    # Smooth over the tones' width (each bit is 0.5 ms long: about ±1 kHz of main lobe): a
+    # moving sum of ``width`` points centred as ``np.convolve(..., mode="same")`` centres it.
+    width = int(400 / res)
+    sums = np.concatenate(([0.0], np.cumsum(score)))
+    ends = np.clip(np.arange(score.size) + (width - 1) // 2 + 1, 0, score.size)
+    smooth = sums[ends] - sums[np.clip(ends - width, 0, score.size)]
     return float(deltas[int(np.argmax(smooth))] * res)
+
+
+_BIT_TURN = np.exp(-1j * 2 * np.pi * TONE_DEVIATION_HZ / SUB_RATE_HZ * np.arange(SAMPLES_PER_BIT))
 
 
 def _residual(y: NDArray[np.complex128], bits: NDArray[np.uint8]) -> float:
     """Carrier frequency left in ``y`` (one frame, first bit at 0) once the FSK is removed."""
-    n = np.arange(y.size)
-    index = n // SAMPLES_PER_BIT
-    symbols = 2.0 * bits[index] - 1.0
+    # The FSK phase, taken off: within bit b it turns by ±step a sample from where bit b − 1
+    # left it, so it is a per-bit start phase times a 16-sample turn (or its conjugate).
+    symbols = 2.0 * bits - 1.0
     step = 2 * np.pi * TONE_DEVIATION_HZ / SUB_RATE_HZ
-    phase = np.concatenate(([0.0], np.cumsum(symbols[:-1] * step)))
-    clean = y * np.exp(-1j * phase)
+    start_phase = np.concatenate(([0.0], np.cumsum(symbols[:-1] * step * SAMPLES_PER_BIT)))
+    turn = np.where(bits[:, None] == 1, _BIT_TURN[None, :], np.conj(_BIT_TURN)[None, :])
+    clean = y.reshape(-1, SAMPLES_PER_BIT) * turn * np.exp(-1j * start_phase)[:, None]
+    flat = clean.reshape(-1)
     # Skip a few samples at each bit edge, where the block-wise filtering smears the tones.
-    lag = clean[SAMPLES_PER_BIT:] * np.conj(clean[:-SAMPLES_PER_BIT])
+    lag = flat[SAMPLES_PER_BIT:] * np.conj(flat[:-SAMPLES_PER_BIT])
     return float(np.angle(lag.sum()) * SUB_RATE_HZ / (2 * np.pi * SAMPLES_PER_BIT))
 
 
@@ -223,11 +236,12 @@ def _power(
     return power, float(noise.mean()), bool(step or spill)
 
 
+@functools.cache
 def body_capture_fraction(sample_rate_hz: float, n_frames: int = 32, seed: int = 2) -> float:
     """Share of a frame's constant-envelope power that lands within ±8 bins of its carrier bin.
 
     Computed the way :func:`_power` measures (whole 1 ms blocks inside the body), averaged over
-    payloads, carrier offsets within a bin and block alignments.
+    payloads, carrier offsets within a bin and block alignments. Computed once per sample rate.
     """
     from receiver.detect import cpfsk_baseband
 

@@ -39,6 +39,7 @@ from receiver.demod import (
     measure,
 )
 from receiver.detect import (
+    PAD,
     PEAK_HALF_BLOCKS,
     STRIDE,
     WINDOW_BLOCKS,
@@ -146,6 +147,7 @@ class SdrReceiver:
         self._carry_chunk: Chunk | None = None
         self._blocks_done = 0
         self._allowed = self._allowed_bins()
+        self._inverse: tuple[int, NDArray[np.float32]] | None = None
         self._lo_offsets_hz: deque[float] = deque(maxlen=LO_HISTORY)
         self._lo_offset_hz = 0.0
         self._recent: deque[HeardFrame] = deque(maxlen=64)
@@ -154,7 +156,7 @@ class SdrReceiver:
         self._last_loud_s = 0.0
         self._segments: dict[int, Segment] = {}  # first block → gain, calibration, time
         self._gain_pending_since: int | None = None
-        self._last_noise: float | None = None
+        self._noise_from: Blocks | None = None
         self.frames_heard = 0
         self.collisions = 0
         self.images_dropped = 0
@@ -208,10 +210,9 @@ class SdrReceiver:
             < first_block - HISTORY_BLOCKS
         ):
             self._history.popleft()
-        self.floor.update(blocks.power, self.band.dc_index)
-        assert self.floor.floor is not None
-        inv = np.where(self.floor.floor > 0, 1.0 / np.maximum(self.floor.floor, 1e-30), 0.0)
-        d = self.detector.statistic(blocks.power, inv.astype(np.float32), self.band.dc_index)
+        groups = self.detector.group(blocks.power)
+        self.floor.update(groups[:, PAD : PAD + self.band.n_bins], STRIDE, self.band.dc_index)
+        d = self.detector.statistic(groups, self._inverse_floor(), self.band.dc_index)
         first_window = first_block - STRIDE * (WINDOW_STEPS - 1)
         candidates = self.detector.push(d, first_window, self._allowed)
         self._blocks_done += blocks.n_blocks
@@ -232,6 +233,15 @@ class SdrReceiver:
         return reports
 
     # --- DSP plumbing ---------------------------------------------------------------------------
+    def _inverse_floor(self) -> NDArray[np.float32]:
+        """``1 / floor`` per bin (0 where the floor is 0), recomputed only when the floor moves."""
+        floor = self.floor.floor
+        assert floor is not None
+        if self._inverse is None or self._inverse[0] != self.floor.version:
+            inverse = np.where(floor > 0, 1.0 / np.maximum(floor, 1e-30), 0.0)
+            self._inverse = (self.floor.version, inverse.astype(np.float32))
+        return self._inverse[1]
+
     def _join_carry(self, chunk: Chunk) -> Chunk:
         """Prepend the samples the previous chunk left over, when they continue into this one."""
         carry, previous = self._carry, self._carry_chunk
@@ -417,7 +427,6 @@ class SdrReceiver:
         first = blocks.first_block
         t0 = chunk.t0 or (self.source.start_time + timedelta(seconds=chunk.first_sample / fs))
         new = Segment(first, chunk.gain_db, chunk.cal_dbm_at_fullscale, t0)
-        scale = np.float32(blocks.scale)
         previous = self._current()
         if (
             previous is not None
@@ -428,7 +437,7 @@ class SdrReceiver:
         ):
             step_db = new.gain_db - previous.gain_db
             # Band noise per block: only needed while a gain change is on its way.
-            split = self._step_in(blocks.power.sum(axis=1) * scale, step_db)
+            split = self._step_in(blocks.power.sum(axis=1) * np.float32(blocks.scale), step_db)
             pending = self._gain_pending_since
             waited = 0 if pending is None else first - pending
             if split is None and waited < round(fs / n):  # not landed yet: keep the old gain
@@ -455,13 +464,21 @@ class SdrReceiver:
             )
         else:
             self._segments[first] = new
-        self._last_noise = float(np.median(blocks.power[-10:].sum(axis=1) * scale))
+        self._noise_from = blocks  # the band noise before any gain change: worked out if needed
+
+    def _last_noise(self) -> float | None:
+        """Median band noise per block over the last 10 blocks of the chunk before this one."""
+        blocks = self._noise_from
+        if blocks is None:
+            return None
+        return float(np.median(blocks.power[-10:].sum(axis=1)) * blocks.scale)
 
     def _step_in(self, noise: NDArray[np.float32], step_db: float) -> int | None:
         """First block from which the band noise has moved by at least half of ``step_db``."""
-        if self._last_noise is None or self._last_noise <= 0:
+        last_noise = self._last_noise()
+        if last_noise is None or last_noise <= 0:
             return 0
-        ratio_db = 10 * np.log10(np.maximum(noise, 1e-30) / self._last_noise)
+        ratio_db = 10 * np.log10(np.maximum(noise, 1e-30) / last_noise)
         moved = ratio_db * np.sign(step_db) > abs(step_db) / 2
         # The step must hold: the block and the next three must agree.
         held = np.convolve(moved.astype(int), np.ones(4, int), mode="full")[3:] == 4
@@ -472,7 +489,7 @@ class SdrReceiver:
         """Samples were lost: forget what spans the gap (the noise floor stays)."""
         self._history.clear()
         self.detector.reset()
-        self._last_noise = None
+        self._noise_from = None
 
     def _segment_at(self, block: int) -> Segment:
         starts = [b for b in self._segments if b <= block]
