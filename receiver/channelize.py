@@ -70,6 +70,7 @@ class Blocks:
     spectrum: NDArray[np.complex64]  # blocks × band bins, raw FFT values, ascending frequency
     power: NDArray[np.float32]  # blocks × band bins, |FFT|², DC zeroed
     scale: float  # |FFT|² × scale = full-scale power per bin
+    saturated: int = 0  # samples at a rail (cu8: I or Q at 255; complex: |I| or |Q| ≥ 0.999)
 
     @property
     def n_blocks(self) -> int:
@@ -117,25 +118,36 @@ class Channelizer:
         )
 
     def _finish(
-        self, band: NDArray[np.complex64], power: NDArray[np.float32], first: int, scale: float
+        self,
+        band: NDArray[np.complex64],
+        power: NDArray[np.float32],
+        first: int,
+        scale: float,
+        saturated: int,
     ) -> Blocks:
         power[:, self.band.dc_index] = 0.0
-        return Blocks(first, band, power, scale)
+        return Blocks(first, band, power, scale, saturated)
 
     def from_cu8(self, cu8: NDArray[np.uint8], first_block: int) -> Blocks:
         """Blocks of the whole blocks in ``cu8``."""
         n = self.band.n_fft
         n_blocks = cu8.size // (2 * n)
         band, power = self._blocks(n_blocks)
+        saturated = 0
         for b0 in range(0, n_blocks, self.BATCH):
             b1 = min(b0 + self.BATCH, n_blocks)
             flat = self._scratch[: (b1 - b0) * 2 * n]
             # The bytes as they are: their 127.5 offset lands in the DC bin alone, and that
             # bin is never used (its power is zeroed, its amplitude never demodulated).
-            np.copyto(flat, cu8[b0 * 2 * n : b1 * 2 * n], casting="unsafe")
+            raw = cu8[b0 * 2 * n : b1 * 2 * n]
+            np.copyto(flat, raw, casting="unsafe")
+            # Clipping, while the bytes are in the cache: a clipping signal drives I and Q to
+            # both rails as it turns, so the top rail alone finds it (and is rarely reached).
+            if raw.max() == 255:
+                saturated += int(np.count_nonzero(raw == 255))
             batch = flat.view(np.complex64).reshape(b1 - b0, n)
             self._transform(batch, band[b0:b1], power[b0:b1])
-        return self._finish(band, power, first_block, self.cu8_scale)
+        return self._finish(band, power, first_block, self.cu8_scale, saturated)
 
     def from_iq(self, iq: NDArray[np.complex64], first_block: int) -> Blocks:
         """Blocks of full-scale complex samples (SigMF ci16_le, cf32_le)."""
@@ -143,7 +155,8 @@ class Channelizer:
         n_blocks = iq.size // n
         band, power = self._blocks(n_blocks)
         blocks = iq[: n_blocks * n].reshape(n_blocks, n).astype(np.complex64)
+        saturated = int(np.count_nonzero(np.abs(blocks.view(np.float32)) >= 0.999))
         for b0 in range(0, n_blocks, self.BATCH):
             b1 = min(b0 + self.BATCH, n_blocks)
             self._transform(blocks[b0:b1], band[b0:b1], power[b0:b1])
-        return self._finish(band, power, first_block, self.iq_scale)
+        return self._finish(band, power, first_block, self.iq_scale, saturated)

@@ -185,7 +185,6 @@ class SdrReceiver:
         next chunk (unless samples were lost in between).
         """
         chunk = self._join_carry(chunk)
-        clipped = self._clipping(chunk)
         first_block = self._blocks_done
         step = STRIDE * self.block_samples
         if chunk.cu8 is not None:
@@ -202,6 +201,7 @@ class SdrReceiver:
             return []
         if chunk.discontinuity:
             self._restart()
+        clipped = blocks.saturated > 4
         self._register(chunk, blocks)
         self._history.append(blocks)
         while (
@@ -351,6 +351,8 @@ class SdrReceiver:
         **Clipping spurs**: a frame that drove the converter into clipping spreads harmonics and
         intermodulation over the whole band; weaker frames at the same moment are dropped.
         """
+        if not frames:
+            return []
         fs = self.source.sample_rate_hz
         overlap = ON_AIR_S * fs
         reference = [
@@ -405,15 +407,6 @@ class SdrReceiver:
         return int(min(max(index, 1), N_CHANNELS))
 
     # --- front end --------------------------------------------------------------------------
-    def _clipping(self, chunk: Chunk) -> bool:
-        if chunk.cu8 is not None:
-            # A clipping signal drives I and Q to both rails as it turns: checking the top rail
-            # alone finds it at half the cost.
-            return bool(chunk.cu8.max() == 255) and bool(np.count_nonzero(chunk.cu8 == 255) > 4)
-        assert chunk.iq is not None
-        flat = chunk.iq.view(np.float32)
-        return bool(np.count_nonzero(np.abs(flat) >= 0.999) > 4)
-
     def _register(self, chunk: Chunk, blocks: Blocks) -> None:
         """Record the chunk's gain, calibration and time, splitting it where a gain change lands.
 
