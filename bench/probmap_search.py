@@ -1,14 +1,19 @@
 """Guidance from the probability map against a plain expanding square, over many seeded searches.
 
 For each scenario (suburban and dense-city, dementia walker), ``N`` searches with different
-walker seeds are run twice — teams following the map's guidance, and teams running expanding
-squares from the last known point — and the script prints, side by side, the median and 90th
-percentile of the time to first detection, to a fix within 50 m and to find (searches not
-finished within the time limit count at the limit), and the log score of the truth under the
-map and under a Gaussian around the Kalman fix alone. Plots the time to find of both strategies
+walker seeds are run three times — teams following the map's guidance, teams running expanding
+squares from the last known point, and teams heading straight for the person from the start
+(the oracle: the least time any strategy could take with these teams) — and the script prints,
+side by side, the median and 90th percentile of the time to first detection, to a fix within
+50 m and to find (searches not finished within the time limit count at the limit), the share
+of the possible cut that guidance makes, and the log score of the truth under the map and
+under a Gaussian around the Kalman fix alone. Plots the time to find of both strategies
 (bench/out/time_to_find_<DELAY>min.png).
 
-    python bench/probmap_search.py [N] [--delay-minutes 45] [--max-minutes 90]
+Also prints each scenario's 50 % detection range on foot and by car (the radio the searches
+run on, against the field's "about a mile on foot, a quarter of a mile from a moving vehicle").
+
+    python bench/probmap_search.py [N] [--delay-minutes 45] [--max-minutes 90] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ import argparse
 import json
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from common import OUT, REPO, Progress
 
 from firmware_sim.scenario import load_scenario
-from ui.search_sim import SearchResult, run_search
+from ui.search_sim import SearchResult, detection_range_m, run_search
 
 SCENARIOS = ("quiet-suburb.toml", "dense-city.toml")
+STRATEGIES = ("guided", "square", "oracle")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -36,29 +43,38 @@ def main() -> None:
     parser.add_argument("n", nargs="?", type=int, default=50)
     parser.add_argument("--delay-minutes", type=float, default=45.0)
     parser.add_argument("--max-minutes", type=float, default=90.0)
+    parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
+    parser.add_argument("--scenario", action="append", help="only these (file names)")
     args = parser.parse_args()
     limit = args.max_minutes * 60
     results: dict[str, dict[str, list[SearchResult]]] = {}
-    progress = Progress("searches", len(SCENARIOS) * args.n * 2)
-    done = 0
     t0 = time.perf_counter()
-    for name in SCENARIOS:
+    scenarios = args.scenario or list(SCENARIOS)
+    progress = Progress("searches", len(scenarios) * args.n * len(STRATEGIES))
+    for name in scenarios:
         scenario = load_scenario(REPO / "scenarios" / name)
-        results[name] = {"guided": [], "square": []}
-        for seed in range(args.n):
-            for strategy in ("guided", "square"):
-                results[name][strategy].append(
-                    run_search(
-                        scenario,
-                        strategy,
-                        1000 + seed,
-                        limit,
-                        "dementia",  # type: ignore[arg-type]
-                        args.delay_minutes * 60,
-                    )
-                )
-                done += 1
-                progress.update(done)
+        print(
+            f"{name}: 50 % detection range {detection_range_m(scenario, False):.0f} m on foot, "
+            f"{detection_range_m(scenario, True):.0f} m by car"
+        )
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = {
+            (name, strategy, seed): pool.submit(
+                run_search,
+                load_scenario(REPO / "scenarios" / name),
+                strategy,  # type: ignore[arg-type]
+                1000 + seed,
+                limit,
+                "dementia",
+                args.delay_minutes * 60,
+            )
+            for name in scenarios
+            for seed in range(args.n)
+            for strategy in STRATEGIES
+        }
+        for done, ((name, strategy, _), future) in enumerate(futures.items(), 1):
+            results.setdefault(name, {s: [] for s in STRATEGIES})[strategy].append(future.result())
+            progress.update(done)
     print(
         f"{args.n} searches per scenario and strategy, teams start {args.delay_minutes:.0f} min "
         f"after last seen, limit {args.max_minutes:.0f} min ({time.perf_counter() - t0:.0f} s)"
@@ -66,32 +82,39 @@ def main() -> None:
     summary = {}
     for name, by in results.items():
         print(f"\n{name}")
-        head = f"{'guided median':>14s} {'p90':>6s}   {'square median':>14s} {'p90':>6s}"
-        print(f"  {'minutes':24s} {head}")
+        head = "".join(f"{s + ' median':>15s} {'p90':>6s} " for s in STRATEGIES)
+        print(f"  {'minutes':18s} {head}")
         row = {}
+        medians: dict[str, float] = {}
         for label, key in (
             ("first detection", "first_detection_s"),
             ("fix within 50 m", "fix_within_50m_s"),
             ("found", "found_s"),
         ):
-            cells = []
-            for strategy in ("guided", "square"):
+            line = f"  {label:18s} "
+            for strategy in STRATEGIES:
                 values = [
                     (getattr(r, key) if getattr(r, key) is not None else limit) / 60
                     for r in by[strategy]
                 ]
-                cells.append((statistics.median(values), pct(values, 90)))
-                row[f"{strategy}_{key}_median_min"] = cells[-1][0]
-            print(
-                f"  {label:24s} {cells[0][0]:14.1f} {cells[0][1]:6.1f}   "
-                f"{cells[1][0]:14.1f} {cells[1][1]:6.1f}"
-            )
+                median = statistics.median(values)
+                line += f"{median:15.1f} {pct(values, 90):6.1f} "
+                row[f"{strategy}_{key}_median_min"] = median
+                medians[f"{strategy}_{key}"] = median
+            print(line)
         found = {s: sum(r.found_s is not None for r in by[s]) for s in by}
         print(
-            f"  found within the limit: guided {found['guided']}/{args.n}, "
-            f"square {found['square']}/{args.n}"
+            "  found within the limit: " + ", ".join(f"{s} {found[s]}/{args.n}" for s in STRATEGIES)
         )
-        scored = [r for s in by for r in by[s] if r.log_score_map is not None]
+        guided, square, oracle = (medians[f"{s}_found_s"] for s in STRATEGIES)
+        cut = 1 - guided / square
+        possible = 1 - oracle / square
+        print(
+            f"  guidance cuts the median time to find by {cut:.0%}; heading straight for the "
+            f"person from the start would cut it by {possible:.0%}"
+        )
+        row["cut"], row["possible_cut"] = cut, possible
+        scored = [r for s in ("guided", "square") for r in by[s] if r.log_score_map is not None]
         if scored:
             m = statistics.mean(r.log_score_map for r in scored if r.log_score_map is not None)
             k = statistics.mean(
@@ -111,7 +134,11 @@ def main() -> None:
 
     fig, axes = plt.subplots(1, len(results), figsize=(11, 4))
     for ax, (name, by) in zip(np.atleast_1d(axes), results.items(), strict=True):
-        for strategy, colour in (("guided", "tab:red"), ("square", "tab:blue")):
+        for strategy, colour in (
+            ("guided", "tab:red"),
+            ("square", "tab:blue"),
+            ("oracle", "tab:gray"),
+        ):
             values = sorted(
                 (r.found_s if r.found_s is not None else limit) / 60 for r in by[strategy]
             )

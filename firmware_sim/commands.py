@@ -72,10 +72,11 @@ def add_parser(subparsers: Any) -> None:
         description="Run a whole simulated search — walker, teams, receivers, "
         "locator and probability map — and print the time to first detection, to "
         "a fix within 50 m and to find. The teams follow the map's guidance "
-        "(guided) or an expanding square from the last known point (square).",
+        "(guided), an expanding square from the last known point (square), or head "
+        "straight for the person from the start (oracle: what no strategy can beat).",
     )
     scenario_args(p, receiver=False)
-    p.add_argument("--strategy", choices=["guided", "square", "both"], default="both")
+    p.add_argument("--strategy", choices=["guided", "square", "oracle", "both"], default="both")
     p.add_argument("--seed", type=int, default=None, help="walker seed (default: the scenario's)")
     p.add_argument("--max-minutes", type=float, default=60.0, help="give up after this long")
     p.add_argument("--category", choices=["dementia", "autism"], default="dementia")

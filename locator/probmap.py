@@ -25,18 +25,18 @@ leading cause of death; water within half a mile is the first place to look).
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import gaussian_filter
-from scipy.special import ndtr
 
 from safetynet.angles import bearing_of_enu, wrap_180
 from safetynet.errors import InputError
@@ -56,6 +56,33 @@ CLOSE_IN_M = 100.0  # ... towards the point with the most probability within thi
 # One pulse per receiver per this many seconds counts as signal-strength evidence: pulses heard
 # from nearby spots share their shadowing, and counting each would make the map overconfident.
 STRENGTH_EVERY_S = 60.0
+# Silences likewise: a receiver listening again where it listened before meets the same
+# shadowing, and its silence says little more. One counts when the receiver has moved this far
+# (about twice the shadowing's decorrelation distance) from its last counted silence, or when
+# this long has passed (the person moves).
+SILENCE_SPACING_M = 100.0
+SILENCE_EVERY_S = 300.0
+
+
+LISTEN_PULSES = 10  # a listen lasts about ten pulses (a sweep, a silence's window)
+# Probabilists' Gauss–Hermite nodes and weights (weights summing to one): E[f(Z)], Z ~ N(0, 1).
+_nodes, _weights = np.polynomial.hermite_e.hermegauss(12)
+_HERMITE_NODES, _HERMITE_WEIGHTS = _nodes, _weights / _weights.sum()
+
+
+@functools.lru_cache(maxsize=64)
+def _detection_table(shadowing_db: float, pulses: int) -> tuple[FloatGrid, FloatGrid]:
+    """Chance of hearing at least one of ``pulses`` Rayleigh-faded pulses against the mean
+    level's margin over the threshold (dB), with log-normal shadowing: tabulated every 0.05 dB
+    from −80 to +80 dB (interpolating it is 30 times faster than the quadrature per cell)."""
+    margins = np.arange(-80.0, 80.0 + 1e-9, 0.05)
+    table = np.zeros_like(margins)
+    for node, weight in zip(_HERMITE_NODES, _HERMITE_WEIGHTS, strict=True):
+        level = 10.0 ** ((margins + shadowing_db * node) / 10.0)  # mean power / threshold
+        # One Rayleigh-faded pulse clears the threshold with probability exp(−1/level).
+        missed = -np.expm1(-1.0 / np.maximum(level, 1e-12))
+        table += weight * (1.0 - missed**pulses)
+    return margins, table
 
 
 @dataclass(frozen=True)
@@ -82,21 +109,27 @@ class LinkBudget:
         return out
 
     def p_detect(
-        self, distance_m: FloatGrid, gain_dbi: float, noise_dbm: float | None = None
+        self,
+        distance_m: FloatGrid,
+        gain_dbi: float,
+        noise_dbm: float | None = None,
+        pulses: int = LISTEN_PULSES,
     ) -> FloatGrid:
-        """Chance of hearing the bracelet while listening a few seconds at ``distance_m``: its
-        mean level above the detection threshold, against log-normal shadowing."""
+        """Chance of hearing the bracelet in ``pulses`` pulses (one a second) at ``distance_m``:
+        at least one pulse above the detection threshold, each faded on its own (Rayleigh), all
+        sharing the place's log-normal shadowing (averaged by Gauss–Hermite quadrature)."""
         noise = self.noise_dbm if noise_dbm is None else noise_dbm
         margin = self.mean_rssi_dbm(distance_m, gain_dbi) - (noise + self.snr_min_db)
-        out: FloatGrid = ndtr(margin / self.shadowing_db)
+        margins, table = _detection_table(self.shadowing_db, pulses)
+        out: FloatGrid = np.interp(margin, margins, table)
         return out
 
 
 @dataclass
 class Guidance:
     """Where a team should go next: ``mode`` "listen" (the best chance to hear the bracelet
-    there, ``p_detect``) or "close in" (hearing is near certain everywhere within reach: the
-    point with the most probability within ``CLOSE_IN_M``, ``p_near``)."""
+    there, ``p_detect``) or "close in" (the team hears it, or would from anywhere within reach:
+    the centre of the most probability within ``CLOSE_IN_M``, ``p_near``)."""
 
     receiver_id: str
     east_m: float
@@ -104,6 +137,19 @@ class Guidance:
     p_detect: float
     mode: str = "listen"
     p_near: float = 0.0
+
+
+class GuidedTeam(NamedTuple):
+    """A team to guide: where it is, how far it can get before the next guidance (m), its
+    antenna's gain (dBi; a noisier receiver counts as less gain) and whether it hears the
+    bracelet now."""
+
+    receiver_id: str
+    east_m: float
+    north_m: float
+    reach_m: float
+    gain_dbi: float
+    hears: bool = False
 
 
 @dataclass
@@ -118,6 +164,7 @@ class ProbMap:
     p: FloatGrid = field(init=False)
     _pending_var_m2: float = 0.0
     _last_strength: dict[str, float] = field(default_factory=dict)
+    _last_silence: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.cell_m <= 200.0 or self.half_width_m < 5 * self.cell_m:
@@ -200,11 +247,17 @@ class ProbMap:
         self._set(self.p * ((1 - REFLECTION_FLOOR) * wedge + REFLECTION_FLOOR / (2 * math.pi)))
 
     def silence(
-        self, east_m: float, north_m: float, gain_dbi: float, noise_dbm: float | None = None
+        self,
+        east_m: float,
+        north_m: float,
+        gain_dbi: float,
+        noise_dbm: float | None = None,
+        pulses: int = LISTEN_PULSES,
     ) -> None:
-        """Listened at (east, north) and heard nothing: cells it would have heard lose mass."""
+        """Listened for ``pulses`` pulses at (east, north) and heard nothing: cells it would
+        have heard lose mass."""
         d = np.hypot(self.east - east_m, self.north - north_m)
-        self._set(self.p * (1.0 - self.link.p_detect(d, gain_dbi, noise_dbm)))
+        self._set(self.p * (1.0 - self.link.p_detect(d, gain_dbi, noise_dbm, pulses)))
 
     def strength(self, east_m: float, north_m: float, rssi_dbm: float, gain_dbi: float) -> None:
         """A pulse heard at ``rssi_dbm``: the path-loss likelihood at each cell's distance."""
@@ -224,12 +277,27 @@ class ProbMap:
                 if last is not None and 0 <= t - last < STRENGTH_EVERY_S:
                     return
                 self._last_strength[report.receiver_id] = t
-            self.advance(report.t)
             east, north = self.frame.to_en(report.lat_deg, report.lon_deg)
+            if isinstance(report, Silence):
+                t = report.t.timestamp()
+                last_silence = self._last_silence.get(report.receiver_id)
+                if last_silence is not None:
+                    t_last, e_last, n_last = last_silence
+                    moved = math.hypot(east - e_last, north - n_last)
+                    if moved < SILENCE_SPACING_M and 0 <= t - t_last < SILENCE_EVERY_S:
+                        return
+                self._last_silence[report.receiver_id] = (t, east, north)
+            self.advance(report.t)
             if isinstance(report, Bearing):
                 self.bearing(east, north, report.bearing_deg, report.sigma_deg)
             elif isinstance(report, Silence):
-                self.silence(east, north, ANTENNA_GAIN_DBI[report.antenna], report.noise_dbm)
+                self.silence(
+                    east,
+                    north,
+                    ANTENNA_GAIN_DBI[report.antenna],
+                    report.noise_dbm,
+                    max(1, round(report.window_s)),
+                )
             else:
                 self.strength(east, north, report.rssi_dbm, ANTENNA_GAIN_DBI[report.antenna])
 
@@ -264,11 +332,15 @@ class ProbMap:
         return float(self.p[row, col]) / self.cell_m**2
 
     def guidance(
-        self, teams: Sequence[tuple[str, float, float, float, float]], directions: int = 12
+        self,
+        teams: Sequence[GuidedTeam | tuple[str, float, float, float, float]],
+        directions: int = 12,
     ) -> list[Guidance]:
-        """For each team (id, east, north, reach in m, antenna gain), the reachable listening
-        point with the best chance of hearing the bracelet. Teams are placed one after another,
-        each as if the ones before had listened and heard nothing, so they spread out."""
+        """For each team (:class:`GuidedTeam`, or its first five fields), the reachable
+        listening point with the best chance of hearing the bracelet; or, for a team that hears
+        it now or would hear it from anywhere within reach, the spot it most probably is at.
+        Teams are placed one after another, each as if the ones before had listened and heard
+        nothing (or searched their spot and not found), so they spread out."""
         coarse = max(1, round(60.0 / self.cell_m))  # plan on cells of about 60 m
         n = self.p.shape[0] // coarse * coarse
         pool = self.p[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).sum(axis=(1, 3))
@@ -277,7 +349,8 @@ class ProbMap:
         p = pool.ravel() / max(pool.sum(), 1e-300)
         e, nn = ce.ravel(), cn.ravel()
         out = []
-        for receiver_id, east, north, reach, gain in teams:
+        for team in teams:
+            receiver_id, east, north, reach, gain, hears = GuidedTeam(*team)
             cand = [(east, north)]
             for frac in (1 / 3, 2 / 3, 1.0):
                 for k in range(directions):
@@ -296,7 +369,7 @@ class ProbMap:
             pd = self.link.p_detect(d, gain)
             score = pd @ p
             best = int(np.argmax(score))
-            if float(score.min()) < CLOSE_IN_AT:
+            if not hears and float(score.min()) < CLOSE_IN_AT:
                 out.append(
                     Guidance(
                         receiver_id, float(ca[best, 0]), float(ca[best, 1]), float(score[best])
@@ -309,11 +382,17 @@ class ProbMap:
                 near_w = np.exp(-0.5 * (d / CLOSE_IN_M) ** 2)
                 near = near_w @ p
                 best = int(np.argmax(near))
+                # The planning cells (60 m) are coarser than a searcher's eyes: go to the
+                # fine grid's centre of probability around the chosen point, if within reach.
+                to_e, to_n = self._centre_near(float(ca[best, 0]), float(ca[best, 1]))
+                off_e, off_n = to_e - east, to_n - north
+                far = math.hypot(off_e, off_n)
+                shrink = min(1.0, reach / far) if far > 0 else 0.0
                 out.append(
                     Guidance(
                         receiver_id,
-                        float(ca[best, 0]),
-                        float(ca[best, 1]),
+                        east + off_e * shrink,
+                        north + off_n * shrink,
                         float(score[best]),
                         "close in",
                         float(near[best]),
@@ -322,6 +401,31 @@ class ProbMap:
                 p = p * (1.0 - near_w[best])
             p /= max(p.sum(), 1e-300)
         return out
+
+    def _centre_near(self, east_m: float, north_m: float) -> tuple[float, float]:
+        """The fine grid's local centre of probability near a point: mean shift with a Gaussian
+        kernel of width ``CLOSE_IN_M`` (each step moves to the probability-weighted centre
+        around the last), to within a metre; the point itself if nothing is there."""
+        span = math.ceil(3 * CLOSE_IN_M / self.cell_m)
+        n = self.p.shape[0]
+        for _ in range(20):
+            col = int((east_m + self.half_width_m) // self.cell_m)
+            row = int((north_m + self.half_width_m) // self.cell_m)
+            rows = slice(min(max(row - span, 0), n), min(max(row + span + 1, 0), n))
+            cols = slice(min(max(col - span, 0), n), min(max(col + span + 1, 0), n))
+            e, nn = self.east[rows, cols], self.north[rows, cols]
+            w = self.p[rows, cols] * np.exp(
+                -0.5 * ((e - east_m) ** 2 + (nn - north_m) ** 2) / CLOSE_IN_M**2
+            )
+            total = float(w.sum())
+            if not total > 0:
+                break
+            to_e, to_n = float((w * e).sum() / total), float((w * nn).sum() / total)
+            moved = math.hypot(to_e - east_m, to_n - north_m)
+            east_m, north_m = to_e, to_n
+            if moved < 1.0:
+                break
+        return east_m, north_m
 
     def png(self) -> bytes:
         """The grid as a heat image (PNG, RGBA, north up), transparent where improbable."""

@@ -505,3 +505,42 @@ def test_a_family_logs_battery_changes_and_daily_tests_from_the_record_page(
     assert due[0]["days_remaining"] == 180 - 1  # the new battery, changed yesterday
     missed = client.get("/api/v1/program/missed-tests").json()
     assert missed == []  # tested today
+
+
+def test_probability_guides_a_team_that_hears_to_close_in(app_env: Any) -> None:
+    client, seeded = app_env
+    now = datetime.now(UTC)
+    pulse = {
+        **PULSE,
+        "t": (now - timedelta(seconds=5)).isoformat(),
+        "lat_deg": 42.3040,
+        "lon_deg": -71.0560,
+        "rssi_dbm": -80.0,
+    }
+    assert client.post("/api/v1/reports", json=[pulse], headers=AUTH).status_code == 200
+    login(client, "dispatcher")
+    answer = client.get(f"/api/v1/searches/{seeded.search_id}/probability")
+    assert answer.status_code == 200
+    body = answer.json()
+    (guided,) = [g for g in body["guidance"] if g["receiver_id"] == "HH-07"]
+    assert guided["mode"] == "close in"
+    # A strong pulse (−80 dBm): the person is within a few hundred metres of the team.
+    distance = inverse(42.3040, -71.0560, guided["lat_deg"], guided["lon_deg"]).distance_m
+    assert distance < 600.0
+    assert 0 < body["area50_km2"] < body["area90_km2"]
+    state = client.app.state.safetynet.hub.state(seeded.search_id)
+    assert state.receivers["HH-07"].hears_at is not None
+    silence = {
+        "kind": "silence",
+        "receiver_id": "HH-07",
+        "seq": 2,
+        "t": now.isoformat(),
+        "channel": 19,
+        "lat_deg": 42.3040,
+        "lon_deg": -71.0560,
+        "window_s": 10.0,
+        "noise_dbm": -130.0,
+        "antenna": "yagi3",
+    }
+    assert client.post("/api/v1/reports", json=[silence], headers=AUTH).status_code == 200
+    assert state.receivers["HH-07"].hears_at is None

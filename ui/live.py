@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, or_, select
 from sqlalchemy.orm import Session
 
-from locator.probmap import ANTENNA_GAIN_DBI, ProbMap
+from locator.probmap import ANTENNA_GAIN_DBI, GuidedTeam, ProbMap
 from locator.tracker import Locator
 from registry.models import Bracelet, BraceletStatus, Search, SearchStatus, SearchTeam, StoredReport
 from registry.service import as_utc
@@ -52,6 +52,7 @@ REBUILD_BEFORE_S = 600.0  # reports this long before the last known time still c
 QUEUE_LIMIT = 2000
 TRAIL_POINTS = 600
 PUSH_PULSE_EVERY_S = 1.0
+HEARS_FOR_S = 30.0  # a receiver hears the bracelet for this long after its last pulse or bearing
 GUIDE_AHEAD_S = 180.0  # guidance looks this far ahead: three minutes on foot or by car
 
 
@@ -77,6 +78,7 @@ class ReceiverView:
     gain_db: float | None = None
     battery_v: float | None = None
     antenna: str | None = None
+    hears_at: datetime | None = None  # the last pulse or bearing, until a silence
     trail: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=TRAIL_POINTS))
 
     def moved_to(self, lat: float | None, lon: float | None) -> None:
@@ -117,6 +119,7 @@ class SearchState:
     silences: deque[list[Any]] = field(default_factory=lambda: deque(maxlen=3000))
     receivers: dict[str, ReceiverView] = field(default_factory=dict)
     reports_seen: int = 0
+    latest_t: datetime | None = None
     _last_pushed_pulse: dict[str, float] = field(default_factory=dict)
 
     def worth_pushing(self, report: FieldReport) -> bool:
@@ -150,6 +153,8 @@ class SearchState:
     def apply(self, report: FieldReport) -> tuple[dict[str, Any], list[Fix]]:
         """Take one report; returns what to push about it and the fixes it caused."""
         self.reports_seen += 1
+        if self.latest_t is None or report.t > self.latest_t:
+            self.latest_t = report.t
         view = self.receiver(report.receiver_id)
         view.moved_to(report.lat_deg, report.lon_deg)
         view.last_report_t = format_time(report.t)
@@ -164,13 +169,16 @@ class SearchState:
             view.gps_fix = report.gps_fix
         elif isinstance(report, Pulse):
             view.gain_db, view.antenna = report.gain_db, report.antenna
+            view.hears_at = report.t
             if report.lat_deg is not None and report.lon_deg is not None:
                 self.heard.append([report.lat_deg, report.lon_deg, report.rssi_dbm, obj["t"]])
         elif isinstance(report, Silence):
             view.antenna = report.antenna
+            view.hears_at = None
             self.silences.append([report.lat_deg, report.lon_deg, obj["t"]])
         elif isinstance(report, Bearing):
             self.bearings.append(obj)
+            view.hears_at = report.t
         self.probmap.add(report)
         fixes = self.locator.add(report)
         for fix in fixes:
@@ -193,7 +201,12 @@ class SearchState:
                 reach, gain = 8.0 * GUIDE_AHEAD_S, ANTENNA_GAIN_DBI["omni"]
             else:
                 continue  # a fixed station (or not yet known to move) is not guided
-            teams.append((view.receiver_id, east, north, reach, gain))
+            hears = (
+                view.hears_at is not None
+                and self.latest_t is not None
+                and (self.latest_t - view.hears_at).total_seconds() <= HEARS_FOR_S
+            )
+            teams.append(GuidedTeam(view.receiver_id, east, north, reach, gain, hears))
         guidance = []
         for g in grid.guidance(teams):
             lat, lon = grid.frame.to_lat_lon(g.east_m, g.north_m)

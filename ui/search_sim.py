@@ -8,6 +8,8 @@ but where they go is decided here, by a strategy:
   the probability map (:mod:`locator.probmap`) sends it, within three minutes on foot or by car:
   the listening point that most raises the chance of hearing the bracelet, or — once it would be
   heard from anywhere within reach — the point with the most probability close by;
+- ``oracle``: every team heads straight for where the person is, from the start: no search
+  can be faster with these teams, so it bounds what any strategy could gain;
 - ``square``: the plain way — each team runs an expanding square from the last known point
   (legs of 1, 1, 2, 2, 3, 3 … spacings, teams turned 90° from each other), and heads for the
   locator's fix once there is one.
@@ -39,17 +41,27 @@ import numpy as np
 
 from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.world import World
-from locator.probmap import ANTENNA_GAIN_DBI, LinkBudget, ProbMap
+from locator.probmap import ANTENNA_GAIN_DBI, GuidedTeam, LinkBudget, ProbMap
 from locator.tracker import Locator
 from safetynet.angles import wrap_360
 from safetynet.reports import Bearing, Fix, Pulse, Silence, channel_center_hz
 
-Strategy = Literal["guided", "square"]
+Strategy = Literal["guided", "square", "oracle"]
 FOUND_M = 25.0
 LISTEN_S = 10.0
 STEP_S = 5.0
 RETARGET_S = 60.0
-NOISE_DBM = -130.0
+CLOSE_IN_RETARGET_S = 15.0
+# What a team hears against (dBm in 10 kHz). The receivers' own floor is −130 dBm; with it the
+# simulator's suburb would let a handheld hear a worn bracelet 5 km away, three times the range
+# the field reports (DOMAIN.md: about a mile on foot, a quarter of a mile from a moving cruiser).
+# What the field has and the floor leaves out — man-made noise (ITU-R P.372: about 8 dB over
+# thermal at 216 MHz in a residential area, more in a city), a Yagi swept by hand rather than
+# held on the peak, a cruiser's own ignition and electronics and its few pulses per place — is
+# taken as one level per kind of team, set so that the simulated suburb's 50 % detection ranges
+# match the field's (measured by :func:`detection_range_m`: 1.6 km on foot, 0.5 km by car).
+HANDHELD_NOISE_DBM = -111.0
+VEHICLE_NOISE_DBM = -102.0
 SNR_MIN_DB = -6.0
 BEARING_SD_DEG = 6.0
 DELAY_S = 45 * 60.0  # last seen → teams listening: the call, the dispatch, the drive
@@ -70,6 +82,10 @@ class Team:
     @property
     def speed_mps(self) -> float:
         return 8.0 if self.vehicle else 1.3
+
+    @property
+    def noise_dbm(self) -> float:
+        return VEHICLE_NOISE_DBM if self.vehicle else HANDHELD_NOISE_DBM
 
     @property
     def gain_dbi(self) -> float:
@@ -137,7 +153,7 @@ def run_search(
         eirp_dbm=eirp,
         exponent=scenario.propagation.exponent,
         shadowing_db=max(scenario.propagation.shadowing_sigma_db, 3.0),
-        noise_dbm=NOISE_DBM,
+        noise_dbm=HANDHELD_NOISE_DBM,
         snr_min_db=SNR_MIN_DB,
     )
     grid = ProbMap.from_prior(
@@ -180,7 +196,7 @@ def run_search(
             strongest = max(paths, key=lambda p: p.power_dbm)
             power = 10 * math.log10(sum(10 ** (p.power_dbm / 10) for p in paths)) + team.gain_dbi
             fades = 10 * np.log10(rng.exponential(size=int(LISTEN_S)))
-            heard = power + float(fades.max()) - NOISE_DBM >= SNR_MIN_DB
+            heard = power + float(fades.max()) - team.noise_dbm >= SNR_MIN_DB
             base: dict[str, Any] = {
                 "receiver_id": team.receiver_id,
                 "t": now,
@@ -200,7 +216,7 @@ def run_search(
                         freq_hz=channel_center_hz(channel),
                         bracelet_id=bracelet_id,
                         rssi_dbm=round(rssi, 1),
-                        snr_db=round(rssi - NOISE_DBM, 1),
+                        snr_db=round(rssi - team.noise_dbm, 1),
                         antenna="omni" if team.vehicle else "yagi3",
                     )
                 )
@@ -227,7 +243,7 @@ def run_search(
                         **base,
                         seq=seq[team.receiver_id],
                         window_s=LISTEN_S,
-                        noise_dbm=NOISE_DBM,
+                        noise_dbm=team.noise_dbm,
                         antenna="omni" if team.vehicle else "yagi3",
                     )
                 )
@@ -252,7 +268,11 @@ def run_search(
                     2 * math.pi * math.sqrt(det)
                 )
                 kalman_scores.append(math.log10(max(dens, 1e-30)))
-        _steer(teams, strategy, grid, fix, world, t, now)
+        if strategy == "oracle":
+            for team in teams:
+                team.target, team.waypoints = (pe, pn), []
+        else:
+            _steer(teams, strategy, grid, fix, world, t, now)
         for team in teams:
             team.move(STEP_S)
         t += STEP_S
@@ -292,8 +312,8 @@ def _steer(
         elif strategy == "guided":
             if team.target is None or t >= team.retarget_at:
                 searching.append(team)  # the map holds every team's bearings, the fix's and more
-        elif fix_en is not None and t - team.heard_at < 600:
-            team.target, team.waypoints = fix_en, []
+        elif fix is not None and fix_en is not None and (now - fix.t).total_seconds() < 600:
+            team.target, team.waypoints = fix_en, []  # as a dispatcher sends every unit
         elif team.target is None and not team.waypoints:
             team.waypoints = expanding_square(
                 team.east, team.north, 800.0 if team.vehicle else 300.0, 0
@@ -302,11 +322,49 @@ def _steer(
     if searching:
         grid.advance(now)
         reach = [
-            (tm.receiver_id, tm.east, tm.north, tm.speed_mps * 180.0, tm.gain_dbi)
+            GuidedTeam(
+                tm.receiver_id,
+                tm.east,
+                tm.north,
+                tm.speed_mps * 180.0,
+                tm.gain_dbi - (tm.noise_dbm - HANDHELD_NOISE_DBM),  # noisier: as less gain
+                hears=t - tm.heard_at <= LISTEN_S * 1.5,
+            )
             for tm in searching
         ]
         for team, g in zip(searching, grid.guidance(reach), strict=True):
-            team.target, team.retarget_at = (g.east_m, g.north_m), t + RETARGET_S
+            # Closing in follows the map as it sharpens; listening points hold for a minute.
+            wait = RETARGET_S if g.mode == "listen" else CLOSE_IN_RETARGET_S
+            team.target, team.retarget_at = (g.east_m, g.north_m), t + wait
+
+
+def detection_range_m(scenario: Scenario, vehicle: bool, trials: int = 400, seed: int = 5) -> float:
+    """The distance at which a team hears the scenario's bracelet in half of its listens, by the
+    very rule of :func:`run_search` (the world's paths with their shadowing, obstacles and
+    reflections, the best of ten faded pulses), at random places and directions around the
+    origin; found by bisection on the distance."""
+    world = World(scenario)
+    rng = np.random.default_rng(seed)
+    person = world.bracelets[0]
+    team = Team("R", vehicle, 0.0, 0.0)
+
+    def share_heard(distance: float) -> float:
+        heard = 0
+        for _ in range(trials):
+            rx = (float(rng.uniform(-2000, 2000)), float(rng.uniform(-2000, 2000)))
+            a = float(rng.uniform(0, 2 * math.pi))
+            tx = (rx[0] + distance * math.sin(a), rx[1] + distance * math.cos(a))
+            paths = world.propagation.paths(tx, rx, person.bracelet.eirp_dbm, False)
+            power = 10 * math.log10(sum(10 ** (p.power_dbm / 10) for p in paths)) + team.gain_dbi
+            fades = 10 * np.log10(rng.exponential(size=int(LISTEN_S)))
+            heard += power + float(fades.max()) - team.noise_dbm >= SNR_MIN_DB
+        return heard / trials
+
+    low, high = 10.0, 20_000.0
+    for _ in range(12):
+        mid = math.sqrt(low * high)
+        low, high = (mid, high) if share_heard(mid) >= 0.5 else (low, mid)
+    return math.sqrt(low * high)
 
 
 def run_file(path: Path, strategy: Strategy, seed: int, max_s: float) -> SearchResult:
