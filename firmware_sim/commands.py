@@ -86,6 +86,12 @@ def add_parser(subparsers: Any) -> None:
         default=45.0,
         help="from last seen to the teams listening (default 45)",
     )
+    p.add_argument(
+        "--features",
+        type=Path,
+        default=None,
+        help="GeoJSON of map features (water, road, building, park, woods) for the prior",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.set_defaults(handler=run_search)
 
@@ -176,7 +182,14 @@ def run_search(args: argparse.Namespace) -> int:
     strategies: list[Any] = ["guided", "square"] if args.strategy == "both" else [args.strategy]
     minutes = args.max_minutes * 60
     delay = args.delay_minutes * 60
-    results = [run_search(scenario, s, seed, minutes, args.category, delay) for s in strategies]
+    features = None
+    if args.features is not None:
+        from locator.features import load_geojson
+
+        features = load_geojson(args.features)
+    results = [
+        run_search(scenario, s, seed, minutes, args.category, delay, features) for s in strategies
+    ]
     if args.json:
         out = {r.strategy: r.to_obj() for r in results}
         print(json.dumps(out if len(results) > 1 else results[0].to_obj()))

@@ -224,6 +224,19 @@ class ProbMap:
             w[inside] *= weights[kind]
         self._set(self.p * w)
 
+    def shape_geojson(self, collection: dict[str, Any], category: str = "dementia") -> int:
+        """Weight the cells the features of a GeoJSON FeatureCollection cover, by their
+        ``kind`` (:mod:`locator.features`); returns how many features fell on the grid."""
+        from locator.features import feature_masks
+
+        weights = FEATURE_WEIGHTS.get(category, FEATURE_WEIGHTS["dementia"])
+        masks = feature_masks(collection, self.frame, self.east, self.north)
+        w = np.ones_like(self.p)
+        for kind, mask in masks:
+            w[mask] *= weights[kind]
+        self._set(self.p * w)
+        return len(masks)
+
     # --- evidence ---------------------------------------------------------------------------
     def advance(self, to: datetime) -> None:
         """Let the person walk until ``to``: diffuse by ``σ² = v² τ Δt``."""

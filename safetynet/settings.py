@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     tile_url: str | None = None
     tile_attribution: str = ""
     tiles_file: Path | None = None
+    features_file: Path | None = None  # GeoJSON of water, roads, buildings, parks, woods
     ingest_requests_per_s: int = Field(default=20, ge=1)
 
     @property

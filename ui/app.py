@@ -21,15 +21,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from locator.features import feature_masks, load_geojson
 from registry.db import make_engine, upgrade
 from registry.models import ReceiverToken, Role, User
 from registry.service import Actor, ConflictError, ForbiddenError, RegistryInputError
+from safetynet.geodesy import LocalFrame
 from safetynet.settings import Settings
 from ui.live import LiveHub
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
@@ -153,6 +156,13 @@ def csp_header(base: BaseMap, nonce: str) -> str:
     )
 
 
+def _features(path: Path) -> dict[str, Any]:
+    """The map features file, checked whole at start-up (an error names the bad feature)."""
+    collection = load_geojson(path)
+    feature_masks(collection, LocalFrame(0.0, 0.0), np.zeros((1, 1)), np.zeros((1, 1)))
+    return collection
+
+
 def create_app(settings: Settings, engine: Engine | None = None, migrate: bool = True) -> FastAPI:
     """The application for ``settings`` (the database is migrated first unless told not to)."""
     settings.check_secrets()
@@ -161,6 +171,7 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
         upgrade(url)
     engine = engine or make_engine(url)
     tiles = TileFile(settings.tiles_file) if settings.tiles_file else None
+    features = _features(settings.features_file) if settings.features_file else None
     if tiles is not None:
         base = BaseMap("/tiles/{z}/{x}/{y}." + tiles.extension, tiles.attribution)
     elif settings.tile_url is None:
@@ -171,7 +182,7 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
         settings=settings,
         engine=engine,
         sessions=Sessions(settings.secret_key.get_secret_value()),
-        hub=LiveHub(engine),
+        hub=LiveHub(engine, features),
         base_map=base,
         tiles=tiles,
         login_failures=RateLimiter(limit=5, window_s=900.0),

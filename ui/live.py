@@ -260,8 +260,9 @@ class _Subscriber:
 class LiveHub:
     """The states of the active searches and the pages subscribed to them."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, features: dict[str, Any] | None = None) -> None:
         self.engine = engine
+        self.features = features  # a GeoJSON FeatureCollection that shapes every search's prior
         self._states: dict[str, SearchState] = {}
         self._subscribers: dict[str, list[_Subscriber]] = {}
         self._lock = threading.RLock()
@@ -329,6 +330,8 @@ class LiveHub:
                 since_s=(as_utc(search.opened_at) - lkp_t).total_seconds(),
             ),
         )
+        if self.features is not None:
+            state.probmap.shape_geojson(self.features)
         for receiver_id, team_name in teams.items():
             state.receivers[receiver_id] = ReceiverView(receiver_id, team_name)
         since = lkp_t - timedelta(seconds=REBUILD_BEFORE_S)

@@ -141,9 +141,11 @@ def run_search(
     max_s: float = 3600.0,
     category: str = "dementia",
     delay_s: float = DELAY_S,
+    features: dict[str, Any] | None = None,
 ) -> SearchResult:
     """One simulated search: the person walks away at the scenario's start; the teams start
-    ``delay_s`` later (the call, the dispatch, the drive) from their routes' first points."""
+    ``delay_s`` later (the call, the dispatch, the drive) from their routes' first points.
+    ``features`` (a GeoJSON FeatureCollection) shapes the map's prior."""
     scenario = scenario.model_copy(update={"seed": seed, "duration_s": delay_s + max_s})
     world = World(scenario)
     rng = np.random.default_rng([seed, 77])
@@ -163,6 +165,8 @@ def run_search(
         at=world.start + timedelta(seconds=delay_s),
         link=link,
     )
+    if features is not None:
+        grid.shape_geojson(features, category)
     locator = Locator(frame=world.frame)
     teams = []
     for k, spec in enumerate(r for r in scenario.receivers if r.kind in ("handheld", "vehicle")):
