@@ -20,6 +20,7 @@ from safetynet.reports import report_to_obj
 from safetynet.settings import Settings
 from tests.ui_support import TOKENS, login, scenario_reports, seed, settings_for, walker_truth
 from ui.app import create_app
+from ui.live import category_of
 
 PULSE = {
     "kind": "pulse",
@@ -528,6 +529,7 @@ def test_probability_guides_a_team_that_hears_to_close_in(app_env: Any) -> None:
     distance = inverse(42.3040, -71.0560, guided["lat_deg"], guided["lon_deg"]).distance_m
     assert distance < 600.0
     assert 0 < body["area50_km2"] < body["area90_km2"]
+    assert body["category"] == "dementia"  # Walter's record names no autism
     state = client.app.state.safetynet.hub.state(seeded.search_id)
     assert state.receivers["HH-07"].hears_at is not None
     silence = {
@@ -544,3 +546,20 @@ def test_probability_guides_a_team_that_hears_to_close_in(app_env: Any) -> None:
     }
     assert client.post("/api/v1/reports", json=[silence], headers=AUTH).status_code == 200
     assert state.receivers["HH-07"].hears_at is None
+
+
+@pytest.mark.parametrize(
+    ("diagnoses", "category"),
+    [
+        ("Autism spectrum disorder; nonverbal", "autism"),
+        ("ASD, elopes toward water", "autism"),
+        ("autistic", "autism"),
+        ("Alzheimer's disease (moderate)", "dementia"),
+        ("Jasdeep's notes", "dementia"),
+        (None, "dementia"),
+    ],
+)
+def test_the_map_starts_from_the_category_the_client_record_names(
+    diagnoses: str | None, category: str
+) -> None:
+    assert category_of(diagnoses) == category

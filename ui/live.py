@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,7 +32,15 @@ from sqlalchemy.orm import Session
 
 from locator.probmap import ANTENNA_GAIN_DBI, GuidedTeam, ProbMap
 from locator.tracker import Locator
-from registry.models import Bracelet, BraceletStatus, Search, SearchStatus, SearchTeam, StoredReport
+from registry.models import (
+    Bracelet,
+    BraceletStatus,
+    Client,
+    Search,
+    SearchStatus,
+    SearchTeam,
+    StoredReport,
+)
 from registry.service import as_utc
 from safetynet.geodesy import LocalFrame, inverse
 from safetynet.reports import (
@@ -120,6 +129,7 @@ class SearchState:
     receivers: dict[str, ReceiverView] = field(default_factory=dict)
     reports_seen: int = 0
     latest_t: datetime | None = None
+    category: str = "dementia"  # the lost-person statistics the map started from
     _last_pushed_pulse: dict[str, float] = field(default_factory=dict)
 
     def worth_pushing(self, report: FieldReport) -> bool:
@@ -224,6 +234,7 @@ class SearchState:
         a50, a90 = grid.areas_m2()
         (s, w), (n, e) = grid.bounds_lat_lon()
         return {
+            "category": self.category,
             "bounds": [[s, w], [n, e]],
             "area50_km2": round(a50 / 1e6, 3),
             "area90_km2": round(a90 / 1e6, 3),
@@ -255,6 +266,14 @@ class _Subscriber:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[dict[str, Any]]
     overflowed: bool = False
+
+
+def category_of(diagnoses: str | None) -> str:
+    """The lost-person category a search's map starts from: "autism" when the client's recorded
+    diagnoses name autism (or an autism spectrum disorder), else "dementia" (the program's most
+    common). Read for the map only; nothing clinical is shown by it."""
+    text = diagnoses or ""
+    return "autism" if re.search(r"autis|\bASD\b", text, re.IGNORECASE) else "dementia"
 
 
 class LiveHub:
@@ -308,6 +327,8 @@ class LiveHub:
                 Bracelet.client_id == search.client_id, Bracelet.status == BraceletStatus.ASSIGNED
             )
         )
+        client = session.get(Client, search.client_id)
+        category = category_of(None if client is None else client.diagnoses)
         teams: dict[str, str] = {}
         for team in session.scalars(select(SearchTeam).where(SearchTeam.search_id == search.id)):
             for receiver_id in team.receiver_ids:
@@ -325,13 +346,14 @@ class LiveHub:
             # then spreads with time. Rebuilt from the same rows, it comes out the same.
             probmap=ProbMap.from_prior(
                 frame,
-                "dementia",
+                category,
                 at=as_utc(search.opened_at),
                 since_s=(as_utc(search.opened_at) - lkp_t).total_seconds(),
             ),
         )
+        state.category = category
         if self.features is not None:
-            state.probmap.shape_geojson(self.features)
+            state.probmap.shape_geojson(self.features, category)
         for receiver_id, team_name in teams.items():
             state.receivers[receiver_id] = ReceiverView(receiver_id, team_name)
         since = lkp_t - timedelta(seconds=REBUILD_BEFORE_S)
