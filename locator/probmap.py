@@ -51,7 +51,7 @@ FEATURE_WEIGHTS = {
     "autism": {"water": 3.0, "road": 1.0, "building": 1.0, "park": 1.2, "woods": 1.0},
 }
 ANTENNA_GAIN_DBI = {"omni": 0.0, "yagi3": 7.0}  # a swept Yagi: its peak
-CLOSE_IN_AT = 0.9  # listening guidance turns into closing in once hearing is this likely
+CLOSE_IN_AT = 0.9  # listening turns into closing in once a reachable spot hears this surely
 CLOSE_IN_M = 100.0  # ... towards the point with the most probability within this distance
 # One pulse per receiver per this many seconds counts as signal-strength evidence: pulses heard
 # from nearby spots share their shadowing, and counting each would make the map overconfident.
@@ -128,8 +128,8 @@ class LinkBudget:
 @dataclass
 class Guidance:
     """Where a team should go next: ``mode`` "listen" (the best chance to hear the bracelet
-    there, ``p_detect``) or "close in" (the team hears it, or would from anywhere within reach:
-    the centre of the most probability within ``CLOSE_IN_M``, ``p_near``)."""
+    there, ``p_detect``) or "close in" (the team hears it, or can get where hearing it is near
+    certain: the centre of the most probability within ``CLOSE_IN_M``, ``p_near``)."""
 
     receiver_id: str
     east_m: float
@@ -351,9 +351,10 @@ class ProbMap:
     ) -> list[Guidance]:
         """For each team (:class:`GuidedTeam`, or its first five fields), the reachable
         listening point with the best chance of hearing the bracelet; or, for a team that hears
-        it now or would hear it from anywhere within reach, the spot it most probably is at.
-        Teams are placed one after another, each as if the ones before had listened and heard
-        nothing (or searched their spot and not found), so they spread out."""
+        it now or could get where hearing it is near certain, the spot it most probably is at.
+        Teams are placed one after another, the one that can get farthest first (a car before
+        a team on foot), each as if the ones before had listened and heard nothing (or searched
+        their spot and not found), so they spread out. Guidance comes back in the given order."""
         coarse = max(1, round(60.0 / self.cell_m))  # plan on cells of about 60 m
         n = self.p.shape[0] // coarse * coarse
         pool = self.p[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).sum(axis=(1, 3))
@@ -361,9 +362,10 @@ class ProbMap:
         cn = self.north[:n, :n].reshape(n // coarse, coarse, n // coarse, coarse).mean(axis=(1, 3))
         p = pool.ravel() / max(pool.sum(), 1e-300)
         e, nn = ce.ravel(), cn.ravel()
-        out = []
-        for team in teams:
-            receiver_id, east, north, reach, gain, hears = GuidedTeam(*team)
+        guided = [GuidedTeam(*team) for team in teams]
+        placed: dict[int, Guidance] = {}
+        for index in sorted(range(len(guided)), key=lambda i: -guided[i].reach_m):
+            receiver_id, east, north, reach, gain, hears = guided[index]
             cand = [(east, north)]
             for frac in (1 / 3, 2 / 3, 1.0):
                 for k in range(directions):
@@ -382,16 +384,14 @@ class ProbMap:
             pd = self.link.p_detect(d, gain)
             score = pd @ p
             best = int(np.argmax(score))
-            if not hears and float(score.min()) < CLOSE_IN_AT:
-                out.append(
-                    Guidance(
-                        receiver_id, float(ca[best, 0]), float(ca[best, 1]), float(score[best])
-                    )
+            if not hears and float(score.max()) < CLOSE_IN_AT:
+                placed[index] = Guidance(
+                    receiver_id, float(ca[best, 0]), float(ca[best, 1]), float(score[best])
                 )
                 p = p * (1.0 - pd[best])
             else:
-                # Heard from anywhere within reach: listening points no longer tell apart;
-                # go where the person most probably is, and let the next team take the next.
+                # Heard now, or near certain to be heard from some reachable spot: listening
+                # is done; go where the person most probably is, the next team to the next.
                 near_w = np.exp(-0.5 * (d / CLOSE_IN_M) ** 2)
                 near = near_w @ p
                 best = int(np.argmax(near))
@@ -401,19 +401,17 @@ class ProbMap:
                 off_e, off_n = to_e - east, to_n - north
                 far = math.hypot(off_e, off_n)
                 shrink = min(1.0, reach / far) if far > 0 else 0.0
-                out.append(
-                    Guidance(
-                        receiver_id,
-                        east + off_e * shrink,
-                        north + off_n * shrink,
-                        float(score[best]),
-                        "close in",
-                        float(near[best]),
-                    )
+                placed[index] = Guidance(
+                    receiver_id,
+                    east + off_e * shrink,
+                    north + off_n * shrink,
+                    float(score[best]),
+                    "close in",
+                    float(near[best]),
                 )
                 p = p * (1.0 - near_w[best])
             p /= max(p.sum(), 1e-300)
-        return out
+        return [placed[i] for i in range(len(guided))]
 
     def _centre_near(self, east_m: float, north_m: float) -> tuple[float, float]:
         """The fine grid's local centre of probability near a point: mean shift with a Gaussian

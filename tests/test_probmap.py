@@ -270,12 +270,16 @@ def test_guidance_closes_in_once_it_would_hear_from_anywhere() -> None:
 
 def test_a_team_that_hears_is_sent_to_close_in_even_where_hearing_is_not_a_given() -> None:
     short = LinkBudget(exponent=4.5)
-    grid = _blobs([(400.0, -300.0)], short)
-    listening = grid.guidance([GuidedTeam("CAR-1", 0.0, 0.0, 1400.0, 0.0)])[0]
+    grid = _blobs([(1600.0, -1200.0)], short)  # 2 km off: out of reach and out of earshot
+    listening = grid.guidance([GuidedTeam("HH-1", 0.0, 0.0, 600.0, 7.0)])[0]
     assert listening.mode == "listen"
-    hearing = grid.guidance([GuidedTeam("CAR-1", 0.0, 0.0, 1400.0, 0.0, hears=True)])[0]
+    hearing = grid.guidance([GuidedTeam("HH-1", 0.0, 0.0, 600.0, 7.0, hears=True)])[0]
     assert hearing.mode == "close in"
-    assert math.hypot(hearing.east_m - 400.0, hearing.north_m + 300.0) <= 15.0
+    # As far towards the spot as the team can get: 600 m along the line to it.
+    assert math.hypot(hearing.east_m - 480.0, hearing.north_m + 360.0) <= 15.0
+    car = grid.guidance([GuidedTeam("CAR-1", 0.0, 0.0, 2500.0, 0.0)])[0]
+    assert car.mode == "close in"  # it can get where hearing is near certain: it goes there
+    assert math.hypot(car.east_m - 1600.0, car.north_m + 1200.0) <= 15.0
 
 
 def test_the_simulated_suburb_hears_as_far_as_the_field_says() -> None:
@@ -298,3 +302,16 @@ def test_no_search_beats_the_oracle_that_heads_straight_for_the_person() -> None
         square = run_search(city, "square", seed, max_s=1800.0)
         assert oracle.found_s is not None
         assert oracle.found_s <= (square.found_s if square.found_s is not None else 1800.0)
+
+
+def test_the_team_that_can_get_farthest_picks_its_listening_point_first() -> None:
+    short = LinkBudget(exponent=4.5)
+    grid = _blobs([(1000.0, 0.0), (-1000.0, 0.0)], short)
+    grid.p[grid.east > 0] *= 2.0  # the east blob holds two thirds
+    grid.p /= grid.p.sum()
+    walker = GuidedTeam("HH-1", 0.0, 0.0, 600.0, 7.0)
+    car = GuidedTeam("CAR-1", 0.0, 0.0, 1400.0, 7.0)
+    on_foot, by_car = grid.guidance([walker, car])
+    assert (on_foot.receiver_id, by_car.receiver_id) == ("HH-1", "CAR-1")  # in the given order
+    assert by_car.east_m > 500.0  # the car takes the likelier blob
+    assert on_foot.east_m < 0.0  # the walker the other

@@ -4,10 +4,11 @@ The walker and the radio come from the simulator (#3: the scenario's walker, its
 shadowing, obstacles and reflectors); the teams are the scenario's handheld units and vehicles,
 but where they go is decided here, by a strategy:
 
-- ``guided``: every minute (or on arrival) each team that does not hear the bracelet goes where
-  the probability map (:mod:`locator.probmap`) sends it, within three minutes on foot or by car:
-  the listening point that most raises the chance of hearing the bracelet, or — once it would be
-  heard from anywhere within reach — the point with the most probability close by;
+- ``guided``: every minute (or on arrival; every 15 s when closing in) each team that is not
+  walking its own bearing goes where the probability map (:mod:`locator.probmap`) sends it,
+  within three minutes on foot or by car: the listening point that most raises the chance of
+  hearing the bracelet, or — once the team hears it, or could get where hearing it is near
+  certain — the point with the most probability close by;
 - ``oracle``: every team heads straight for where the person is, from the start: no search
   can be faster with these teams, so it bounds what any strategy could gain;
 - ``square``: the plain way — each team runs an expanding square from the last known point
