@@ -197,8 +197,8 @@ class Template:
     @classmethod
     def from_profile(cls, profile: NDArray[np.float64], first: int, last: int) -> Template:
         """The profile's shares from offset ``first`` to ``last``, made symmetric: the expected
-        profile is (tones at ±2 kHz, carrier offsets drawn symmetrically), what differs between
-        its two halves is the Monte Carlo's noise."""
+        profile is symmetric (tones at ±2 kHz, carrier offsets drawn evenly about the middle),
+        so what differs between its two halves is the Monte Carlo's noise."""
         centre = profile.size // 2
         taps = profile[centre + first : centre + last + 1]
         taps = (taps + taps[::-1]) / 2
