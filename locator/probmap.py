@@ -74,7 +74,8 @@ _HERMITE_NODES, _HERMITE_WEIGHTS = _nodes, _weights / _weights.sum()
 def _detection_table(shadowing_db: float, pulses: int) -> tuple[FloatGrid, FloatGrid]:
     """Chance of hearing at least one of ``pulses`` Rayleigh-faded pulses against the mean
     level's margin over the threshold (dB), with log-normal shadowing: tabulated every 0.05 dB
-    from −80 to +80 dB (interpolating it is 30 times faster than the quadrature per cell)."""
+    from −80 to +80 dB (interpolating it is eight times faster than the quadrature per cell,
+    and within 1e-5 of it)."""
     margins = np.arange(-80.0, 80.0 + 1e-9, 0.05)
     table = np.zeros_like(margins)
     for node, weight in zip(_HERMITE_NODES, _HERMITE_WEIGHTS, strict=True):
@@ -117,7 +118,8 @@ class LinkBudget:
     ) -> FloatGrid:
         """Chance of hearing the bracelet in ``pulses`` pulses (one a second) at ``distance_m``:
         at least one pulse above the detection threshold, each faded on its own (Rayleigh), all
-        sharing the place's log-normal shadowing (averaged by Gauss–Hermite quadrature)."""
+        sharing the place's log-normal shadowing (averaged by Gauss–Hermite quadrature, from a
+        table)."""
         noise = self.noise_dbm if noise_dbm is None else noise_dbm
         margin = self.mean_rssi_dbm(distance_m, gain_dbi) - (noise + self.snr_min_db)
         margins, table = _detection_table(self.shadowing_db, pulses)
