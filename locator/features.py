@@ -4,7 +4,8 @@ A FeatureCollection whose features each carry a ``kind`` property — ``water``,
 ``building``, ``park`` or ``woods`` (:data:`locator.probmap.FEATURE_WEIGHTS`) — and one of these
 geometries, in longitude/latitude:
 
-- ``Polygon`` / ``MultiPolygon``: the area inside the outer ring and outside its holes;
+- ``Polygon`` / ``MultiPolygon``: the area inside the outer ring and outside its holes (even-odd
+  rule);
 - ``LineString`` / ``MultiLineString`` (a road, a stream): the cells within half of its
   ``width_m`` property (default :data:`LINE_WIDTH_M` by kind) of the line;
 - ``Point`` / ``MultiPoint`` (a pond, a bus stop): the cells within its ``radius_m`` property
@@ -26,10 +27,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from locator.probmap import FEATURE_WEIGHTS
 from safetynet.errors import InputError
 from safetynet.geodesy import LocalFrame
 
-KINDS = ("water", "road", "building", "park", "woods")
+KINDS = tuple(FEATURE_WEIGHTS["dementia"])  # water, road, building, park, woods
 LINE_WIDTH_M = {"road": 12.0, "water": 8.0, "building": 10.0, "park": 10.0, "woods": 10.0}
 POINT_RADIUS_M = 30.0
 MAX_FEATURES = 100_000
@@ -173,8 +175,6 @@ class _Raster:
 
     def polygon(self, rings: Sequence[NDArray[np.float64]], where: str) -> Mask:
         """Inside the first ring and outside the others (its holes)."""
-        from locator.probmap import _inside  # the even-odd rule the map's own shapes use
-
         outer = rings[0]
         mask = self.empty()
         rows, cols = self._window(
@@ -186,9 +186,9 @@ class _Raster:
         e, n = self.east[rows, cols], self.north[rows, cols]
         if e.size == 0:
             return mask
-        inside = _inside(e, n, outer)
+        inside = inside_polygon(e, n, outer)
         for hole in rings[1:]:
-            inside &= ~_inside(e, n, hole)
+            inside &= ~inside_polygon(e, n, hole)
         mask[rows, cols] = inside
         return mask
 
@@ -215,3 +215,17 @@ class _Raster:
             distance = np.hypot(e - (ae + t * de), n - (an + t * dn))
             mask[rows, cols] |= distance <= half_width_m
         return mask
+
+
+def inside_polygon(x: Grid, y: Grid, polygon: NDArray[np.float64]) -> Mask:
+    """Which points (x, y) lie inside ``polygon`` (even-odd rule), vectorised over the points."""
+    inside = np.zeros(x.shape, dtype=bool)
+    px, py = polygon[:, 0], polygon[:, 1]
+    j = len(polygon) - 1
+    for i in range(len(polygon)):
+        crosses = (py[i] > y) != (py[j] > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]
+        inside ^= crosses & (x < x_at)
+        j = i
+    return inside

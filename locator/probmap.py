@@ -211,21 +211,6 @@ class ProbMap:
         grid.p = density / density.sum()
         return grid
 
-    def shape(
-        self,
-        features: Sequence[tuple[str, Sequence[tuple[float, float]]]],
-        category: str = "dementia",
-    ) -> None:
-        """Weight cells inside map features: (kind, polygon in local east/north metres)."""
-        weights = FEATURE_WEIGHTS.get(category, FEATURE_WEIGHTS["dementia"])
-        w = np.ones_like(self.p)
-        for kind, polygon in features:
-            if kind not in weights:
-                raise InputError(f"feature kind: one of {', '.join(weights)}, got {kind!r}")
-            inside = _inside(self.east, self.north, np.asarray(polygon, dtype=float))
-            w[inside] *= weights[kind]
-        self._set(self.p * w)
-
     def shape_geojson(self, collection: dict[str, Any], category: str = "dementia") -> int:
         """Weight the cells the features of a GeoJSON FeatureCollection cover, by their
         ``kind`` (:mod:`locator.features`); returns how many features fell on the grid."""
@@ -454,20 +439,6 @@ class ProbMap:
         """South-west and north-east corners of the grid."""
         h = self.half_width_m
         return self.frame.to_lat_lon(-h, -h), self.frame.to_lat_lon(h, h)
-
-
-def _inside(x: FloatGrid, y: FloatGrid, polygon: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """Even-odd rule, vectorised over the points."""
-    inside = np.zeros(x.shape, dtype=bool)
-    px, py = polygon[:, 0], polygon[:, 1]
-    j = len(polygon) - 1
-    for i in range(len(polygon)):
-        crosses = (py[i] > y) != (py[j] > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x_at = (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]
-        inside ^= crosses & (x < x_at)
-        j = i
-    return inside
 
 
 def _png(rgba: NDArray[np.uint8]) -> bytes:

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
+from firmware_sim.propagation import Path as RadioPath
 from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.world import World
 from locator.probmap import ANTENNA_GAIN_DBI, GuidedTeam, LinkBudget, ProbMap
@@ -197,11 +199,9 @@ def run_search(
                 continue
             seq[team.receiver_id] = seq.get(team.receiver_id, 0) + 1
             lat, lon = world.frame.to_lat_lon(team.east, team.north)
-            paths = world.propagation.paths((pe, pn), (team.east, team.north), eirp, person.indoor)
-            strongest = max(paths, key=lambda p: p.power_dbm)
-            power = 10 * math.log10(sum(10 ** (p.power_dbm / 10) for p in paths)) + team.gain_dbi
-            fades = 10 * np.log10(rng.exponential(size=int(LISTEN_S)))
-            heard = power + float(fades.max()) - team.noise_dbm >= SNR_MIN_DB
+            heard, power, fades, strongest = _listen(
+                world, team, (pe, pn), eirp, person.indoor, rng
+            )
             base: dict[str, Any] = {
                 "receiver_id": team.receiver_id,
                 "t": now,
@@ -343,6 +343,25 @@ def _steer(
             team.target, team.retarget_at = (g.east_m, g.north_m), t + wait
 
 
+def _listen(
+    world: World,
+    team: Team,
+    person_en: tuple[float, float],
+    eirp_dbm: float,
+    indoor: bool,
+    rng: np.random.Generator,
+) -> tuple[bool, float, NDArray[np.float64], RadioPath]:
+    """One listen of ``LISTEN_S`` pulses by ``team`` where it stands: (heard, mean received power
+    in dBm with the antenna's gain, each pulse's Rayleigh fade in dB, the strongest path). Heard
+    when the best pulse clears the detection threshold over the team's noise."""
+    paths = world.propagation.paths(person_en, (team.east, team.north), eirp_dbm, indoor)
+    strongest = max(paths, key=lambda p: p.power_dbm)
+    power_dbm = 10 * math.log10(sum(10 ** (p.power_dbm / 10) for p in paths)) + team.gain_dbi
+    fades_db = 10 * np.log10(rng.exponential(size=int(LISTEN_S)))
+    heard = power_dbm + float(fades_db.max()) - team.noise_dbm >= SNR_MIN_DB
+    return heard, power_dbm, fades_db, strongest
+
+
 def detection_range_m(scenario: Scenario, vehicle: bool, trials: int = 400, seed: int = 5) -> float:
     """The distance at which a team hears the scenario's bracelet in half of its listens, by the
     very rule of :func:`run_search` (the world's paths with their shadowing, obstacles and
@@ -353,16 +372,13 @@ def detection_range_m(scenario: Scenario, vehicle: bool, trials: int = 400, seed
     person = world.bracelets[0]
     team = Team("R", vehicle, 0.0, 0.0)
 
-    def share_heard(distance: float) -> float:
+    def share_heard(distance_m: float) -> float:
         heard = 0
         for _ in range(trials):
-            rx = (float(rng.uniform(-2000, 2000)), float(rng.uniform(-2000, 2000)))
+            team.east, team.north = float(rng.uniform(-2000, 2000)), float(rng.uniform(-2000, 2000))
             a = float(rng.uniform(0, 2 * math.pi))
-            tx = (rx[0] + distance * math.sin(a), rx[1] + distance * math.cos(a))
-            paths = world.propagation.paths(tx, rx, person.bracelet.eirp_dbm, False)
-            power = 10 * math.log10(sum(10 ** (p.power_dbm / 10) for p in paths)) + team.gain_dbi
-            fades = 10 * np.log10(rng.exponential(size=int(LISTEN_S)))
-            heard += power + float(fades.max()) - team.noise_dbm >= SNR_MIN_DB
+            at = (team.east + distance_m * math.sin(a), team.north + distance_m * math.cos(a))
+            heard += _listen(world, team, at, person.bracelet.eirp_dbm, False, rng)[0]
         return heard / trials
 
     low, high = 10.0, 20_000.0
