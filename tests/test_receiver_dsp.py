@@ -143,6 +143,42 @@ def test_clipping_steps_the_gain_down_and_rssi_stays_calibrated(tmp_path: Path) 
     assert all(p.gain_db is not None and p.gain_db < 49.6 for p in late)
 
 
+@pytest.mark.parametrize("use_fftw", [True, False])
+def test_channelizer_bins_are_the_blocks_dft(use_fftw: bool) -> None:
+    """Both transforms (FFTW, and scipy.fft without pyFFTW) give each 1 ms block's DFT at the
+    band's bins, for a full batch and a short one (the end of a recording), cu8 and complex."""
+    from receiver.channelize import Band, Channelizer
+    from tests.conftest import IN_CI
+
+    band = Band(2.4e6, 216.5e6)
+    channelizer = Channelizer(band, use_fftw=use_fftw)
+    if use_fftw and channelizer.transform.backend != "FFTW":
+        message = "pyFFTW is not installed (the dev and sdr extras bring it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    n = band.n_fft
+    cols = (np.arange(band.n_bins) + band.first_offset_bin) % n
+    rng = np.random.default_rng(5)
+    for n_blocks in (Channelizer.BATCH + 12, 8):
+        cu8 = rng.integers(0, 256, 2 * n * n_blocks, dtype=np.uint8)
+        iq = (cu8[0::2] - 127.5 + 1j * (cu8[1::2] - 127.5)) / 127.5
+        truth = np.fft.fft(iq.reshape(n_blocks, n), axis=1)[:, cols]
+        power = np.abs(truth) ** 2
+        power[:, band.dc_index] = 0.0
+        scale = 1.0 / n**2
+        for blocks in (
+            channelizer.from_cu8(cu8, 0),
+            channelizer.from_iq(iq.astype(np.complex64), 0),
+        ):
+            assert blocks.n_blocks == n_blocks
+            assert blocks.power * blocks.scale == pytest.approx(power * scale, rel=1e-4, abs=1e-9)
+            live = np.arange(band.n_bins) != band.dc_index  # cu8's 127.5 offset lands in DC
+            amplitude = blocks.spectrum[:, live] * math.sqrt(blocks.scale)
+            assert amplitude == pytest.approx(truth[:, live] * math.sqrt(scale), abs=1e-5)
+        assert channelizer.from_cu8(cu8, 0).saturated == np.count_nonzero(cu8 == 255)
+
+
 def test_sigmf_complex_types_read_alike(tmp_path: Path) -> None:
     """ci16_le and cf32_le recordings of the same I/Q give the same pulses as the cu8 one."""
     import shutil
