@@ -133,8 +133,9 @@ class Transform:
 class Channelizer:
     """Turns cu8 bytes (or full-scale complex samples) into :class:`Blocks`.
 
-    The blocks are converted and transformed ``BATCH`` at a time in a reused buffer, in place,
-    so that the hot loop stays in the processor's cache; only the band's bins are copied out.
+    The blocks are converted and transformed ``BATCH`` at a time in the :class:`Transform`'s
+    reused buffers, so that the hot loop stays in the processor's cache; only the band's bins
+    are copied out.
     """
 
     BATCH = 100

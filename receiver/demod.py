@@ -121,8 +121,9 @@ def measure(
     last = min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + SEARCH_SAMPLES)
     if last <= first:
         return None
-    # per_bit[s, b] = diff[first + s + 16·b], as a read-only strided view (its last element,
-    # at last − 1 + 16·23, lies within diff since last ≤ diff.size − 16·24).
+    # per_bit[s, b] = diff[first + s + 16·b], as a read-only strided view: its last element,
+    # last − 1 + 16·23, lies within diff (size y.size − 15), since last ≤ y.size − 16·56; and
+    # np.ndarray refuses a view that would reach past its buffer.
     diff = d1 - d0
     per_bit = np.ndarray(
         (last - first, HEADER_BITS), diff.dtype, diff, offset=first * diff.itemsize,
