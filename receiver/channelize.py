@@ -8,7 +8,7 @@ the few frames that need demodulating. The DC bin's power is zeroed — the RTL-
 sits there, and no channel centre does.
 
 The transform is FFTW's (through pyFFTW, the ``sdr`` extra) when it is installed: planned once
-per process by measurement, it runs 1.7 times as fast as scipy.fft's pocketfft on these 2,400
+per process by measurement, it runs 1.8 times as fast as scipy.fft's pocketfft on these 2,400
 points (``bench/receiver_detection.py`` prints both). Without it, scipy.fft does the same sums.
 
 To keep the hot loop to the FFT and one pass on either side, nothing is scaled here: ``scale``
