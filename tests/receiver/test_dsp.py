@@ -17,7 +17,7 @@ from receiver.sdr import ReceiverConfig, SdrReceiver
 from receiver.sources import open_source
 from safetynet.reports import Pulse, Status
 from tests.conftest import VECTORS_DIR
-from tests.test_sim_iq import scenario, stationary
+from tests.firmware_sim.test_iq import scenario, stationary
 
 
 def run(url: str, **config: object) -> list[Pulse | Status]:

@@ -39,7 +39,7 @@ from registry.service import (
     open_search,
     read_client,
 )
-from tests.test_registry_service import FORM, actor
+from tests.registry.test_service import FORM, actor
 
 ADMIN, FAMILY, CLINICIAN = actor(Role.ADMIN), actor(Role.FAMILY), actor(Role.CLINICIAN)
 DISPATCHER, SEARCHER = actor(Role.DISPATCHER), actor(Role.SEARCHER)

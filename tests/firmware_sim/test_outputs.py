@@ -20,7 +20,7 @@ from safetynet.nmea import split_sentence
 from safetynet.rtl import R820T_GAINS_DB, Command, pack_command, unpack_header
 from tests.conftest import require_tool
 from tests.plain_demod import demodulate, read_cu8
-from tests.test_sim_iq import scenario, stationary
+from tests.firmware_sim.test_iq import scenario, stationary
 
 
 def start_server(server: RtlTcpServer) -> threading.Thread:

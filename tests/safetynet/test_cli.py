@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_reports import spec_examples
+from tests.safetynet.test_reports import spec_examples
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

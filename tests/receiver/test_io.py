@@ -22,7 +22,7 @@ from safetynet.angles import angle_diff_deg
 from safetynet.reports import Pulse, Status
 from safetynet.rtl import R820T_GAINS_DB
 from tests.conftest import NMEA_DIR
-from tests.test_sim_iq import scenario, stationary
+from tests.firmware_sim.test_iq import scenario, stationary
 
 
 def serve(world: Any, **kw: Any) -> RtlTcpServer:
