@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from safetynet.errors import ScenarioError
+
+log = logging.getLogger(__name__)
 
 SIM_HELP = """\
 Simulate the field of a scenario file (see scenarios/*.toml): bracelets on walking people,
@@ -66,40 +70,21 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--replug-after", type=float, default=2.0, help="seconds until plugged back")
     p.set_defaults(handler=run_handheld)
 
-    p = sub.add_parser(
-        "search",
-        help="a whole simulated search: detection, fix, found (fast)",
-        description="Run a whole simulated search — walker, teams, receivers, "
-        "locator and probability map — and print the time to first detection, to "
-        "a fix within 50 m and to find. The teams follow the map's guidance "
-        "(guided), an expanding square from the last known point (square), or head "
-        "straight for the person from the start (oracle: what no strategy can beat).",
-    )
-    scenario_args(p, receiver=False)
-    p.add_argument("--strategy", choices=["guided", "square", "oracle", "both"], default="both")
-    p.add_argument("--seed", type=int, default=None, help="walker seed (default: the scenario's)")
-    p.add_argument("--max-minutes", type=float, default=60.0, help="give up after this long")
-    p.add_argument("--category", choices=["dementia", "autism"], default="dementia")
-    p.add_argument(
-        "--delay-minutes",
-        type=float,
-        default=45.0,
-        help="from last seen to the teams listening (default 45)",
-    )
-    p.add_argument(
-        "--features",
-        type=Path,
-        default=None,
-        help="GeoJSON of map features (water, road, building, park, woods) for the prior",
-    )
-    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    p.set_defaults(handler=run_search)
-
     p = sub.add_parser("reports", help="write the reports of every receiver directly (fast)")
     scenario_args(p, receiver=False)
     p.add_argument("--out", default="-", help="JSON Lines file, or - for stdout")
     p.add_argument("--truth", type=Path, help="truth file (default: OUT.truth.jsonl)")
     p.set_defaults(handler=run_reports)
+
+    # Other rooms add their own simulations (``sim search`` from trials/) through the
+    # ``safetynet.sim_commands`` entry points, so this package never imports them.
+    for entry in entry_points(group="safetynet.sim_commands"):
+        try:
+            add = entry.load()
+        except ImportError as err:  # that room is not installed
+            log.debug("sim %s unavailable: %s", entry.name, err)
+            continue
+        add(sub, scenario_args)
 
 
 def _world(args: argparse.Namespace) -> Any:
@@ -164,38 +149,6 @@ def run_handheld(args: argparse.Namespace) -> int:
         unit.run_on_pty(args.link, args.speed, stop)
     except KeyboardInterrupt:
         stop.set()
-    return 0
-
-
-def run_search(args: argparse.Namespace) -> int:
-    # The search simulation wires the simulator to the locator; it lives with the other wiring,
-    # in ui/, and is only imported here, when the command runs.
-    import json
-
-    from firmware_sim.scenario import load_scenario
-    from ui.search_sim import describe, run_search
-
-    if not 1.0 <= args.max_minutes <= 24 * 60:
-        raise ScenarioError(f"--max-minutes must be within 1..1440, got {args.max_minutes}")
-    scenario = load_scenario(args.scenario)
-    seed = scenario.seed if args.seed is None else args.seed
-    strategies: list[Any] = ["guided", "square"] if args.strategy == "both" else [args.strategy]
-    minutes = args.max_minutes * 60
-    delay = args.delay_minutes * 60
-    features = None
-    if args.features is not None:
-        from locator.features import load_geojson
-
-        features = load_geojson(args.features)
-    results = [
-        run_search(scenario, s, seed, minutes, args.category, delay, features) for s in strategies
-    ]
-    if args.json:
-        out = {r.strategy: r.to_obj() for r in results}
-        print(json.dumps(out if len(results) > 1 else results[0].to_obj()))
-    else:
-        for r in results:
-            print(describe(r))
     return 0
 
 

@@ -3,6 +3,8 @@
 Each subcommand is declared by a small ``add_parser`` function in the package that does the work
 (``firmware_sim.commands``, ``receiver.commands`` …), which imports its heavy parts only when the
 subcommand runs, so ``safetynet --help`` stays fast and a field computer needs only what it runs.
+The packages register those functions as ``safetynet.commands`` entry points in
+``pyproject.toml`` (as Stone Soup's plugins do), so this ground floor names none of them.
 
 Exit codes: 0 success, 1 failure, 2 bad usage. Errors are one line on stderr; ``-v`` adds the
 traceback.
@@ -11,10 +13,10 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from safetynet import __version__
@@ -24,16 +26,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace], int]
 
-# Modules that contribute subcommands, in the order `--help` lists them. Each has
-# `add_parser(subparsers) -> None`; a module whose package is not installed is left out.
-COMMAND_MODULES = (
-    "safetynet.check",
-    "receiver.commands",
-    "locator.commands",
-    "registry.commands",
-    "firmware_sim.commands",
-    "ui.commands",
-)
+# The entry-point group whose members contribute subcommands: each names an
+# `add_parser(subparsers) -> None`; one whose package or extra is not installed is left out.
+COMMAND_GROUP = "safetynet.commands"
 
 DESCRIPTION = """\
 SafetyNet finds people who wander and wear an SNTX-1 radio bracelet.
@@ -68,13 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for module_name in COMMAND_MODULES:
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
         try:
-            module = importlib.import_module(module_name)
+            add_parser = entry.load()
         except ImportError as err:  # an optional part not installed
-            log.debug("commands of %s unavailable: %s", module_name, err)
+            log.debug("commands of %s unavailable: %s", entry.value, err)
             continue
-        module.add_parser(subparsers)
+        add_parser(subparsers)
     return parser
 
 

@@ -1,0 +1,75 @@
+"""``safetynet sim search``: a whole simulated search, from the field to the person found.
+
+Registered under ``safetynet sim`` through the ``safetynet.sim_commands`` entry point, so that
+``firmware_sim`` (a lower room) never imports this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from safetynet.errors import ScenarioError
+
+
+def add_parser(sub: Any, scenario_args: Callable[..., None]) -> None:
+    p = sub.add_parser(
+        "search",
+        help="a whole simulated search: detection, fix, found (fast)",
+        description="Run a whole simulated search — walker, teams, receivers, "
+        "locator and probability map — and print the time to first detection, to "
+        "a fix within 50 m and to find. The teams follow the map's guidance "
+        "(guided), an expanding square from the last known point (square), or head "
+        "straight for the person from the start (oracle: what no strategy can beat).",
+    )
+    scenario_args(p, receiver=False)
+    p.add_argument("--strategy", choices=["guided", "square", "oracle", "both"], default="both")
+    p.add_argument("--seed", type=int, default=None, help="walker seed (default: the scenario's)")
+    p.add_argument("--max-minutes", type=float, default=60.0, help="give up after this long")
+    p.add_argument("--category", choices=["dementia", "autism"], default="dementia")
+    p.add_argument(
+        "--delay-minutes",
+        type=float,
+        default=45.0,
+        help="from last seen to the teams listening (default 45)",
+    )
+    p.add_argument(
+        "--features",
+        type=Path,
+        default=None,
+        help="GeoJSON of map features (water, road, building, park, woods) for the prior",
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from firmware_sim.scenario import load_scenario
+    from ui.search_sim import describe, run_search
+
+    if not 1.0 <= args.max_minutes <= 24 * 60:
+        raise ScenarioError(f"--max-minutes must be within 1..1440, got {args.max_minutes}")
+    scenario = load_scenario(args.scenario)
+    seed = scenario.seed if args.seed is None else args.seed
+    strategies: list[Any] = ["guided", "square"] if args.strategy == "both" else [args.strategy]
+    minutes = args.max_minutes * 60
+    delay = args.delay_minutes * 60
+    features = None
+    if args.features is not None:
+        from locator.features import load_geojson
+
+        features = load_geojson(args.features)
+    results = [
+        run_search(scenario, s, seed, minutes, args.category, delay, features) for s in strategies
+    ]
+    if args.json:
+        out = {r.strategy: r.to_obj() for r in results}
+        print(json.dumps(out if len(results) > 1 else results[0].to_obj()))
+    else:
+        for r in results:
+            print(describe(r))
+    return 0
