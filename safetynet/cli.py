@@ -95,6 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as err:
+        if args.verbose:
+            raise
+        # The core install is the field side; a server command reached without its extra.
+        print(
+            f"safetynet: error: {args.command} needs a package that is not installed "
+            f"({err.name}); install the server extra: pip install 'safetynet[server]'",
+            file=sys.stderr,
+        )
+        return 1
     except (SafetyNetError, OSError) as err:
         if args.verbose:
             raise
