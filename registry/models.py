@@ -109,6 +109,8 @@ class Client(Versioned, Base):
     eyes: Mapped[str | None] = mapped_column(String(100))
     glasses: Mapped[bool] = mapped_column(Boolean, default=False)
     scars_marks: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)  # how they look and act, in a sentence
+    usual_clothing: Mapped[str | None] = mapped_column(Text)
     photo: Mapped[bytes | None] = mapped_column(LargeBinary)
     photo_type: Mapped[str | None] = mapped_column(String(20))
     # language and communication
@@ -156,14 +158,19 @@ class Place(Base):
     __table_args__ = (
         CheckConstraint("lat_deg BETWEEN -90 AND 90", name="place_lat"),
         CheckConstraint("lon_deg BETWEEN -180 AND 180", name="place_lon"),
+        # A position is both coordinates or neither; a place often visited always has one.
+        CheckConstraint("(lat_deg IS NULL) = (lon_deg IS NULL)", name="place_position_whole"),
+        CheckConstraint(
+            "kind <> 'frequented' OR lat_deg IS NOT NULL", name="place_frequented_position"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
     kind: Mapped[PlaceKind] = mapped_column(_enum(PlaceKind, "place_kind"))
-    label: Mapped[str] = mapped_column(String(200))
-    lat_deg: Mapped[float] = mapped_column(Float)
-    lon_deg: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(200))  # a name or an address
+    lat_deg: Mapped[float | None] = mapped_column(Float)
+    lon_deg: Mapped[float | None] = mapped_column(Float)
     notes: Mapped[str | None] = mapped_column(Text)
 
     client: Mapped[Client] = relationship(back_populates="places")
@@ -190,6 +197,18 @@ class Bracelet(Versioned, Base):
         CheckConstraint("bracelet_id BETWEEN 1 AND 65534", name="bracelet_id_range"),
         CheckConstraint("channel BETWEEN 1 AND 40", name="bracelet_channel"),
         CheckConstraint("battery_interval_days > 0", name="bracelet_battery_interval"),
+        # Worn means worn by someone; in stock or retired means by no one.
+        CheckConstraint(
+            "(status = 'assigned') = (client_id IS NOT NULL)", name="bracelet_worn_by_client"
+        ),
+        # One bracelet on a client at a time (a bracelet has one client by its single column).
+        Index(
+            "one_bracelet_per_client",
+            "client_id",
+            unique=True,
+            sqlite_where=text("status = 'assigned'"),
+            postgresql_where=text("status = 'assigned'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -199,6 +218,7 @@ class Bracelet(Versioned, Base):
     client_id: Mapped[str | None] = mapped_column(ForeignKey("client.id"), index=True)
     battery_installed_on: Mapped[date | None] = mapped_column(Date)
     battery_interval_days: Mapped[int] = mapped_column(Integer, default=180)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class BatteryChange(Base):

@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from registry.db import downgrade, make_engine, upgrade
-from registry.models import Base, Bracelet, BraceletStatus, Client, Search, SearchStatus
+from registry.models import (
+    Base,
+    Bracelet,
+    BraceletStatus,
+    Client,
+    Place,
+    PlaceKind,
+    Search,
+    SearchStatus,
+)
 
 NOW = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 
@@ -47,6 +56,7 @@ def test_rules_the_database_enforces(db_url: str) -> None:
     with Session(engine) as session:
         c = client()
         session.add(c)
+        session.flush()  # the client's id is given on insert
         session.add(Bracelet(bracelet_id=0x3A7F, channel=19, status=BraceletStatus.ASSIGNED,
                              client_id=c.id, created_at=NOW, updated_at=NOW))  # fmt: skip
         session.commit()
@@ -60,6 +70,32 @@ def test_rules_the_database_enforces(db_url: str) -> None:
         with pytest.raises(IntegrityError):  # channels are 1..40
             session.commit()
         session.rollback()
+        session.add(Bracelet(bracelet_id=0x1235, channel=4, status=BraceletStatus.ASSIGNED,
+                             client_id=c.id, created_at=NOW, updated_at=NOW))  # fmt: skip
+        with pytest.raises(IntegrityError):  # one worn bracelet per client
+            session.commit()
+        session.rollback()
+        session.add(Bracelet(bracelet_id=0x1236, channel=4, status=BraceletStatus.ASSIGNED,
+                             created_at=NOW, updated_at=NOW))  # fmt: skip
+        with pytest.raises(IntegrityError):  # worn means worn by someone
+            session.commit()
+        session.rollback()
+        session.add(Bracelet(bracelet_id=0x1237, channel=4, status=BraceletStatus.RETIRED,
+                             client_id=c.id, created_at=NOW, updated_at=NOW))  # fmt: skip
+        with pytest.raises(IntegrityError):  # a retired bracelet is worn by no one
+            session.commit()
+        session.rollback()
+        session.add(Place(client_id=c.id, kind=PlaceKind.FREQUENTED, label="the park"))
+        with pytest.raises(IntegrityError):  # a place often visited has a position
+            session.commit()
+        session.rollback()
+        session.add(Place(client_id=c.id, kind=PlaceKind.PREVIOUS_ADDRESS, label="12 Elm St",
+                          lat_deg=42.3))  # fmt: skip
+        with pytest.raises(IntegrityError):  # a position is both coordinates or neither
+            session.commit()
+        session.rollback()
+        session.add(Place(client_id=c.id, kind=PlaceKind.PREVIOUS_ADDRESS, label="12 Elm St"))
+        session.commit()  # an address without a position is kept
 
         def search() -> Search:
             return Search(client_id=c.id, opened_at=NOW, last_known_lat_deg=42.3,
