@@ -6,6 +6,9 @@ medications, triggers, how to approach and calm, mobility aids), ``co_response``
 with mental-health clinicians), ``program`` (bracelets, batteries, tests), ``search`` (searches,
 their log and links). Actions: ``read`` and ``write``.
 
+Beside the matrix, :data:`DUTIES` names who may do what is not one kind of data: send reports
+from the field by login, browse the client list, see the program's lists, issue receiver tokens.
+
 Family members act only on their own clients (the family links) and never see co-response
 detail; clinical detail is read only by dispatchers, clinicians and admins (a family writes it
 when enrolling); co-response detail is for clinicians and admins only.
@@ -34,6 +37,27 @@ MATRIX: dict[Role, dict[str, set[str]]] = {
     # dispatchers, clinicians and admins read it back.
     Role.FAMILY: {"public": {R, W}, "contacts": {R, W}, "clinical": {W}, "program": {R, W}},
 }  # fmt: skip
+
+
+# Duties that are not reading or writing one kind of data: who may do them.
+Duty = Literal["send_field_reports", "browse_clients", "program_lists", "receiver_tokens"]
+DUTIES: dict[Duty, frozenset[Role]] = {
+    # Manual bearings, silences and "heard here" from a browser (a searcher only while on a team
+    # of an active search: the ingest checks that against the searches).
+    "send_field_reports": frozenset({Role.SEARCHER, Role.DISPATCHER, Role.ADMIN}),
+    # The list of clients on the home page: everyone but a searcher, who sees a client only
+    # through the search that looks for them.
+    "browse_clients": frozenset(set(Role) - {Role.SEARCHER}),
+    # The program's lists: batteries due, missed daily tests, the bracelet inventory.
+    "program_lists": frozenset({Role.PROGRAM_STAFF, Role.ADMIN}),
+    # Issuing a token a field receiver sends its reports with.
+    "receiver_tokens": frozenset({Role.ADMIN}),
+}
+
+
+def may(role: Role, duty: Duty) -> bool:
+    """Whether ``role`` may do ``duty`` (see :data:`DUTIES`)."""
+    return role in DUTIES[duty]
 
 
 def allowed(role: Role, action: Action, kind: Kind, own_client: bool = True) -> bool:

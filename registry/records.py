@@ -36,6 +36,7 @@ from registry.service import (
     Actor,
     ConflictError,
     ForbiddenError,
+    NotFoundError,
     RegistryInputError,
     _audit,
     _date,
@@ -53,7 +54,7 @@ _BOOL_FIELDS = {"glasses", "verbal"}
 def _client(session: Session, client_id: str) -> Client:
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
-        raise RegistryInputError(f"client_id: no client {client_id!r}")
+        raise NotFoundError(f"client_id: no client {client_id!r}")
     return client
 
 
@@ -278,7 +279,7 @@ def restore_client(session: Session, actor: Actor, client_id: str, reason: str) 
         raise ForbiddenError("only an admin may restore a deleted client")
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is None:
-        raise RegistryInputError(f"client_id: no deleted client {client_id!r}")
+        raise NotFoundError(f"client_id: no deleted client {client_id!r}")
     client.deleted_at = None
     client.updated_at = _now()
     _flush(session, client)

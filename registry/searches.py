@@ -27,6 +27,7 @@ from registry.models import (
 from registry.service import (
     Actor,
     ConflictError,
+    NotFoundError,
     RegistryInputError,
     _audit,
     _now,
@@ -51,7 +52,7 @@ NEXT_STATUS = {
 def get_search(session: Session, search_id: str) -> Search:
     search = session.get(Search, search_id)
     if search is None:
-        raise RegistryInputError(f"search_id: no search {search_id!r}")
+        raise NotFoundError(f"search_id: no search {search_id!r}")
     return search
 
 

@@ -33,7 +33,12 @@ from registry.models import (
     SearchStatus,
     User,
 )
-from safetynet.errors import InputError, SafetyNetError
+
+# The tree's errors the registry raises, re-exported (``X as X``): callers may name them here.
+from safetynet.errors import ConflictError as ConflictError  # noqa: PLC0414
+from safetynet.errors import ForbiddenError as ForbiddenError  # noqa: PLC0414
+from safetynet.errors import InputError
+from safetynet.errors import NotFoundError as NotFoundError  # noqa: PLC0414
 
 PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
@@ -45,14 +50,6 @@ PUBLIC_FIELDS = (
 
 class RegistryInputError(InputError):
     """Input the registry refuses; nothing was written."""
-
-
-class ForbiddenError(SafetyNetError):
-    """The acting user's role does not allow this."""
-
-
-class ConflictError(SafetyNetError):
-    """The record changed since it was read, or a rule of uniqueness would break."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +203,7 @@ def read_client(session: Session, actor: Actor, client_id: str, reason: str = ""
     """The client as this actor may see it; clinical fields only where allowed, and audited."""
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
-        raise RegistryInputError(f"client_id: no client {client_id!r}")
+        raise NotFoundError(f"client_id: no client {client_id!r}")
     _require(session, actor, "read", "public", client_id)
     out: dict[str, Any] = {"id": client.id, "version": client.version}
     out.update({f: getattr(client, f) for f in PUBLIC_FIELDS})
@@ -240,7 +237,7 @@ def assign_bracelet(session: Session, actor: Actor, bracelet_id: int, channel: i
     if not 1 <= channel <= 40:
         raise RegistryInputError(f"channel: must be within 1..40, got {channel}")
     if session.get(Client, client_id) is None:
-        raise RegistryInputError(f"client_id: no client {client_id!r}")
+        raise NotFoundError(f"client_id: no client {client_id!r}")
     existing = session.scalar(select(Bracelet).where(Bracelet.bracelet_id == bracelet_id))
     if existing is not None and existing.status is BraceletStatus.ASSIGNED:
         raise ConflictError(f"bracelet {bracelet_id:04X} is already assigned")
@@ -300,7 +297,7 @@ def record_battery_change(
 ) -> None:
     bracelet = session.get(Bracelet, bracelet_pk)
     if bracelet is None:
-        raise RegistryInputError(f"bracelet: no bracelet {bracelet_pk!r}")
+        raise NotFoundError(f"bracelet: no bracelet {bracelet_pk!r}")
     _require(session, actor, "write", "program", bracelet.client_id)
     if on > date.today():
         raise RegistryInputError(f"changed_on: must not be in the future, got {on.isoformat()}")
@@ -316,7 +313,7 @@ def record_daily_test(
 ) -> None:
     bracelet = session.get(Bracelet, bracelet_pk)
     if bracelet is None:
-        raise RegistryInputError(f"bracelet: no bracelet {bracelet_pk!r}")
+        raise NotFoundError(f"bracelet: no bracelet {bracelet_pk!r}")
     _require(session, actor, "write", "program", bracelet.client_id)
     if at > _now() + timedelta(minutes=5):
         raise RegistryInputError(f"tested_at: must not be in the future, got {at.isoformat()}")
@@ -337,7 +334,7 @@ def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, 
     _require(session, actor, "write", "search")
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
-        raise RegistryInputError(f"client_id: no client {client_id!r}")
+        raise NotFoundError(f"client_id: no client {client_id!r}")
     if not -90 <= lat_deg <= 90 or not -180 <= lon_deg <= 180:
         raise RegistryInputError(
             f"last known point: latitude -90..90 and longitude -180..180, got {lat_deg}, {lon_deg}"
@@ -448,7 +445,7 @@ def client_photo(session: Session, actor: Actor, client_id: str) -> tuple[bytes,
     """The client's photo and its MIME type (for those who may read public data)."""
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
-        raise RegistryInputError(f"client_id: no client {client_id!r}")
+        raise NotFoundError(f"client_id: no client {client_id!r}")
     _require(session, actor, "read", "public", client_id)
     if client.photo is None or client.photo_type is None:
         return None
@@ -458,7 +455,7 @@ def client_photo(session: Session, actor: Actor, client_id: str) -> tuple[bytes,
 def set_photo(session: Session, actor: Actor, client_id: str, photo: bytes) -> None:
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
-        raise RegistryInputError(f"client_id: no client {client_id!r}")
+        raise NotFoundError(f"client_id: no client {client_id!r}")
     _require(session, actor, "write", "public", client_id)
     client.photo_type = check_photo(photo)
     client.photo = photo

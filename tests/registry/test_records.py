@@ -33,6 +33,7 @@ from registry.service import (
     Actor,
     ConflictError,
     ForbiddenError,
+    NotFoundError,
     RegistryInputError,
     assign_bracelet,
     enrol,
@@ -152,7 +153,7 @@ def test_soft_delete_hides_restores_and_purges_after_retention(session: Session)
     soft_delete_client(session, FAMILY, client_id, "moved out of the county")
     session.commit()
     assert bracelet.status.value == "stock"  # free to issue again
-    with pytest.raises(RegistryInputError, match="no client"):
+    with pytest.raises(NotFoundError, match="no client"):
         read_client(session, ADMIN, client_id, reason="x")
     restore_client(session, ADMIN, client_id, "deleted by mistake")
     assert read_client(session, ADMIN, client_id, reason="x")["first_name"] == "Walter"
