@@ -28,7 +28,7 @@ import numpy as np
 from common import OUT, REPO, Progress
 
 from firmware_sim.scenario import load_scenario
-from ui.search_sim import SearchResult, detection_range_m, run_search
+from trials.search import SearchResult, detection_range_m, run_search
 
 SCENARIOS = ("quiet-suburb.toml", "dense-city.toml")
 STRATEGIES = ("guided", "square", "oracle")

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from firmware_sim.scenario import load_scenario
-    from ui.search_sim import describe, run_search
+    from trials.search import describe, run_search
 
     if not 1.0 <= args.max_minutes <= 24 * 60:
         raise ScenarioError(f"--max-minutes must be within 1..1440, got {args.max_minutes}")

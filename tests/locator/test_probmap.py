@@ -4,10 +4,8 @@ the Kalman fix on a simulated search."""
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +18,6 @@ from locator.probmap import REFLECTION_FLOOR, GuidedTeam, LinkBudget, ProbMap
 from locator.tracker import Locator
 from safetynet.geodesy import LocalFrame
 from safetynet.reports import Silence
-from tests.conftest import REPO
 from tests.ui_support import scenario_reports, walker_truth
 
 FRAME = LocalFrame(42.30206, -71.05761)
@@ -202,39 +199,6 @@ def test_the_map_agrees_with_the_kalman_fix_on_a_simulated_search() -> None:
     assert math.hypot(me - te, mn - tn) < 150.0
 
 
-def test_sim_search_prints_its_figures_as_json(tmp_path: Path) -> None:
-    from safetynet.cli import main
-
-    out = tmp_path / "out.json"
-    import contextlib
-    import io
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        code = main(
-            [
-                "sim",
-                "search",
-                "--scenario",
-                str(REPO / "scenarios" / "quiet-suburb.toml"),
-                "--json",
-                "--max-minutes",
-                "30",
-                "--seed",
-                "4",
-            ]
-        )
-    assert code == 0
-    out.write_text(buffer.getvalue())
-    figures = json.loads(out.read_text())
-    assert set(figures) == {"guided", "square"}
-    for result in figures.values():
-        assert result["seed"] == 4
-        assert result["first_detection_s"] is not None
-        # Found means a team stood within 25 m of the simulated person: checked against truth.
-        assert result["found_s"] is None or result["found_s"] <= 30 * 60
-
-
 def _blobs(centres: list[tuple[float, float]], link: LinkBudget) -> ProbMap:
     grid = ProbMap(frame=FRAME, half_width_m=3000.0, cell_m=25.0, link=link)
     p = sum(
@@ -280,28 +244,6 @@ def test_a_team_that_hears_is_sent_to_close_in_even_where_hearing_is_not_a_given
     car = grid.guidance([GuidedTeam("CAR-1", 0.0, 0.0, 2500.0, 0.0)])[0]
     assert car.mode == "close in"  # it can get where hearing is near certain: it goes there
     assert math.hypot(car.east_m - 1600.0, car.north_m + 1200.0) <= 15.0
-
-
-def test_the_simulated_suburb_hears_as_far_as_the_field_says() -> None:
-    from firmware_sim.scenario import load_scenario
-    from ui.search_sim import detection_range_m
-
-    suburb = load_scenario(REPO / "scenarios" / "quiet-suburb.toml")
-    # DOMAIN.md: about a mile on foot, a quarter of a mile from a moving vehicle.
-    assert 1300.0 <= detection_range_m(suburb, vehicle=False) <= 1900.0
-    assert 300.0 <= detection_range_m(suburb, vehicle=True) <= 600.0
-
-
-def test_no_search_beats_the_oracle_that_heads_straight_for_the_person() -> None:
-    from firmware_sim.scenario import load_scenario
-    from ui.search_sim import run_search
-
-    city = load_scenario(REPO / "scenarios" / "dense-city.toml")
-    for seed in (1, 2):
-        oracle = run_search(city, "oracle", seed, max_s=1800.0)
-        square = run_search(city, "square", seed, max_s=1800.0)
-        assert oracle.found_s is not None
-        assert oracle.found_s <= (square.found_s if square.found_s is not None else 1800.0)
 
 
 def test_the_team_that_can_get_farthest_picks_its_listening_point_first() -> None:
