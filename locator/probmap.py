@@ -233,7 +233,10 @@ class ProbMap:
         dt = (to - self.t).total_seconds()
         self.t = to
         self._pending_var_m2 += self.walk_speed_mps**2 * self.persistence_s * dt
-        sigma_cells = math.sqrt(self._pending_var_m2) / self.cell_m
+        # A blur wider than half the grid leaves it as flat as the grid can show; capped there,
+        # a long gap (or a receiver's bad clock) costs one grid-wide blur, not a kernel of
+        # millions of cells.
+        sigma_cells = min(math.sqrt(self._pending_var_m2) / self.cell_m, self.p.shape[0] / 2)
         if sigma_cells >= 0.5:  # below half a cell a blur changes nothing: keep it for later
             self._set(gaussian_filter(self.p, sigma_cells, mode="constant", truncate=3.0))
             self._pending_var_m2 = 0.0
