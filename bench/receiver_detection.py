@@ -27,8 +27,8 @@ from firmware_sim.iq import Heard, IqStream
 from firmware_sim.scenario import parse_scenario
 from firmware_sim.world import World
 from receiver.channelize import Channelizer
+from receiver.samples import Chunk
 from receiver.sdr import ReceiverConfig, SdrReceiver
-from receiver.sources import Chunk
 from safetynet.reports import Pulse
 
 FS = 2_400_000

@@ -52,6 +52,7 @@ SEARCH_SAMPLES = 6 * SUB_BINS  # ±6 ms around it
 POWER_HALF_BINS = 8  # ±8 kHz: the frame, and nothing of a neighbour 25 kHz away
 MIN_MEAN_CONFIDENCE = 0.45  # mean |E1−E0|/(E1+E0) over payload bits for a decode
 COLLISION_STEP_DB = 3.0
+SNR_NOISE_BANDWIDTH_HZ = 10_000.0  # SNR is the frame's power over the noise in this bandwidth
 
 _HEADER_SIGNS = 2.0 * header_bits().astype(np.float64) - 1.0
 
@@ -69,7 +70,9 @@ class Measurement:
 
     @property
     def snr10k_db(self) -> float:
-        return 10.0 * math.log10(max(self.power_fs, 1e-30) / (self.noise_fs_per_hz * 1e4))
+        return 10.0 * math.log10(
+            max(self.power_fs, 1e-30) / (self.noise_fs_per_hz * SNR_NOISE_BANDWIDTH_HZ)
+        )
 
 
 def _tone_phasors() -> tuple[NDArray[np.complex128], NDArray[np.complex128]]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from receiver.sources import Chunk
+from receiver.samples import Chunk
 from safetynet.errors import DeviceError
 from safetynet.rtl import (
     HEADER_SIZE,

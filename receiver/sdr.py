@@ -6,10 +6,10 @@
 - **DC**: the DC bin is zeroed (no channel centre sits there at the recommended tuning);
 - **images**: a pulse mirrored about the tuning from a much stronger one at the same moment is
   the I/Q imbalance's image, not a bracelet, and is dropped;
-- **clipping**: saturated samples are counted; when a chunk clips, the receiver steps the gain
-  down (to leave 10 dB of headroom above the strongest recent pulse) as a searcher does when
-  close, and back up after a quiet minute; RSSI stays calibrated across changes because each
-  chunk carries the calibration of the gain it was taken at;
+- **clipping**: saturated samples are counted; when a chunk clips, the gain control
+  (:mod:`receiver.gain`) steps the gain down as a searcher does when close, and back up after a
+  quiet minute; RSSI stays calibrated across changes because each block keeps the calibration
+  of the gain it was taken at;
 - **the dongle's own frequency error**: every decoded frame's carrier, against its channel's
   nominal frequency, is an estimate of the LO error within the bracelet's ±2.5 ppm; the median
   of the recent ones is reported in ``status`` and used to assign channels (a dongle 60 ppm off
@@ -34,6 +34,7 @@ from receiver.channelize import BIN_HZ, Band, Blocks, Channelizer
 from receiver.demod import (
     LEAD_BLOCKS,
     POWER_HALF_BINS,
+    SNR_NOISE_BANDWIDTH_HZ,
     SPAN_BLOCKS,
     SUB_BINS,
     body_capture_fraction,
@@ -48,30 +49,36 @@ from receiver.detect import (
     Detector,
     NoiseFloor,
 )
-from receiver.sources import Chunk, SampleSource
+from receiver.gain import CLIP_SAMPLES_PER_CHUNK, GainControl, GainTimeline
+from receiver.samples import Chunk, SampleSource
 from safetynet.reports import (
     CHANNEL_1_HZ,
     CHANNEL_SPACING_HZ,
     N_CHANNELS,
+    POWER_DBM_RANGE,
+    SNR_DB_RANGE,
     Pulse,
     PulseStatus,
     Report,
     Status,
     channel_center_hz,
 )
-from safetynet.rtl import R820T_GAINS_DB
-from safetynet.sntx import ON_AIR_S
+from safetynet.sntx import ON_AIR_S, TONE_DEVIATION_HZ
 
 log = logging.getLogger(__name__)
 
 CHUNK_BLOCKS = 100
 HISTORY_BLOCKS = WINDOW_BLOCKS + 2 * PEAK_HALF_BLOCKS + SPAN_BLOCKS + 2 * STRIDE
 STATUS_EVERY_S = 5.0
-IMAGE_MARGIN_DB = 15.0
+IMAGE_MARGIN_DB = 15.0  # a mirror-frequency frame this much weaker than the strong one: its image
+IMAGE_TOLERANCE_HZ = 2_000.0  # how near the mirror frequency an image lands
 CLIP_SPUR_MARGIN_DB = 6.0
+LEAKAGE_MARGIN_DB = 6.0  # a frame must stand this far above a stronger one's leakage
+MASK_MEMORY_S = 0.2  # frames of earlier chunks this recent may still mask new ones
+RECENT_FRAMES = 64
 LO_HISTORY = 30
-HEADROOM_DB = 10.0
-QUIET_S_BEFORE_GAIN_UP = 60.0
+CARRIER_SEARCH_HZ = 14_000.0  # carriers are looked for within ±13 kHz (+ 1 kHz) of a channel
+PPM = 1e6  # parts per million
 
 
 def leakage_db(distance_hz: float) -> float:
@@ -79,7 +86,11 @@ def leakage_db(distance_hz: float) -> float:
     away: each of those bins gets about ``1/(π·d)²`` of it, ``d`` (kHz) being its distance from
     the nearer tone (the rectangular window's sidelobes fall as 1/d²)."""
     centre = distance_hz / BIN_HZ
-    share = sum(1.0 / (math.pi * max(abs(centre + k) - 2.0, 1.0)) ** 2 for k in range(-8, 9))
+    tone_bins = TONE_DEVIATION_HZ / BIN_HZ
+    share = sum(
+        1.0 / (math.pi * max(abs(centre + k) - tone_bins, 1.0)) ** 2
+        for k in range(-POWER_HALF_BINS, POWER_HALF_BINS + 1)
+    )
     return 10.0 * math.log10(share)
 
 
@@ -100,21 +111,6 @@ class HeardFrame:
     gain_db: float | None
     calibrated: bool
     clipped: bool
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run of blocks taken at one gain: its calibration and the time of its first block."""
-
-    first_block: int
-    gain_db: float | None
-    cal_dbm_at_fullscale: float | None
-    t0: datetime
-
-    def time_of(self, sample: float, block_samples: int, sample_rate_hz: float) -> datetime:
-        return self.t0 + timedelta(
-            seconds=(sample - self.first_block * block_samples) / sample_rate_hz
-        )
 
 
 @dataclass
@@ -152,13 +148,13 @@ class SdrReceiver:
         self._inverse: tuple[int, NDArray[np.float32]] | None = None
         self._lo_offsets_hz: deque[float] = deque(maxlen=LO_HISTORY)
         self._lo_offset_hz = 0.0
-        self._recent: deque[HeardFrame] = deque(maxlen=64)
+        self._recent: deque[HeardFrame] = deque(maxlen=RECENT_FRAMES)
         self._clipped_since_status = False
         self._next_status_s = 0.0
-        self._last_loud_s = 0.0
-        self._segments: dict[int, Segment] = {}  # first block → gain, calibration, time
-        self._gain_pending_since: int | None = None
-        self._noise_from: Blocks | None = None
+        self.gains = GainTimeline(fs, self.block_samples, self.source.start_time)
+        self.gain_control = GainControl(
+            self.gains, self.source.set_gain, auto=self.config.auto_gain
+        )
         self.frames_heard = 0
         self.collisions = 0
         self.images_dropped = 0
@@ -169,7 +165,7 @@ class SdrReceiver:
         """The dongle's own frequency error (ppm), from decoded frames; None until one."""
         if not self._lo_offsets_hz:
             return None
-        return -self._lo_offset_hz / self.source.center_hz * 1e6
+        return -self._lo_offset_hz / self.source.center_hz * PPM
 
     def run(self) -> Iterator[Report]:
         """Read the source to its end (or forever, if live) and yield reports as they come."""
@@ -203,8 +199,8 @@ class SdrReceiver:
             return []
         if chunk.discontinuity:
             self._restart()
-        clipped = blocks.saturated > 4
-        self._register(chunk, blocks)
+        clipped = blocks.saturated > CLIP_SAMPLES_PER_CHUNK
+        self.gains.register(chunk, blocks)
         self._history.append(blocks)
         while (
             self._history
@@ -224,14 +220,12 @@ class SdrReceiver:
         ]
         now_s = self._blocks_done * self.block_samples / self.source.sample_rate_hz
         self._clipped_since_status |= clipped
-        if clipped:
-            self._step_gain_down()
-        elif self.config.auto_gain:
-            self._maybe_gain_up(now_s)
+        loudest = max((h.power_dbfs for h in self._recent if h.clipped), default=None)
+        self.gain_control.after_chunk(clipped, now_s, loudest)
         if now_s >= self._next_status_s:
             reports.append(self._status(now_s))
             self._next_status_s = now_s + STATUS_EVERY_S
-        self._trim_gains()
+        self.gains.trim(self._history[0].first_block if self._history else self._blocks_done)
         return reports
 
     # --- DSP plumbing ---------------------------------------------------------------------------
@@ -298,11 +292,11 @@ class SdrReceiver:
         )
 
     def _allowed_bins(self) -> NDArray[np.bool_]:
-        """Bins where a carrier may be: within ±13 kHz (+ 1 kHz) of a channel centre."""
+        """Bins where a carrier may be: within ``CARRIER_SEARCH_HZ`` of a channel centre."""
         offsets = np.asarray(self.band.offset_hz(np.arange(self.band.n_bins, dtype=float)))
         freqs = self.source.center_hz + offsets
-        low = CHANNEL_1_HZ - 14_000
-        high = CHANNEL_1_HZ + (N_CHANNELS - 1) * CHANNEL_SPACING_HZ + 14_000
+        low = CHANNEL_1_HZ - CARRIER_SEARCH_HZ
+        high = CHANNEL_1_HZ + (N_CHANNELS - 1) * CHANNEL_SPACING_HZ + CARRIER_SEARCH_HZ
         allowed = (freqs >= low) & (freqs <= high)
         allowed[self.band.dc_index] = False
         return np.asarray(allowed)
@@ -323,7 +317,7 @@ class SdrReceiver:
         if m is None or not m.power_fs > 0 or not math.isfinite(m.snr10k_db):
             return None
         freq_hz = self.source.center_hz + float(self.band.offset_hz(carrier_bin)) + m.freq_offset_hz
-        segment = self._segment_at(int(m.start_sample // self.block_samples))
+        segment = self.gains.at(int(m.start_sample // self.block_samples))
         gain_db, cal = segment.gain_db, segment.cal_dbm_at_fullscale
         power_dbfs = 10 * math.log10(m.power_fs)
         return HeardFrame(
@@ -360,7 +354,7 @@ class SdrReceiver:
         reference = [
             h
             for h in self._recent
-            if h.start_sample > self._blocks_done * self.block_samples - 0.2 * fs
+            if h.start_sample > self._blocks_done * self.block_samples - MASK_MEMORY_S * fs
         ]
         kept: list[HeardFrame] = []
         for frame in sorted(frames, key=lambda h: -h.power_dbfs):
@@ -375,8 +369,7 @@ class SdrReceiver:
             if heard.bracelet_id is not None:
                 self._lo_offsets_hz.append(heard.freq_hz - channel_center_hz(heard.channel))
                 self._lo_offset_hz = statistics.median(self._lo_offsets_hz)
-            if heard.power_dbfs > -20.0:
-                self._last_loud_s = heard.start_sample / fs
+            self.gain_control.heard(heard.power_dbfs, heard.start_sample / fs)
             self._recent.append(heard)
         return kept
 
@@ -390,13 +383,13 @@ class SdrReceiver:
             return True  # a clipped frame's harmonics and intermodulation land anywhere
         if (
             weak.power_dbfs
-            < strong.power_dbfs + leakage_db(abs(strong.freq_hz - weak.freq_hz)) + 6.0
+            < strong.power_dbfs + leakage_db(abs(strong.freq_hz - weak.freq_hz)) + LEAKAGE_MARGIN_DB
         ):
             log.debug("dropped leakage at %.0f Hz", weak.freq_hz)
             return True
         mirror_hz = 2 * self.source.center_hz - strong.freq_hz
         if (
-            abs(mirror_hz - weak.freq_hz) < 2_000
+            abs(mirror_hz - weak.freq_hz) < IMAGE_TOLERANCE_HZ
             and strong.power_dbfs - weak.power_dbfs > IMAGE_MARGIN_DB
         ):
             self.images_dropped += 1
@@ -408,126 +401,11 @@ class SdrReceiver:
         index = round((freq_hz - self._lo_offset_hz - CHANNEL_1_HZ) / CHANNEL_SPACING_HZ) + 1
         return int(min(max(index, 1), N_CHANNELS))
 
-    # --- front end --------------------------------------------------------------------------
-    def _register(self, chunk: Chunk, blocks: Blocks) -> None:
-        """Record the chunk's gain, calibration and time, splitting it where a gain change lands.
-
-        A new gain asked of a live dongle reaches the samples some time after the request (the
-        samples in flight were taken at the old one). The noise power of the band steps by about
-        the gain change when it lands; until that step is seen (at most one second), the blocks
-        keep the old gain's calibration, so RSSI stays right across the change.
-        """
-        fs = self.source.sample_rate_hz
-        n = self.block_samples
-        first = blocks.first_block
-        t0 = chunk.t0 or (self.source.start_time + timedelta(seconds=chunk.first_sample / fs))
-        new = Segment(first, chunk.gain_db, chunk.cal_dbm_at_fullscale, t0)
-        previous = self._current()
-        if (
-            previous is not None
-            and previous.gain_db is not None
-            and new.gain_db is not None
-            and previous.gain_db != new.gain_db
-            and not chunk.discontinuity
-        ):
-            step_db = new.gain_db - previous.gain_db
-            # Band noise per block: only needed while a gain change is on its way.
-            split = self._step_in(blocks.power.sum(axis=1) * np.float32(blocks.scale), step_db)
-            pending = self._gain_pending_since
-            waited = 0 if pending is None else first - pending
-            if split is None and waited < round(fs / n):  # not landed yet: keep the old gain
-                self._gain_pending_since = first if pending is None else pending
-                self._segments[first] = Segment(
-                    first, previous.gain_db, previous.cal_dbm_at_fullscale, t0
-                )
-                return
-            self._gain_pending_since = None
-            split = split or 0
-            if split > 0:
-                self._segments[first] = Segment(
-                    first, previous.gain_db, previous.cal_dbm_at_fullscale, t0
-                )
-            self._segments[first + split] = Segment(
-                first + split, new.gain_db, new.cal_dbm_at_fullscale,
-                t0 + timedelta(seconds=split * n / fs),
-            )  # fmt: skip
-            log.info(
-                "gain %.1f -> %.1f dB in effect from block %d",
-                previous.gain_db,
-                new.gain_db,
-                first + split,
-            )
-        else:
-            self._segments[first] = new
-        self._noise_from = blocks  # the band noise before any gain change: worked out if needed
-
-    def _last_noise(self) -> float | None:
-        """Median band noise per block over the last 10 blocks of the chunk before this one."""
-        blocks = self._noise_from
-        if blocks is None:
-            return None
-        return float(np.median(blocks.power[-10:].sum(axis=1)) * blocks.scale)
-
-    def _step_in(self, noise: NDArray[np.float32], step_db: float) -> int | None:
-        """First block from which the band noise has moved by at least half of ``step_db``."""
-        last_noise = self._last_noise()
-        if last_noise is None or last_noise <= 0:
-            return 0
-        ratio_db = 10 * np.log10(np.maximum(noise, 1e-30) / last_noise)
-        moved = ratio_db * np.sign(step_db) > abs(step_db) / 2
-        # The step must hold: the block and the next three must agree.
-        held = np.convolve(moved.astype(int), np.ones(4, int), mode="full")[3:] == 4
-        index = np.flatnonzero(held)
-        return int(index[0]) if index.size else None
-
     def _restart(self) -> None:
         """Samples were lost: forget what spans the gap (the noise floor stays)."""
         self._history.clear()
         self.detector.reset()
-        self._noise_from = None
-
-    def _segment_at(self, block: int) -> Segment:
-        starts = [b for b in self._segments if b <= block]
-        return self._segments[max(starts)] if starts else self._segments[min(self._segments)]
-
-    def _trim_gains(self) -> None:
-        keep_from = self._history[0].first_block if self._history else self._blocks_done
-        older = sorted(b for b in self._segments if b < keep_from)
-        for b in older[:-1]:
-            del self._segments[b]
-
-    def _time_of_block(self, block: int) -> datetime:
-        segment = self._segment_at(block)
-        n = self.block_samples
-        return segment.time_of(block * n, n, self.source.sample_rate_hz)
-
-    def _current(self) -> Segment | None:
-        return self._segments[max(self._segments)] if self._segments else None
-
-    def _step_gain_down(self) -> None:
-        current = self._current()
-        gain = None if current is None else current.gain_db
-        if not self.config.auto_gain or gain is None or self._gain_pending_since is not None:
-            return
-        loudest = max((h.power_dbfs for h in self._recent if h.clipped), default=None)
-        over_db = loudest if loudest is not None else 0.0
-        target = gain - max(over_db + HEADROOM_DB, 10.0)
-        lower = [g for g in R820T_GAINS_DB if g <= target] or [R820T_GAINS_DB[0]]
-        new_gain = lower[-1]
-        if new_gain < gain and self.source.set_gain(new_gain):
-            log.info("clipping: gain %.1f dB -> %.1f dB", gain, new_gain)
-
-    def _maybe_gain_up(self, now_s: float) -> None:
-        current = self._current()
-        gain = None if current is None else current.gain_db
-        if gain is None or self._gain_pending_since is not None:
-            return
-        if now_s - self._last_loud_s < QUIET_S_BEFORE_GAIN_UP:
-            return
-        higher = [g for g in R820T_GAINS_DB if g >= gain + 10.0]
-        if higher and self.source.set_gain(higher[0]):
-            log.info("quiet for a minute: gain %.1f dB -> %.1f dB", gain, higher[0])
-            self._last_loud_s = now_s
+        self.gains.forget_noise()
 
     # --- reports ----------------------------------------------------------------------------
     def _position(self) -> tuple[float, float, float] | None:
@@ -547,8 +425,8 @@ class SdrReceiver:
             status=PulseStatus.from_byte(heard.status_byte)
             if decoded and heard.status_byte is not None
             else None,
-            rssi_dbm=round(min(max(heard.rssi_dbm, -199.0), 29.0), 1),
-            snr_db=round(min(max(heard.snr_db, -49.0), 119.0), 1),
+            rssi_dbm=round(_clamp(heard.rssi_dbm, POWER_DBM_RANGE), 1),
+            snr_db=round(_clamp(heard.snr_db, SNR_DB_RANGE), 1),
             gain_db=heard.gain_db if heard.calibrated else None,
             lat_deg=pos[0] if pos else None,
             lon_deg=pos[1] if pos else None,
@@ -559,21 +437,21 @@ class SdrReceiver:
 
     def _status(self, now_s: float) -> Status:
         pos = self._position()
-        current = self._current()
+        current = self.gains.current()
         gain_db = None if current is None else current.gain_db
         cal = None if current is None else current.cal_dbm_at_fullscale
         noise = None
         if self.floor.floor is not None and cal is not None:
             scale = self._history[-1].scale if self._history else 1.0
             per_hz = float(np.median(self.floor.floor[self._allowed])) * scale / BIN_HZ
-            noise = round(10 * math.log10(per_hz * 1e4) + cal, 1)
+            noise = round(10 * math.log10(per_hz * SNR_NOISE_BANDWIDTH_HZ) + cal, 1)
         lo = self.lo_error_ppm
         clipping = self._clipped_since_status
         self._clipped_since_status = False
         return Status(
             receiver_id=self.config.receiver_id,
             seq=self.next_seq(),
-            t=self._time_of_block(self._blocks_done),
+            t=self.gains.time_of_block(self._blocks_done),
             lat_deg=pos[0] if pos else None,
             lon_deg=pos[1] if pos else None,
             gps_fix=pos is not None,
@@ -583,3 +461,8 @@ class SdrReceiver:
             battery_v=None,
             lo_error_ppm=None if lo is None else round(lo, 2),
         )
+
+
+def _clamp(value: float, valid: tuple[float, float]) -> float:
+    """``value`` brought within a report field's valid range ``(lo, hi)``."""
+    return min(max(value, valid[0]), valid[1])

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from receiver.sources import Chunk
+from receiver.samples import Chunk
 from safetynet.errors import DeviceError
 from safetynet.rtl import nearest_gain_db, nominal_cal_dbm_at_fullscale
 

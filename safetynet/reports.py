@@ -40,6 +40,22 @@ N_CHANNELS = 40
 CHANNEL_1_HZ = 216_012_500
 CHANNEL_SPACING_HZ = 25_000
 
+# The valid range (inclusive) of each field of spec/reports.md: the one place that states them.
+LAT_DEG_RANGE = (-90.0, 90.0)
+LON_DEG_RANGE = (-180.0, 180.0)
+ALT_M_RANGE = (-1000.0, 20000.0)
+BEARING_DEG_RANGE = (0.0, 360.0)  # the upper end open
+FREQ_HZ_RANGE = (215_000_000, 218_000_000)
+POWER_DBM_RANGE = (-200.0, 30.0)  # rssi_dbm, noise_dbm
+SNR_DB_RANGE = (-50.0, 120.0)
+GAIN_DB_RANGE = (-20.0, 100.0)
+SIGMA_DEG_RANGE = (0.1, 90.0)
+WINDOW_S_RANGE = (0.0, 3600.0)  # the lower end open
+BATTERY_V_RANGE = (0.0, 60.0)
+LO_ERROR_PPM_RANGE = (-1000.0, 1000.0)
+ORIENTATION_DEG_RANGE = (0.0, 180.0)  # the upper end open
+STATUS_SEQ_RANGE = (0, 31)
+
 _BRACELET_ID_RE = re.compile(r"^[0-9A-Fa-f]{4}$")
 _RECEIVER_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _METHOD_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
@@ -140,10 +156,10 @@ Time = Annotated[datetime, BeforeValidator(_parse_time), PlainSerializer(format_
 Float = Annotated[float, Strict(), AfterValidator(_finite)]
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
-LatDeg = Annotated[float, Strict(), _between(-90.0, 90.0, unit="degrees")]
-LonDeg = Annotated[float, Strict(), _between(-180.0, 180.0, unit="degrees")]
-AltM = Annotated[float, Strict(), _between(-1000.0, 20000.0, unit="m")]
-BearingDeg = Annotated[float, Strict(), _between(0.0, 360.0, hi_open=True, unit="degrees")]
+LatDeg = Annotated[float, Strict(), _between(*LAT_DEG_RANGE, unit="degrees")]
+LonDeg = Annotated[float, Strict(), _between(*LON_DEG_RANGE, unit="degrees")]
+AltM = Annotated[float, Strict(), _between(*ALT_M_RANGE, unit="m")]
+BearingDeg = Annotated[float, Strict(), _between(*BEARING_DEG_RANGE, hi_open=True, unit="degrees")]
 Channel = Annotated[int, Strict(), _between(1, N_CHANNELS)]
 Seq = Annotated[int, Strict(), _at_least(0)]
 Count = Annotated[int, Strict(), _at_least(0)]
@@ -159,7 +175,7 @@ class _Model(BaseModel):
 class PulseStatus(_Model):
     """The decoded status byte of an SNTX-1 frame."""
 
-    seq: Annotated[int, Strict(), _between(0, 31)]
+    seq: Annotated[int, Strict(), _between(*STATUS_SEQ_RANGE)]
     test: Bool
     strap_open: Bool
     low_battery: Bool
@@ -187,12 +203,12 @@ class Pulse(_Model):
     seq: Seq
     t: Time
     channel: Channel
-    freq_hz: Annotated[int, Strict(), _between(215_000_000, 218_000_000, unit="Hz")]
+    freq_hz: Annotated[int, Strict(), _between(*FREQ_HZ_RANGE, unit="Hz")]
     bracelet_id: BraceletId | None = None
     status: PulseStatus | None = None
-    rssi_dbm: Annotated[float, Strict(), _between(-200.0, 30.0, unit="dBm")]
-    snr_db: Annotated[float, Strict(), _between(-50.0, 120.0, unit="dB")]
-    gain_db: Annotated[float, Strict(), _between(-20.0, 100.0, unit="dB")] | None = None
+    rssi_dbm: Annotated[float, Strict(), _between(*POWER_DBM_RANGE, unit="dBm")]
+    snr_db: Annotated[float, Strict(), _between(*SNR_DB_RANGE, unit="dB")]
+    gain_db: Annotated[float, Strict(), _between(*GAIN_DB_RANGE, unit="dB")] | None = None
     lat_deg: LatDeg | None = None
     lon_deg: LonDeg | None = None
     alt_m: AltM | None = None
@@ -212,7 +228,7 @@ class Bearing(_Model):
     lat_deg: LatDeg
     lon_deg: LonDeg
     bearing_deg: BearingDeg
-    sigma_deg: Annotated[float, Strict(), _between(0.1, 90.0, unit="degrees")]
+    sigma_deg: Annotated[float, Strict(), _between(*SIGMA_DEG_RANGE, unit="degrees")]
     method: Literal["sweep", "array", "manual"]
     n_pulses: Count = 0
 
@@ -228,9 +244,12 @@ class Silence(_Model):
     lat_deg: LatDeg
     lon_deg: LonDeg
     window_s: Annotated[
-        float, Strict(), _at_least(0.0, strict=True, unit="s"), _between(0.0, 3600.0, unit="s")
+        float,
+        Strict(),
+        _at_least(WINDOW_S_RANGE[0], strict=True, unit="s"),
+        _between(*WINDOW_S_RANGE, unit="s"),
     ]
-    noise_dbm: Annotated[float, Strict(), _between(-200.0, 30.0, unit="dBm")] | None = None
+    noise_dbm: Annotated[float, Strict(), _between(*POWER_DBM_RANGE, unit="dBm")] | None = None
     antenna: Antenna = "omni"
 
 
@@ -244,11 +263,13 @@ class Status(_Model):
     lat_deg: LatDeg | None = None
     lon_deg: LonDeg | None = None
     gps_fix: Bool
-    gain_db: Annotated[float, Strict(), _between(-20.0, 100.0, unit="dB")] | None = None
-    noise_dbm: Annotated[float, Strict(), _between(-200.0, 30.0, unit="dBm")] | None = None
+    gain_db: Annotated[float, Strict(), _between(*GAIN_DB_RANGE, unit="dB")] | None = None
+    noise_dbm: Annotated[float, Strict(), _between(*POWER_DBM_RANGE, unit="dBm")] | None = None
     clipping: Bool
-    battery_v: Annotated[float, Strict(), _between(0.0, 60.0, unit="V")] | None = None
-    lo_error_ppm: Annotated[float, Strict(), _between(-1000.0, 1000.0, unit="ppm")] | None = None
+    battery_v: Annotated[float, Strict(), _between(*BATTERY_V_RANGE, unit="V")] | None = None
+    lo_error_ppm: Annotated[float, Strict(), _between(*LO_ERROR_PPM_RANGE, unit="ppm")] | None = (
+        None
+    )
 
 
 class Ellipse95(_Model):
@@ -256,7 +277,9 @@ class Ellipse95(_Model):
 
     semi_major_m: Annotated[float, Strict(), _at_least(0.0, unit="m")]
     semi_minor_m: Annotated[float, Strict(), _at_least(0.0, unit="m")]
-    orientation_deg: Annotated[float, Strict(), _between(0.0, 180.0, hi_open=True, unit="degrees")]
+    orientation_deg: Annotated[
+        float, Strict(), _between(*ORIENTATION_DEG_RANGE, hi_open=True, unit="degrees")
+    ]
 
     @model_validator(mode="after")
     def _minor_not_above_major(self) -> Ellipse95:
