@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from receiver.sweep import SweepFit, fit_sweep
+from receiver.sweep import COMPASS_SIGMA_DEG, SweepFit, fit_sweep
 from safetynet.angles import angle_diff_deg
 from safetynet.antennas import PATTERNS
-from safetynet.reports import Bearing, Pulse
+from safetynet.reports import SIGMA_DEG_RANGE, Bearing, Pulse
 
 log = logging.getLogger(__name__)
 
 CADENCE_TOLERANCE_S = 0.060
 CADENCE_MEMORY_S = 120.0
+BRACELET_CLOCK_TOLERANCE = 100e-6  # ±100 ppm: how far a bracelet's one-second period may drift
 SWEEP_MAX_GAP_S = 6.0
 SWEEP_MAX_S = 40.0
 FULL_TURN_DEG = 330.0
@@ -59,7 +60,7 @@ class CadenceTracker:
             k = round(gap)
             if k == 0:
                 continue
-            tolerance = CADENCE_TOLERANCE_S + 100e-6 * abs(gap)
+            tolerance = CADENCE_TOLERANCE_S + BRACELET_CLOCK_TOLERANCE * abs(gap)
             if abs(gap - k) <= tolerance:
                 fits.add(bracelet)
         return fits.pop() if len(fits) == 1 else None
@@ -76,7 +77,7 @@ class SweepCollector:
     """Turns a stream of pulses (with headings) into bearing reports."""
 
     next_seq: Callable[[], int]
-    compass_sigma_deg: float = 2.0
+    compass_sigma_deg: float = COMPASS_SIGMA_DEG
     cadence: CadenceTracker = field(default_factory=CadenceTracker)
     fits: list[tuple[str, SweepFit]] = field(default_factory=list)  # every fit, for the record
     _open: dict[tuple[str, str], _Sweep] = field(default_factory=dict)
@@ -145,7 +146,7 @@ class SweepCollector:
                 receiver_id=key[0], seq=self.next_seq(), t=pulses[-1].t, bracelet_id=key[1],
                 channel=pulses[-1].channel,
                 lat_deg=float(np.mean(lats)), lon_deg=float(np.mean(lons)),
-                bearing_deg=fit.bearing_deg, sigma_deg=round(max(fit.sigma_deg, 0.1), 2),
+                bearing_deg=fit.bearing_deg, sigma_deg=round(max(fit.sigma_deg, SIGMA_DEG_RANGE[0]), 2),
                 method="sweep", n_pulses=fit.n_pulses,
             )
         ]  # fmt: skip

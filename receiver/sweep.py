@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from safetynet.angles import angle_diff_deg, wrap_360
 from safetynet.antennas import Pattern
+from safetynet.reports import SIGMA_DEG_RANGE
 
 MIN_PULSES = 6
 MAX_GAP_DEG = 120.0
@@ -40,6 +41,9 @@ SIGMA_FLOOR_DB = 0.5
 POOR_FIT_DB = 4.0
 SECOND_LOBE_RATIO = 1.25
 SECOND_LOBE_APART_DEG = 60.0
+COMPASS_SIGMA_DEG = 2.0  # a handheld unit's compass, one sigma
+MAD_TO_SIGMA = 1.4826  # median absolute deviation → standard deviation (Gaussian)
+WINSOR_SIGMAS = 3.5  # residuals are winsorised at this many robust deviations
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,8 @@ def _residual_spread_db(residual: NDArray[np.float64]) -> float:
     full depth), then their root mean square is taken over n − 2 degrees of freedom.
     """
     centred = residual - np.median(residual)
-    s0 = max(1.4826 * float(np.median(np.abs(centred))), SIGMA_FLOOR_DB)
-    clipped = np.clip(centred, -3.5 * s0, 3.5 * s0)
+    s0 = max(MAD_TO_SIGMA * float(np.median(np.abs(centred))), SIGMA_FLOOR_DB)
+    clipped = np.clip(centred, -WINSOR_SIGMAS * s0, WINSOR_SIGMAS * s0)
     dof = max(residual.size - 2, 1)
     return max(math.sqrt(float(np.sum(clipped * clipped)) / dof), SIGMA_FLOOR_DB)
 
@@ -111,7 +115,7 @@ def fit_sweep(
     headings_deg: Sequence[float] | NDArray[np.float64],
     rssi_dbm: Sequence[float] | NDArray[np.float64],
     pattern: Pattern,
-    compass_sigma_deg: float = 2.0,
+    compass_sigma_deg: float = COMPASS_SIGMA_DEG,
 ) -> SweepFit:
     """Fit the pattern to one sweep's pulses."""
     h = np.asarray(headings_deg, dtype=float)
@@ -129,7 +133,7 @@ def fit_sweep(
     level = np.median(resid, axis=1)
     centred = resid - level[:, None]
     scale = max(
-        1.4826 * float(np.median(np.abs(centred[np.argmin(np.abs(centred).sum(axis=1))]))),
+        MAD_TO_SIGMA * float(np.median(np.abs(centred[np.argmin(np.abs(centred).sum(axis=1))]))),
         SIGMA_FLOOR_DB,
     )
     cost = _huber_cost(centred, scale).sum(axis=1)
@@ -158,5 +162,10 @@ def fit_sweep(
         quality = "poor_fit"
         sigma *= 2.0
     return SweepFit(
-        round(theta, 2) % 360.0, min(sigma, 90.0), int(h.size), covered, sigma_r, quality
+        round(theta, 2) % 360.0,
+        min(sigma, SIGMA_DEG_RANGE[1]),
+        int(h.size),
+        covered,
+        sigma_r,
+        quality,
     )
