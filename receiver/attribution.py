@@ -141,12 +141,13 @@ class SweepCollector:
             )
         lats = np.array([p.lat_deg for p in pulses if p.lat_deg is not None])
         lons = np.array([p.lon_deg for p in pulses if p.lon_deg is not None])
+        sigma_deg = round(max(fit.sigma_deg, SIGMA_DEG_RANGE[0]), 2)
         return [
             Bearing(
                 receiver_id=key[0], seq=self.next_seq(), t=pulses[-1].t, bracelet_id=key[1],
                 channel=pulses[-1].channel,
                 lat_deg=float(np.mean(lats)), lon_deg=float(np.mean(lons)),
-                bearing_deg=fit.bearing_deg, sigma_deg=round(max(fit.sigma_deg, SIGMA_DEG_RANGE[0]), 2),
+                bearing_deg=fit.bearing_deg, sigma_deg=sigma_deg,
                 method="sweep", n_pulses=fit.n_pulses,
             )
         ]  # fmt: skip
