@@ -68,12 +68,13 @@ def _check_version(client: Client, expected_version: int) -> None:
 
 
 def _flush(session: Session, client: Client) -> None:
+    client_id = client.id  # read now: after the rollback the object is expired
     try:
         session.flush()
     except StaleDataError:
         session.rollback()
         raise ConflictError(
-            f"client {client.id} was changed by someone else while you were saving; reload it "
+            f"client {client_id} was changed by someone else while you were saving; reload it "
             "and make your change again"
         ) from None
 

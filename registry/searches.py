@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from registry.access import allowed
 from registry.models import (
@@ -207,11 +208,17 @@ def set_status(
         search.closed_at = now
     old = search.status
     search.status, search.updated_at = new, now
+    client_id = search.client_id  # read now: after a rollback the object is expired
     try:
         session.flush()
+    except StaleDataError:  # another dispatcher saved it between our read and this write
+        session.rollback()
+        raise ConflictError(
+            f"search {search_id} was changed by someone else while you were saving; reload it"
+        ) from None
     except IntegrityError as err:  # resuming while another search of the client is active
         session.rollback()
-        raise ConflictError(f"client {search.client_id} already has an active search") from err
+        raise ConflictError(f"client {client_id} already has an active search") from err
     change: dict[str, Any] = {"from": old.value, "to": new.value}
     if found:
         change["found"] = found
