@@ -1,7 +1,7 @@
 """Map features that shape the lost-person prior, read from GeoJSON (RFC 7946).
 
 A FeatureCollection whose features each carry a ``kind`` property — ``water``, ``road``,
-``building``, ``park`` or ``woods`` (:data:`locator.probmap.FEATURE_WEIGHTS`) — and one of these
+``building``, ``park`` or ``woods`` (:data:`locator.prior.FEATURE_WEIGHTS`) — and one of these
 geometries, in longitude/latitude:
 
 - ``Polygon`` / ``MultiPolygon``: the area inside the outer ring and outside its holes (even-odd
@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from locator.probmap import FEATURE_WEIGHTS
+from locator.prior import FEATURE_KINDS
 from safetynet.errors import InputError
 from safetynet.geodesy import LocalFrame
 
-KINDS = tuple(FEATURE_WEIGHTS["dementia"])  # water, road, building, park, woods
 LINE_WIDTH_M = {"road": 12.0, "water": 8.0, "building": 10.0, "park": 10.0, "woods": 10.0}
 POINT_RADIUS_M = 30.0
 MAX_FEATURES = 100_000
@@ -73,8 +72,8 @@ def feature_masks(
         if not isinstance(properties, dict):
             raise InputError(f"{where}: properties must be an object")
         kind = properties.get("kind")
-        if kind not in KINDS:
-            raise InputError(f"{where}: property 'kind' must be one of {', '.join(KINDS)}")
+        if kind not in FEATURE_KINDS:
+            raise InputError(f"{where}: property 'kind' must be one of {', '.join(FEATURE_KINDS)}")
         geometry = feature.get("geometry")
         if not isinstance(geometry, dict):
             raise InputError(f"{where}: no geometry")

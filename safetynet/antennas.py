@@ -17,6 +17,8 @@ from typing import overload
 import numpy as np
 from numpy.typing import NDArray
 
+from safetynet.reports import Antenna
+
 FloatArray = NDArray[np.float64]
 
 
@@ -24,7 +26,7 @@ FloatArray = NDArray[np.float64]
 class Pattern:
     """A horizontal-plane gain pattern."""
 
-    name: str
+    name: Antenna
     peak_gain_dbi: float
     beamwidth_deg: float  # half-power, full width; 360 for an omni
     front_to_back_db: float
@@ -58,4 +60,4 @@ class Pattern:
 
 YAGI3 = Pattern("yagi3", peak_gain_dbi=7.0, beamwidth_deg=70.0, front_to_back_db=15.0)
 OMNI = Pattern("omni", peak_gain_dbi=0.0, beamwidth_deg=360.0, front_to_back_db=0.0)
-PATTERNS = {"yagi3": YAGI3, "omni": OMNI}
+PATTERNS: dict[str, Pattern] = {"yagi3": YAGI3, "omni": OMNI}  # by name (an Antenna)

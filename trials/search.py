@@ -5,10 +5,10 @@ shadowing, obstacles and reflectors); the teams are the scenario's handheld unit
 but where they go is decided here, by a strategy:
 
 - ``guided``: every minute (or on arrival; every 15 s when closing in) each team that is not
-  walking its own bearing goes where the probability map (:mod:`locator.probmap`) sends it,
-  within three minutes on foot or by car: the listening point that most raises the chance of
-  hearing the bracelet, or — once the team hears it, or could get where hearing it is near
-  certain — the point with the most probability close by;
+  walking its own bearing goes where guidance on the probability map (:mod:`locator.guidance`)
+  sends it, within its look-ahead on foot or by car: the listening point that most raises the
+  chance of hearing the bracelet, or — once the team hears it, or could get where hearing it is
+  near certain — the point with the most probability close by;
 - ``oracle``: every team heads straight for where the person is, from the start: no search
   can be faster with these teams, so it bounds what any strategy could gain;
 - ``square``: the plain way — each team runs an expanding square from the last known point
@@ -44,10 +44,12 @@ from numpy.typing import NDArray
 from firmware_sim.propagation import Path as RadioPath
 from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.world import World
-from locator.probmap import ANTENNA_GAIN_DBI, GuidedTeam, LinkBudget, ProbMap
+from locator.guidance import BY_CAR, ON_FOOT, TeamKind, guided_team, plan
+from locator.link import LinkBudget
+from locator.probmap import ProbMap
 from locator.tracker import Locator
 from safetynet.angles import wrap_360
-from safetynet.reports import Bearing, Fix, Pulse, Silence, channel_center_hz
+from safetynet.reports import Antenna, Bearing, Fix, Pulse, Silence, channel_center_hz
 
 Strategy = Literal["guided", "square", "oracle"]
 FOUND_M = 25.0
@@ -83,16 +85,24 @@ class Team:
     heard_at: float = -1e9
 
     @property
+    def kind(self) -> TeamKind:
+        return BY_CAR if self.vehicle else ON_FOOT
+
+    @property
     def speed_mps(self) -> float:
-        return 8.0 if self.vehicle else 1.3
+        return self.kind.speed_mps
 
     @property
     def noise_dbm(self) -> float:
         return VEHICLE_NOISE_DBM if self.vehicle else HANDHELD_NOISE_DBM
 
     @property
+    def antenna(self) -> Antenna:
+        return self.kind.antenna
+
+    @property
     def gain_dbi(self) -> float:
-        return ANTENNA_GAIN_DBI["omni" if self.vehicle else "yagi3"]
+        return self.kind.gain_dbi
 
     def move(self, dt: float) -> None:
         if self.target is None:
@@ -222,7 +232,7 @@ def run_search(
                         bracelet_id=bracelet_id,
                         rssi_dbm=round(rssi, 1),
                         snr_db=round(rssi - team.noise_dbm, 1),
-                        antenna="omni" if team.vehicle else "yagi3",
+                        antenna=team.antenna,
                     )
                 )
                 if not team.vehicle:
@@ -249,7 +259,7 @@ def run_search(
                         seq=seq[team.receiver_id],
                         window_s=LISTEN_S,
                         noise_dbm=team.noise_dbm,
-                        antenna="omni" if team.vehicle else "yagi3",
+                        antenna=team.antenna,
                     )
                 )
             for report in reports:
@@ -327,17 +337,17 @@ def _steer(
     if searching:
         grid.advance(now)
         reach = [
-            GuidedTeam(
+            guided_team(
                 tm.receiver_id,
                 tm.east,
                 tm.north,
-                tm.speed_mps * 180.0,
-                tm.gain_dbi - (tm.noise_dbm - HANDHELD_NOISE_DBM),  # noisier: as less gain
+                tm.kind,
                 hears=t - tm.heard_at <= LISTEN_S * 1.5,
+                extra_noise_db=tm.noise_dbm - HANDHELD_NOISE_DBM,  # the map's link: a handheld's
             )
             for tm in searching
         ]
-        for team, g in zip(searching, grid.guidance(reach), strict=True):
+        for team, g in zip(searching, plan(grid, reach), strict=True):
             # Closing in follows the map as it sharpens; listening points hold for a minute.
             wait = RETARGET_S if g.mode == "listen" else CLOSE_IN_RETARGET_S
             team.target, team.retarget_at = (g.east_m, g.north_m), t + wait

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from locator.features import feature_masks, load_geojson
-from locator.probmap import FEATURE_WEIGHTS, ProbMap
+from locator.prior import FEATURE_WEIGHTS
+from locator.probmap import ProbMap
 from safetynet.errors import InputError
 from safetynet.geodesy import LocalFrame
 

@@ -1,0 +1,95 @@
+"""Where a lost person is found, before any radio evidence: the prior of the probability map.
+
+Distances found from the last known point (Koester, *Lost Person Behavior*, in DOMAIN.md),
+dementia: 25 % within 0.3 km, 50 % 0.8, 75 % 1.9, 95 % 8.3 — fitted by a log-normal (median
+0.8 km, σ_ln 1.38; the four quantiles give 1.28–1.46). DOMAIN.md gives no distances for autism;
+the autism prior uses the same distances and weights water three times (drowning is the leading
+cause of death; water within half a mile is the first place to look).
+
+The density over a grid of cell centres (local east/north metres around the last known point)
+is the log-normal density of the distance spread over the ring at that distance, cut off softly
+beyond how far the person can have walked since last seen, and optionally weighted by the map
+features each cell lies in (:mod:`locator.features` reads them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from safetynet.errors import InputError
+
+FloatGrid = NDArray[np.float64]
+
+# A walker's steady pace: as far as a lost person can have got since last seen, and a search
+# team's pace on foot (:mod:`locator.guidance`).
+WALK_SPEED_MPS = 1.3
+REACH_MARGIN_M = 200.0  # ... plus this much: the last known point is itself uncertain
+REACH_EDGE_M = 100.0  # the soft edge of the reachable disc (a logistic's scale)
+SPREAD_MARGIN_M = 2000.0  # the grid reaches this far past the reachable disc, to diffuse into
+MIN_HALF_WIDTH_M = 3000.0
+MAX_HALF_WIDTH_M = 10_000.0  # the 95th percentile distance (dementia) is 8.3 km
+CELLS_PER_HALF_WIDTH = 150.0  # about 300 cells across ...
+MIN_CELL_M = 20.0  # ... of 20 m at the smallest
+
+# (ln of the median distance in metres, σ of ln distance) by category.
+LOGNORMAL = {"dementia": (math.log(800.0), 1.38), "autism": (math.log(800.0), 1.38)}
+CATEGORIES = tuple(LOGNORMAL)
+# How much likelier a cell is to hold the person when a map feature of the kind covers it.
+FEATURE_WEIGHTS = {
+    "dementia": {"water": 1.0, "road": 1.3, "building": 1.3, "park": 1.0, "woods": 1.2},
+    "autism": {"water": 3.0, "road": 1.0, "building": 1.0, "park": 1.2, "woods": 1.0},
+}
+FEATURE_KINDS = tuple(FEATURE_WEIGHTS["dementia"])  # water, road, building, park, woods
+
+
+def check_category(category: str) -> None:
+    """An :class:`~safetynet.errors.InputError` unless ``category`` has a prior."""
+    if category not in LOGNORMAL:
+        raise InputError(f"category: one of {', '.join(CATEGORIES)}, got {category!r}")
+
+
+def reach_m(since_s: float) -> float:
+    """How far from the last known point the person can be ``since_s`` seconds after last seen."""
+    return WALK_SPEED_MPS * max(since_s, 0.0) + REACH_MARGIN_M
+
+
+def grid_size_m(since_s: float) -> tuple[float, float]:
+    """(half width, cell) of a grid sized for the search: as far as the person can have walked
+    and ``SPREAD_MARGIN_M`` more to spread into, within 3 to 10 km of the last known point,
+    about 300 cells across (20 m cells at the smallest)."""
+    half_width_m = min(max(reach_m(since_s) + SPREAD_MARGIN_M, MIN_HALF_WIDTH_M), MAX_HALF_WIDTH_M)
+    return half_width_m, max(MIN_CELL_M, round(half_width_m / CELLS_PER_HALF_WIDTH))
+
+
+def distance_prior(
+    east_m: FloatGrid, north_m: FloatGrid, cell_m: float, category: str, since_s: float
+) -> FloatGrid:
+    """The prior over cell centres ``east_m``/``north_m`` (metres from the last known point,
+    any shape; cells ``cell_m`` on a side), summing to one."""
+    check_category(category)
+    mu, sigma = LOGNORMAL[category]
+    r = np.maximum(np.hypot(east_m, north_m), cell_m / 2)
+    # Log-normal density of the distance, spread over the ring at r: f(r) / (2 π r).
+    f = np.exp(-((np.log(r) - mu) ** 2) / (2 * sigma**2)) / (r * sigma * math.sqrt(2 * math.pi))
+    density = f / (2 * math.pi * r)
+    # No farther than walking since last seen allows (a soft edge).
+    density *= 1.0 / (1.0 + np.exp((r - reach_m(since_s)) / REACH_EDGE_M))
+    out: FloatGrid = density / density.sum()
+    return out
+
+
+def feature_weights(
+    masks: Sequence[tuple[str, NDArray[np.bool_]]], category: str, shape: tuple[int, ...]
+) -> FloatGrid:
+    """Each cell's weight from the features covering it (``(kind, mask)`` pairs, as
+    :func:`locator.features.feature_masks` gives them): the product of their kinds' weights
+    for ``category`` (dementia's for a category without its own)."""
+    weights = FEATURE_WEIGHTS.get(category, FEATURE_WEIGHTS["dementia"])
+    w = np.ones(shape)
+    for kind, mask in masks:
+        w[mask] *= weights[kind]
+    return w
