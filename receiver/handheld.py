@@ -8,7 +8,13 @@ gives each pulse the position of the latest fix and the heading interpolated at 
 mapped to UTC through the arrivals of the timed sentences (a running fit of UTC against host
 time, so a unit replayed faster than real time still lines up). A pulse waits for the first
 heading after it (at most ``HEADING_WAIT_S``) so that its heading is interpolated, not
-extrapolated.
+extrapolated; when the unit's time goes back (a second session, a cold start's clock), the
+pulses still waiting are released with what is known and the heading history starts afresh.
+
+Dates follow :mod:`safetynet.nmea`: RMC's two-digit year by the pivot (1980–2079), ZDA's
+four-digit year as given, and a sentence without a date on the last date given, a day later
+only when it lies just past midnight from it. The date the unit gives is kept as it gives it,
+as gpsd does (a cold start's 1980 stays 1980 until the unit says otherwise).
 
 It survives what SNHH-1 says it must: bad checksums, truncated lines, line noise, a partial first
 line, ``\\n`` without ``\\r``, lines past 256 characters (dropped and counted), unknown sentences
@@ -21,6 +27,7 @@ read, when the unit is unplugged and plugged back in.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -30,7 +37,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from safetynet.angles import angle_diff_deg, wrap_360
-from safetynet.nmea import split_sentence
+from safetynet.nmea import day_offset, rmc_date, split_sentence, time_of_day_s
 from safetynet.reports import Pulse, PulseStatus, Report, Status
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,14 @@ log = logging.getLogger(__name__)
 MAX_LINE = 256
 HEADING_WAIT_S = 0.5
 HEADING_KEEP_S = 5.0
+HEADING_REACH_S = 0.2  # a heading is interpolated only this near the sentences around it
+TIME_BACK_TOLERANCE_S = 1.0  # the unit's time going back more than this: a new timeline
+UNDATED_WAIT_S = 2.0  # a pulse heard before the first date waits this long (host time) for one
+MAX_WAITING = 256  # pulses waiting for a heading, at most (the oldest go out first)
+ANCHORS = 20  # timed arrivals in the fit of UTC against host time
+DAY_S = 86_400.0
+CalendarDate = date  # the parser has a field named ``date``
+_UNSET_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a pulse's time until its date is known
 
 
 @dataclass(frozen=True)
@@ -64,13 +79,6 @@ def _nmea_angle(value: str, hemisphere: str, degree_digits: int) -> float | None
     return -angle if hemisphere in ("S", "W") else angle
 
 
-def _time_of_day(text: str) -> float | None:
-    try:
-        return int(text[0:2]) * 3600 + int(text[2:4]) * 60 + float(text[4:])
-    except (ValueError, IndexError):
-        return None
-
-
 @dataclass
 class SnhhParser:
     """State of one handheld unit's stream."""
@@ -80,6 +88,7 @@ class SnhhParser:
     unit_id: str | None = None
     antenna: str = "yagi3"
     date: date | None = None
+    date_time_of_day_s: float = 0.0  # the time of day of the sentence that gave ``date``
     fix: GnssFix | None = None
     gain_db: float | None = None
     bad_lines: int = 0
@@ -87,12 +96,23 @@ class SnhhParser:
     fixes: list[GnssFix] = field(default_factory=list)
     keep_fixes: bool = False
     _headings: deque[tuple[float, float]] = field(default_factory=deque)  # (utc_s, deg unwrapped)
-    _anchors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=20))
+    _anchors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=ANCHORS))
     _waiting: list[tuple[Pulse, float]] = field(default_factory=list)  # pulse, utc_s
+    _released: list[Report] = field(default_factory=list)  # let go early, to return next
+    _undated: list[tuple[float, float, Pulse]] = field(default_factory=list)  # arrival, tod
+    undated_dropped: int = 0
     _clipped: bool = False
 
     # --- time ---------------------------------------------------------------------------------
     def _anchor(self, arrival_s: float, utc_s: float) -> None:
+        if self._anchors and utc_s < self._anchors[-1][1] - TIME_BACK_TOLERANCE_S:
+            log.info(
+                "the unit's time went back %.1f s: a new timeline",
+                self._anchors[-1][1] - utc_s,
+            )
+            self._released += self._release(float("inf"), force=True)
+            self._anchors.clear()
+            self._headings.clear()
         self._anchors.append((arrival_s, utc_s))
 
     def _utc_of_arrival(self, arrival_s: float) -> float | None:
@@ -107,17 +127,32 @@ class SnhhParser:
         a, u = self._anchors[-1]
         return float(u + (arrival_s - a) * rate)
 
-    def _utc_s(self, time_of_day_s: float) -> float | None:
-        """Seconds since the epoch of a time of day, on the known date (across midnight)."""
+    def _utc_s(self, tod_s: float) -> float | None:
+        """Seconds since the epoch of a time of day, on the last date given (a day later just
+        past midnight from it, a day earlier just before: :func:`safetynet.nmea.day_offset`)."""
         if self.date is None:
             return None
         day = datetime(self.date.year, self.date.month, self.date.day, tzinfo=UTC)
-        utc = day.timestamp() + time_of_day_s
-        if self.fix is not None and self.fix.time is not None:
-            last = self.fix.time.timestamp()
-            if utc < last - 43_200:  # past midnight, before the next RMC brings the new date
-                utc += 86_400
-        return utc
+        return day.timestamp() + tod_s + DAY_S * day_offset(tod_s, self.date_time_of_day_s)
+
+    def _set_date(self, when: CalendarDate | None, tod_s: float | None) -> None:
+        if when is None or tod_s is None:
+            return
+        self.date, self.date_time_of_day_s = when, tod_s
+        undated, self._undated = self._undated, []
+        for _, pulse_tod_s, pulse in undated:  # the pulses heard before the first date
+            utc = self._utc_s(pulse_tod_s)
+            assert utc is not None
+            self._released += self._wait_for_heading(pulse, utc)
+
+    def _expire_undated(self, arrival_s: float) -> None:
+        """Pulses that waited ``UNDATED_WAIT_S`` for a date and got none are dropped (counted)."""
+        while self._undated and (
+            not math.isfinite(arrival_s) or arrival_s - self._undated[0][0] > UNDATED_WAIT_S
+        ):
+            self._undated.pop(0)
+            self.undated_dropped += 1
+            log.warning("a pulse heard before the unit knew the date: dropped")
 
     # --- lines --------------------------------------------------------------------------------
     def feed(self, arrival_s: float, line: str) -> list[Report]:
@@ -129,7 +164,7 @@ class SnhhParser:
         if fields is None:
             if line.strip():
                 self.bad_lines += 1
-            return self._release(arrival_s, force=False)
+            return self._end_of_line(arrival_s)
         address = fields[0]
         kind = address[2:] if len(address) == 5 else address
         handler = {
@@ -138,23 +173,37 @@ class SnhhParser:
         }.get(address if address.startswith("PSN") else kind)  # fmt: skip
         if handler is None:
             self.unknown += 1
-            return self._release(arrival_s, force=False)
+            return self._end_of_line(arrival_s)
         try:
             reports = handler(arrival_s, fields)
         except (ValueError, IndexError) as err:
             log.debug("dropping malformed %s: %s", address, err)
             self.bad_lines += 1
             reports = []
-        return reports + self._release(arrival_s, force=False)
+        return reports + self._end_of_line(arrival_s)
+
+    @property
+    def waiting(self) -> int:
+        """Pulses waiting for a heading or a date."""
+        return len(self._waiting) + len(self._undated)
 
     def flush(self) -> list[Report]:
-        """Release the pulses still waiting for a heading (end of stream)."""
-        return self._release(float("inf"), force=True)
+        """Release the pulses still waiting for a heading (end of stream); those that never got
+        a date are dropped (counted in ``undated_dropped``)."""
+        self._expire_undated(float("inf"))
+        return self._take_released() + self._release(float("inf"), force=True)
+
+    def _take_released(self) -> list[Report]:
+        released, self._released = self._released, []
+        return released
+
+    def _end_of_line(self, arrival_s: float) -> list[Report]:
+        self._expire_undated(arrival_s)
+        return self._take_released() + self._release(arrival_s, force=False)
 
     def _rmc(self, arrival_s: float, f: list[str]) -> list[Report]:
-        tod = _time_of_day(f[1])
-        if f[9] and len(f[9]) == 6:
-            self.date = date(2000 + int(f[9][4:6]), int(f[9][2:4]), int(f[9][0:2]))
+        tod = time_of_day_s(f[1])
+        self._set_date(rmc_date(f[9]), tod)
         if tod is None:
             return []
         valid = f[2] == "A"
@@ -164,7 +213,7 @@ class SnhhParser:
         return []
 
     def _gga(self, arrival_s: float, f: list[str]) -> list[Report]:
-        tod = _time_of_day(f[1])
+        tod = time_of_day_s(f[1])
         if tod is None:
             return []
         quality = int(f[6] or 0)
@@ -177,9 +226,12 @@ class SnhhParser:
         return []
 
     def _zda(self, arrival_s: float, f: list[str]) -> list[Report]:
+        tod = time_of_day_s(f[1])
         if f[2] and f[3] and f[4]:
-            self.date = date(int(f[4]), int(f[3]), int(f[2]))
-        tod = _time_of_day(f[1])
+            try:
+                self._set_date(date(int(f[4]), int(f[3]), int(f[2])), tod)
+            except ValueError:
+                log.debug("ZDA with an impossible date %s-%s-%s: ignored", f[4], f[3], f[2])
         utc = None if tod is None else self._utc_s(tod)
         if utc is not None:
             self._anchor(arrival_s, utc)
@@ -229,19 +281,26 @@ class SnhhParser:
         return []
 
     def _psnpd(self, arrival_s: float, f: list[str]) -> list[Report]:
-        tod = _time_of_day(f[1])
-        utc = None if tod is None else self._utc_s(tod)
-        if utc is None:
-            log.debug("pulse before the date is known: dropped")
+        tod = time_of_day_s(f[1])
+        if tod is None:
+            raise ValueError(f"pulse time {f[1]!r} is not hhmmss.sss")
+        pulse = self._pulse(f)
+        utc = self._utc_s(tod)
+        if utc is None:  # no date yet: the pulse waits (briefly) for the first one
+            self._undated.append((arrival_s, tod, pulse))
             return []
+        return self._wait_for_heading(pulse, utc)
+
+    def _pulse(self, f: list[str]) -> Pulse:
+        """A pulse from ``$PSNPD`` fields, its time still to be set."""
         channel = int(f[2])
         decoded = bool(f[4]) and bool(f[5])
         self.gain_db = float(f[8]) if f[8] else self.gain_db
         fix = self.fix if self.fix is not None and self.fix.valid else None
-        pulse = Pulse(
+        return Pulse(
             receiver_id=self.receiver_id or self.unit_id or "HANDHELD",
             seq=self.next_seq(),
-            t=datetime.fromtimestamp(utc, UTC),
+            t=_UNSET_TIME,
             channel=channel,
             freq_hz=int(f[3]),
             bracelet_id=f[4] if decoded else None,
@@ -255,11 +314,17 @@ class SnhhParser:
             heading_deg=None,
             antenna="yagi3" if self.antenna == "yagi3" else "omni",
         )
+
+    def _wait_for_heading(self, pulse: Pulse, utc: float) -> list[Report]:
+        pulse = pulse.model_copy(update={"t": datetime.fromtimestamp(utc, UTC)})
         self._waiting.append((pulse, utc))
+        if len(self._waiting) > MAX_WAITING:
+            oldest, oldest_utc = self._waiting.pop(0)
+            return [oldest.model_copy(update={"heading_deg": self._heading_at(oldest_utc)})]
         return []
 
     def _psnst(self, arrival_s: float, f: list[str]) -> list[Report]:
-        tod = _time_of_day(f[1])
+        tod = time_of_day_s(f[1])
         utc = None if tod is None else self._utc_s(tod)
         if utc is None:
             return []
@@ -305,7 +370,7 @@ class SnhhParser:
             return None
         times = np.array([t for t, _ in self._headings])
         values = np.array([h for _, h in self._headings])
-        if utc < times[0] - 0.2 or utc > times[-1] + 0.2:
+        if utc < times[0] - HEADING_REACH_S or utc > times[-1] + HEADING_REACH_S:
             return None  # no heading near that moment
         return round(wrap_360(float(np.interp(utc, times, values))), 1) % 360.0
 

@@ -207,11 +207,40 @@ def gpsd_tpv(log: Path) -> list[dict[str, Any]]:
     return records
 
 
+def with_pulses(lines: list[str]) -> tuple[list[str], list[str]]:
+    """The log with a unit's pulse sentence after every timed RMC or GGA, stamped with its time
+    (as an SNHH-1 unit interleaves its own with the GNSS receiver's); and those time fields.
+    The k-th pulse is on 216,400,000 + k Hz, to tell them apart."""
+    from safetynet.nmea import sentence
+
+    out: list[str] = []
+    stamps: list[str] = []
+    for line in lines:
+        out.append(line)
+        fields = line.split("*")[0].split(",")
+        if fields[0][3:] in ("RMC", "GGA") and len(fields) > 1 and fields[1]:
+            out.append(sentence("PSNPD", fields[1], "19", str(216_400_000 + len(stamps)), "3A7F",
+                                "29", "-97.4", "18.2", "28.0"))  # fmt: skip
+            stamps.append(fields[1])
+    return out, stamps
+
+
+def gpsd_exact(record: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(record["time"].replace("Z", "+00:00"))
+
+
+def gpsd_time(record: dict[str, Any]) -> datetime:
+    return gpsd_exact(record).replace(microsecond=0)
+
+
 @pytest.mark.parametrize("log", sorted(NMEA_DIR.glob("*.log")), ids=lambda p: p.stem)
 def test_real_gnss_logs_agree_with_gpsd(log: Path) -> None:
     parser = SnhhParser(keep_fixes=True)
-    for i, line in enumerate(read_log(log)):
-        parser.feed(i * 0.01, line)  # any sentence we do not use is ignored, not an error
+    lines, stamps = with_pulses(read_log(log))
+    out = []
+    for i, line in enumerate(lines):
+        out += parser.feed(i * 0.01, line)  # any sentence we do not use is ignored, not an error
+    out += parser.feed(len(lines) * 0.01 + 3.0, "")  # the port idles for a few seconds
     ours: dict[datetime, list[tuple[float, float]]] = {}
     for f in parser.fixes:
         if f.valid and f.time is not None and f.lat_deg is not None and f.lon_deg is not None:
@@ -221,7 +250,7 @@ def test_real_gnss_logs_agree_with_gpsd(log: Path) -> None:
     for record in gpsd_tpv(log):
         if "time" not in record:
             continue
-        when = datetime.fromisoformat(record["time"].replace("Z", "+00:00")).replace(microsecond=0)
+        when = gpsd_time(record)
         if record.get("mode", 0) < 2 or "lat" not in record:
             no_fix.add(when)
             continue
@@ -231,13 +260,36 @@ def test_real_gnss_logs_agree_with_gpsd(log: Path) -> None:
             for lat, lon in candidates
         ), (when, record["lat"], record["lon"], candidates)
         checked += 1
-    with_fix = {
-        datetime.fromisoformat(r["time"].replace("Z", "+00:00")).replace(microsecond=0)
-        for r in gpsd_tpv(log)
-        if "time" in r and r.get("mode", 0) >= 2
-    }
+    with_fix = {gpsd_time(r) for r in gpsd_tpv(log) if "time" in r and r.get("mode", 0) >= 2}
     assert not (no_fix - with_fix) & set(ours)  # no position in a second gpsd has none for
     assert checked > 0 or not any("lat" in r for r in gpsd_tpv(log))
+    # Every pulse is out (none left waiting for a heading, even where time jumps back; only those
+    # heard before the unit ever gave a date are dropped), and each in a second gpsd gives a time
+    # for is on gpsd's date and at one of its positions.
+    by_index = {r.freq_hz - 216_400_000: r for r in out if isinstance(r, Pulse)}
+    assert parser.waiting == 0
+    assert len(by_index) + parser.undated_dropped == len(stamps)
+    gpsd_by_time_of_day: dict[str, list[dict[str, Any]]] = {}
+    for record in gpsd_tpv(log):
+        if "time" in record:
+            gpsd_by_time_of_day.setdefault(gpsd_time(record).strftime("%H%M%S"), []).append(record)
+    dated = 0
+    for index, stamp in enumerate(stamps):
+        records = gpsd_by_time_of_day.get(stamp[:6], [])
+        if not records:
+            continue
+        pulse = by_index[index]
+        assert pulse.t.replace(microsecond=0) in {gpsd_time(r) for r in records}, (stamp, pulse.t)
+        dated += 1
+        at_pulse = [  # gpsd's positions at the pulse's very moment (its time, to the ms)
+            r for r in records if "lat" in r and abs(gpsd_exact(r) - pulse.t).total_seconds() < 1e-3
+        ]
+        if at_pulse and pulse.lat_deg is not None and pulse.lon_deg is not None:
+            assert any(
+                abs(pulse.lat_deg - r["lat"]) <= 1e-6 and abs(pulse.lon_deg - r["lon"]) <= 1e-6
+                for r in at_pulse
+            ), (stamp, pulse.lat_deg, pulse.lon_deg)
+    assert dated > 0 or not gpsd_by_time_of_day
 
 
 def test_heading_is_interpolated_across_north() -> None:
