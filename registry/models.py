@@ -396,3 +396,19 @@ class StoredReport(Base):
     body: Mapped[str] = mapped_column(Text)  # the report's JSON text, as the spec writes it
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class LoginSession(Base):
+    """A login's session, held by the server: the cookie carries a random token and only its
+    SHA-256 is kept here. It ends at logout (``ended_at``), when the user's password changes
+    (``password_mark`` no longer matches), after an idle time or a shift's length."""
+
+    __tablename__ = "login_session"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    password_mark: Mapped[str] = mapped_column(String(64))  # SHA-256 of the hash at login
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

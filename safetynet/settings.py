@@ -15,6 +15,8 @@ server call :func:`get_settings`, which tests can replace through :func:`overrid
                            tiles (vector layers on a plain background)
 ``SAFETYNET_TILES_FILE``   an offline MBTiles file the server serves as the base map
 ``SAFETYNET_INGEST_REQUESTS_PER_S``  posts per second one sender may make before a 429
+``SAFETYNET_TRUSTED_PROXIES``  addresses or CIDR networks of the reverse proxies whose
+                           ``X-Forwarded-For`` is believed, comma-separated; default none
 =========================  ===================================================================
 """
 
@@ -54,6 +56,7 @@ class Settings(BaseSettings):
     tiles_file: Path | None = None
     features_file: Path | None = None  # GeoJSON of water, roads, buildings, parks, woods
     ingest_requests_per_s: int = Field(default=20, ge=1)
+    trusted_proxies: str = ""  # comma-separated addresses or networks; none by default
 
     @property
     def resolved_database_url(self) -> str:
