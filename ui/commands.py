@@ -91,11 +91,13 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from safetynet.settings import get_settings
     from ui.app import create_app
+    from ui.listen import listen_socket
 
     settings = get_settings()
     settings.check_secrets()
     host = args.host or settings.host
     port = _port(args.port or settings.port)
+    listening = listen_socket(host, port)  # a port in use fails before the database is touched
     app = create_app(settings)
     print(f"SafetyNet server on http://{host}:{port} (Ctrl-C stops)", flush=True)
     level = "warning" if getattr(args, "quiet", False) else "info"
@@ -105,10 +107,11 @@ def run_serve(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             log_level=level,
-            proxy_headers=True,
+            proxy_headers=False,  # X-Forwarded-For only from SAFETYNET_TRUSTED_PROXIES
             timeout_graceful_shutdown=5,
         )
-    ).run()
+    ).run(sockets=[listening])
+    listening.close()
     return 0
 
 
