@@ -4,6 +4,12 @@ Every function takes the acting user (``Actor``) and a session; it checks the pe
 (:mod:`registry.access`), validates input (``RegistryInputError`` names the field, the value and
 what is valid, and nothing is written), and writes the audit log for every read of clinical or
 co-response detail (who, when, why — a reason is required) and for every change.
+
+A record's fields are checked by :mod:`registry.fields` (every problem at once, in a family's
+words, keyed by the field); a new record with the name and date of birth of one already enrolled
+is held back as a :class:`PossibleDuplicateError` until the person enrolling confirms it is
+someone else. A search opened for a client without a bracelet that passed its daily test carries
+a plain warning (:func:`search_warnings`), written into the search's log as well.
 """
 
 from __future__ import annotations
@@ -13,11 +19,23 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.access import Kind, allowed
+from registry.fields import (
+    DEFAULT_PHONE_REGION,
+    MAX_LENGTHS,
+    FormCheck,
+    caregivers,
+    display_phone,
+    places,
+)
+from registry.fields import MAX_PHOTO_BYTES as MAX_PHOTO_BYTES  # noqa: PLC0414
+from registry.fields import PHOTO_TYPES as PHOTO_TYPES  # noqa: PLC0414
+from registry.fields import RegistryInputError as RegistryInputError  # noqa: PLC0414
+from registry.fields import check_photo as check_photo  # noqa: PLC0414
 from registry.models import (
     CLINICAL_FIELDS,
     AuditEntry,
@@ -28,8 +46,11 @@ from registry.models import (
     Client,
     DailyTest,
     FamilyLink,
+    Place,
+    PlaceKind,
     Role,
     Search,
+    SearchEvent,
     SearchStatus,
     User,
 )
@@ -37,19 +58,24 @@ from registry.models import (
 # The tree's errors the registry raises, re-exported (``X as X``): callers may name them here.
 from safetynet.errors import ConflictError as ConflictError  # noqa: PLC0414
 from safetynet.errors import ForbiddenError as ForbiddenError  # noqa: PLC0414
-from safetynet.errors import InputError
 from safetynet.errors import NotFoundError as NotFoundError  # noqa: PLC0414
 
-PHOTO_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
-MAX_PHOTO_BYTES = 2 * 1024 * 1024
 PUBLIC_FIELDS = (
     "first_name", "last_name", "nickname", "date_of_birth", "height_cm", "build", "hair", "eyes",
-    "glasses", "scars_marks", "language", "verbal", "useful_phrases",
+    "glasses", "scars_marks", "description", "usual_clothing", "language", "verbal",
+    "useful_phrases",
 )  # fmt: skip
+_TEXT_FIELDS = tuple(f for f in (*PUBLIC_FIELDS, *CLINICAL_FIELDS) if f in MAX_LENGTHS)
+TESTED_WITHIN = timedelta(hours=24)  # a bracelet is known to work if it passed a test this recently
 
 
-class RegistryInputError(InputError):
-    """Input the registry refuses; nothing was written."""
+class PossibleDuplicateError(ConflictError):
+    """A client with the same name and date of birth is already enrolled; ``matches`` holds the
+    ids of those the acting user may open (a family: only its own)."""
+
+    def __init__(self, message: str, matches: list[str]) -> None:
+        super().__init__(message)
+        self.matches = matches
 
 
 @dataclass(frozen=True)
@@ -95,108 +121,131 @@ def _audit(session: Session, actor: Actor, action: str, entity: str, entity_id: 
 def _text(
     data: dict[str, Any], field: str, required: bool = False, max_len: int = 200
 ) -> str | None:
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise RegistryInputError(f"{field}: required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise RegistryInputError(
-            f"{field}: must be text that is not empty or only spaces, got {value!r}"
-        )
-    if len(value) > max_len:
-        raise RegistryInputError(f"{field}: at most {max_len} characters, got {len(value)}")
-    return value.strip()
-
-
-def _date(data: dict[str, Any], field: str, required: bool = False) -> date | None:
-    value = data.get(field)
-    if value is None:
-        if required:
-            raise RegistryInputError(f"{field}: required")
-        return None
-    try:
-        parsed = date.fromisoformat(value) if isinstance(value, str) else value
-    except ValueError:
-        raise RegistryInputError(f"{field}: must be a date YYYY-MM-DD, got {value!r}") from None
-    if not isinstance(parsed, date):
-        raise RegistryInputError(f"{field}: must be a date YYYY-MM-DD, got {value!r}")
-    if parsed > date.today():
-        raise RegistryInputError(f"{field}: must not be in the future, got {parsed.isoformat()}")
-    return parsed
-
-
-def _flag(data: dict[str, Any], field: str, default: bool) -> bool:
-    value = data.get(field, default)
-    if not isinstance(value, bool):
-        raise RegistryInputError(f"{field}: must be true or false, got {value!r}")
+    """One text field checked alone (required: not empty; at most ``max_len`` characters)."""
+    check = FormCheck(data)
+    value = check.text(field, required=required, max_len=max_len)
+    check.done()
     return value
 
 
-def check_photo(photo: bytes) -> str:
-    """The photo's MIME type; only JPEG and PNG up to 2 MiB are taken."""
-    if len(photo) > MAX_PHOTO_BYTES:
-        raise RegistryInputError(
-            f"photo: at most {MAX_PHOTO_BYTES // 1024} KiB, got {len(photo) // 1024} KiB"
-        )
-    for magic, mime in PHOTO_TYPES.items():
-        if photo.startswith(magic):
-            return mime
-    raise RegistryInputError("photo: must be a JPEG or PNG image")
+def _date(data: dict[str, Any], field: str, required: bool = False) -> date | None:
+    """One date field checked alone (year-month-day, not in the future)."""
+    check = FormCheck(data)
+    value = check.date(field, required=required)
+    check.done()
+    return value
 
 
-def enrol(session: Session, actor: Actor, data: dict[str, Any]) -> Client:
-    """Create a client from a dict (the enrollment form or a JSON file); returns it."""
-    _require(session, actor, "write", "public")
-    now = _now()
-    client = Client(
-        first_name=_text(data, "first_name", required=True),
-        last_name=_text(data, "last_name", required=True),
-        nickname=_text(data, "nickname"),
-        date_of_birth=_date(data, "date_of_birth", required=True),
-        build=_text(data, "build"), hair=_text(data, "hair"), eyes=_text(data, "eyes"),
-        glasses=_flag(data, "glasses", False),
-        scars_marks=_text(data, "scars_marks", max_len=2000),
-        language=_text(data, "language"), verbal=_flag(data, "verbal", True),
-        useful_phrases=_text(data, "useful_phrases", max_len=2000),
-        created_at=now, updated_at=now,
+def _record_fields(
+    check: FormCheck, data: dict[str, Any], fields: tuple[str, ...]
+) -> dict[str, Any]:
+    """The record's own fields present in ``data`` among ``fields``, each checked."""
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field in ("first_name", "last_name", "date_of_birth"):
+            if field not in data:
+                continue
+            values[field] = (check.date(field, required=True) if field == "date_of_birth"
+                             else check.text(field, required=True))  # fmt: skip
+        elif field not in data:
+            continue
+        elif field in ("glasses", "verbal"):
+            values[field] = check.flag(field, field == "verbal")
+        elif field == "height_cm":
+            values[field] = check.height_cm()
+        else:
+            values[field] = check.text(field)
+    return values
+
+
+def possible_duplicates(
+    session: Session, first_name: str, last_name: str, date_of_birth: date,
+    exclude_id: str | None = None,
+) -> list[Client]:  # fmt: skip
+    """Enrolled clients with this name and date of birth (names compared without case or the
+    spaces around them)."""
+    query = select(Client).where(
+        func.lower(Client.first_name) == first_name.strip().lower(),
+        func.lower(Client.last_name) == last_name.strip().lower(),
+        Client.date_of_birth == date_of_birth,
+        Client.deleted_at.is_(None),
+    )
+    if exclude_id is not None:
+        query = query.where(Client.id != exclude_id)
+    return list(session.scalars(query))
+
+
+def _check_duplicates(session: Session, actor: Actor, first: str, last: str, born: date) -> None:
+    found = possible_duplicates(session, first, last, born)
+    if not found:
+        return
+    visible = [c.id for c in found if _own(session, actor, c.id)]
+    where = (
+        "you can open it from your list of clients" if visible
+        else "it was enrolled by someone else; call the program to have it shared with you"
     )  # fmt: skip
-    height = data.get("height_cm")
-    if height is not None:
-        if not isinstance(height, int) or not 40 <= height <= 250:
-            raise RegistryInputError(
-                f"height_cm: must be a whole number of cm within 40..250, got {height!r}"
-            )
-        client.height_cm = height
-    if "photo_base64" in data:
-        try:
-            photo = base64.b64decode(data["photo_base64"], validate=True)
-        except (ValueError, TypeError):
-            raise RegistryInputError("photo_base64: not valid base64") from None
-        client.photo_type = check_photo(photo)
-        client.photo = photo
-    clinical = {f: _text(data, f, max_len=4000) for f in CLINICAL_FIELDS if data.get(f) is not None}
-    if clinical:
+    raise PossibleDuplicateError(
+        f"{first} {last}, born {born.isoformat()}, is already enrolled ({where}). If this is a "
+        "different person with the same name and date of birth, confirm it and enrol again.",
+        visible,
+    )
+
+
+def enrol(
+    session: Session, actor: Actor, data: dict[str, Any], *,
+    phone_region: str = DEFAULT_PHONE_REGION, confirmed_not_duplicate: bool = False,
+) -> Client:  # fmt: skip
+    """Create a client from a dict (the enrollment form or a JSON file); returns it.
+
+    Every field is checked before anything is written and every problem is reported at once
+    (:class:`RegistryInputError` with ``errors`` by field); caregivers' phone numbers are read in
+    ``phone_region`` when they carry no country code and stored in E.164. A client with the name
+    and date of birth of one already enrolled raises :class:`PossibleDuplicateError` unless
+    ``confirmed_not_duplicate``."""
+    _require(session, actor, "write", "public")
+    check = FormCheck(data)
+    unknown = set(data) - set(PUBLIC_FIELDS) - set(CLINICAL_FIELDS) - {
+        "caregivers", "places", "photo_base64"}  # fmt: skip
+    for field in sorted(unknown):
+        check.fail(field, f"The record has no field “{field}”.")
+    values = _record_fields(check, {"first_name": None, "last_name": None,
+                                    "date_of_birth": None, **data}, PUBLIC_FIELDS)  # fmt: skip
+    photo = check.photo_base64()
+    clinical = {f: check.text(f) for f in CLINICAL_FIELDS if data.get(f) is not None}
+    rows = caregivers(data.get("caregivers"), phone_region, check)
+    spots = places(data.get("places"), check)
+    check.done()
+    if any(v is not None for v in clinical.values()):
         _require(session, actor, "write", "clinical")
-        for field, value in clinical.items():
-            setattr(client, field, value)
-    caregivers = data.get("caregivers", [])
-    if not isinstance(caregivers, list):
-        raise RegistryInputError("caregivers: must be a list of objects")
-    for i, c in enumerate(caregivers):
-        if not isinstance(c, dict):
-            raise RegistryInputError(f"caregivers[{i}]: must be an object")
-        client.caregivers.append(
-            Caregiver(name=_text(c, "name", required=True), relation=_text(c, "relation"),
-                      phone=_text(c, "phone", required=True, max_len=40),
-                      available_24_7=bool(c.get("available_24_7", False)), priority=i + 1)
-        )  # fmt: skip
+    first, last, born = values["first_name"], values["last_name"], values["date_of_birth"]
+    if not confirmed_not_duplicate:
+        _check_duplicates(session, actor, first, last, born)
+    now = _now()
+    client = Client(**values, **{f: v for f, v in clinical.items() if v is not None},
+                    created_at=now, updated_at=now)  # fmt: skip
+    if photo is not None:
+        client.photo, client.photo_type = photo
+    client.caregivers.extend(Caregiver(**row) for row in rows)
+    client.places.extend(Place(**{**spot, "kind": PlaceKind(spot["kind"])}) for spot in spots)
     session.add(client)
     session.flush()
     if actor.role is Role.FAMILY:
         session.add(FamilyLink(user_id=actor.user_id, client_id=client.id))
     _audit(session, actor, "create", "client", client.id, [], "enrollment")
     return client
+
+
+def caregiver_rows(client: Client) -> list[dict[str, Any]]:
+    """The client's caregivers by priority, each number stored (E.164) and as people dial it."""
+    return [{"name": c.name, "relation": c.relation, "phone": c.phone,
+             "phone_display": display_phone(c.phone), "available_24_7": c.available_24_7}
+            for c in sorted(client.caregivers, key=lambda c: c.priority)]  # fmt: skip
+
+
+def place_rows(client: Client) -> list[dict[str, Any]]:
+    """The client's places: often visited, previous addresses, where found before."""
+    return [{"kind": p.kind.value, "label": p.label, "lat_deg": p.lat_deg, "lon_deg": p.lon_deg,
+             "notes": p.notes} for p in client.places]  # fmt: skip
 
 
 def read_client(session: Session, actor: Actor, client_id: str, reason: str = "") -> dict[str, Any]:
@@ -209,15 +258,8 @@ def read_client(session: Session, actor: Actor, client_id: str, reason: str = ""
     out.update({f: getattr(client, f) for f in PUBLIC_FIELDS})
     out["has_photo"] = client.photo is not None
     if allowed(actor.role, "read", "contacts", _own(session, actor, client_id)):
-        out["caregivers"] = [
-            {
-                "name": c.name,
-                "relation": c.relation,
-                "phone": c.phone,
-                "available_24_7": c.available_24_7,
-            }
-            for c in sorted(client.caregivers, key=lambda c: c.priority)
-        ]
+        out["caregivers"] = caregiver_rows(client)
+        out["places"] = place_rows(client)
     if allowed(actor.role, "read", "clinical", _own(session, actor, client_id)):
         if not reason.strip():
             raise RegistryInputError(
@@ -225,47 +267,110 @@ def read_client(session: Session, actor: Actor, client_id: str, reason: str = ""
             )
         out.update({f: getattr(client, f) for f in CLINICAL_FIELDS})
         _audit(session, actor, "read", "client", client.id, list(CLINICAL_FIELDS), reason.strip())
+    elif allowed(actor.role, "write", "clinical", _own(session, actor, client_id)):
+        # Who writes health detail but may not read it back (a family) is told what is on file.
+        out["clinical_on_file"] = [f for f in CLINICAL_FIELDS if getattr(client, f)]
     return out
 
 
 def assign_bracelet(session: Session, actor: Actor, bracelet_id: int, channel: int, client_id: str,
                     installed_on: date, interval_days: int = 180) -> Bracelet:  # fmt: skip
-    """Put a bracelet on a client (one bracelet per client at a time, IDs unique)."""
+    """A bracelet new out of its box, entered in the inventory and put on a client in one step
+    (the demo's set-up); a bracelet already in stock is taken if its channel matches. The pages,
+    the API and ``safetynet registry assign`` use :func:`registry.bracelets.assign_from_inventory`.
+    """
     _require(session, actor, "write", "program", client_id)
+    if actor.role is Role.FAMILY:
+        raise ForbiddenError("a family may not assign bracelets (program staff and admins do)")
     if not 0 < bracelet_id < 0xFFFF:
-        raise RegistryInputError(f"bracelet_id: must be within 0001..FFFE, got {bracelet_id:#06x}")
+        raise RegistryInputError.of({"bracelet_id": (
+            f"Bracelet IDs run from 0001 to FFFE; got {bracelet_id:04X}.")})  # fmt: skip
     if not 1 <= channel <= 40:
-        raise RegistryInputError(f"channel: must be within 1..40, got {channel}")
-    if session.get(Client, client_id) is None:
+        raise RegistryInputError.of({"channel": (
+            f"The channel must be a whole number from 1 to 40; got {channel}.")})  # fmt: skip
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
         raise NotFoundError(f"client_id: no client {client_id!r}")
     existing = session.scalar(select(Bracelet).where(Bracelet.bracelet_id == bracelet_id))
-    if existing is not None and existing.status is BraceletStatus.ASSIGNED:
-        raise ConflictError(f"bracelet {bracelet_id:04X} is already assigned")
-    current = session.scalar(
-        select(Bracelet).where(
-            Bracelet.client_id == client_id, Bracelet.status == BraceletStatus.ASSIGNED
+    if existing is not None and existing.status is not BraceletStatus.STOCK:
+        raise ConflictError(f"Bracelet {bracelet_id:04X} is {existing.status.value}, not in stock.")
+    if existing is not None and existing.channel != channel:
+        raise ConflictError(
+            f"Bracelet {bracelet_id:04X} is on channel {existing.channel} in the inventory, "
+            f"not {channel}."
         )
-    )
+    current = worn_bracelet(session, client_id)
     if current is not None:
         raise ConflictError(
-            f"client already wears bracelet {current.bracelet_id:04X}; retire it first"
+            f"{client.first_name} {client.last_name} already wears bracelet "
+            f"{current.bracelet_id:04X}; swap it instead."
         )
     now = _now()
-    bracelet = existing or Bracelet(bracelet_id=bracelet_id, created_at=now)
-    bracelet.channel, bracelet.client_id, bracelet.status = (
-        channel,
-        client_id,
-        BraceletStatus.ASSIGNED,
-    )
+    bracelet = existing or Bracelet(bracelet_id=bracelet_id, channel=channel, created_at=now)
+    bracelet.client_id, bracelet.status = client_id, BraceletStatus.ASSIGNED
     bracelet.battery_installed_on, bracelet.battery_interval_days = installed_on, interval_days
     bracelet.updated_at = now
     session.add(bracelet)
     try:
         session.flush()
     except IntegrityError as err:
-        raise ConflictError(f"bracelet {bracelet_id:04X}: {err.orig}") from err
+        raise ConflictError(
+            f"Bracelet {bracelet_id:04X} was changed by someone else meanwhile; reload it"
+        ) from err
     _audit(session, actor, "update", "bracelet", bracelet.id, ["client_id"], "assignment")
     return bracelet
+
+
+def worn_bracelet(session: Session, client_id: str) -> Bracelet | None:
+    """The bracelet the client wears now, if any."""
+    return session.scalar(select(Bracelet).where(
+        Bracelet.client_id == client_id, Bracelet.status == BraceletStatus.ASSIGNED))  # fmt: skip
+
+
+def bracelet_warning(session: Session, client: Client, now: datetime | None = None) -> str | None:
+    """Why a search for ``client`` could not count on the bracelet, in plain words (None: it
+    passed a daily test within the last 24 hours and its battery is not overdue)."""
+    now = now or _now()
+    name = f"{client.first_name} {client.last_name}"
+    bracelet = worn_bracelet(session, client.id)
+    if bracelet is None:
+        return (
+            f"{name} has no bracelet on record: the receivers have nothing to listen for. "
+            "Search by sight with the photo and description, and call the caregivers."
+        )
+    which = f"{name}'s bracelet {bracelet.bracelet_id:04X} (channel {bracelet.channel})"
+    last = session.execute(
+        select(DailyTest.tested_at, DailyTest.passed)
+        .where(DailyTest.bracelet_pk == bracelet.id)
+        .order_by(DailyTest.tested_at.desc())
+        .limit(1)
+    ).first()
+    passed = session.scalar(select(func.max(DailyTest.tested_at)).where(
+        DailyTest.bracelet_pk == bracelet.id, DailyTest.passed.is_(true())))  # fmt: skip
+    listen = "it may not be transmitting. Listen for it, and search by sight as well."
+    if last is not None and not last.passed:
+        at = as_utc(last.tested_at).strftime("%Y-%m-%d %H:%M UTC")
+        return f"{which} failed its last daily test ({at}): {listen}"
+    if passed is None:
+        return f"{which} has never passed a daily test: {listen}"
+    if now - as_utc(passed) > TESTED_WITHIN:
+        at = as_utc(passed).strftime("%Y-%m-%d %H:%M UTC")
+        return f"{which} has not passed a daily test since {at}: {listen}"
+    if bracelet.battery_installed_on is not None:
+        due = bracelet.battery_installed_on + timedelta(days=bracelet.battery_interval_days)
+        if due < now.date():
+            return f"{which}: its battery was due for a change on {due.isoformat()}; {listen}"
+    return None
+
+
+def search_warnings(session: Session, actor: Actor, client_id: str) -> list[str]:
+    """What a dispatcher must know before counting on the radio for this client's search."""
+    _require(session, actor, "write", "search")
+    client = session.get(Client, client_id)
+    if client is None or client.deleted_at is not None:
+        raise NotFoundError(f"client_id: no client {client_id!r}")
+    warning = bracelet_warning(session, client)
+    return [] if warning is None else [warning]
 
 
 def batteries_due(
@@ -330,19 +435,34 @@ def record_daily_test(
 
 def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, lon_deg: float,
                 last_seen: datetime, clothing: str | None = None) -> Search:  # fmt: skip
-    """Open a search (one active search per client)."""
+    """Open a search (one active search per client).
+
+    A client without a bracelet that passed its daily test gets the warning of
+    :func:`search_warnings` written into the search's log (a note by no user), so every screen
+    of the search shows it; the caller shows it to the dispatcher who opened it."""
     _require(session, actor, "write", "search")
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
         raise NotFoundError(f"client_id: no client {client_id!r}")
+    errors = {}
     if not -90 <= lat_deg <= 90 or not -180 <= lon_deg <= 180:
-        raise RegistryInputError(
-            f"last known point: latitude -90..90 and longitude -180..180, got {lat_deg}, {lon_deg}"
+        errors["last_known"] = (
+            "The last known point must be a latitude within -90..90 and a longitude within "
+            f"-180..180; got {lat_deg}, {lon_deg}."
         )
-    if last_seen > _now() + timedelta(minutes=5):
-        raise RegistryInputError(
-            f"last_known_at: must not be in the future, got {last_seen.isoformat()}"
+    if last_seen.tzinfo is None:
+        errors["last_seen"] = "The time last seen must say its time zone."
+    elif last_seen > _now() + timedelta(minutes=5):
+        errors["last_seen"] = (
+            "The time last seen can't be in the future "
+            f"({last_seen.isoformat(timespec='minutes')})."
         )
+    check = FormCheck({"clothing": clothing})
+    clothing = check.text("clothing", max_len=MAX_LENGTHS["usual_clothing"],
+                          name="What they wore")  # fmt: skip
+    errors.update(check.errors)
+    if errors:
+        raise RegistryInputError.of(errors)
     active = session.scalar(
         select(Search).where(Search.client_id == client_id, Search.status == SearchStatus.ACTIVE)
     )
@@ -354,6 +474,10 @@ def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, 
                     status=SearchStatus.ACTIVE, created_at=now, updated_at=now)  # fmt: skip
     session.add(search)
     session.flush()
+    warning = bracelet_warning(session, client, now)
+    if warning is not None:
+        session.add(SearchEvent(search_id=search.id, at=now, kind="note",
+                                body={"text": warning, "warning": "bracelet"}))  # fmt: skip
     _audit(session, actor, "create", "search", search.id, [], "search opened")
     return search
 
@@ -385,37 +509,53 @@ def missed_tests(
 
 
 def export_client(session: Session, actor: Actor, client_id: str, reason: str) -> dict[str, Any]:
-    """The full record of one client as JSON-ready data (admin only; audited)."""
+    """The full record of one client as JSON-ready data (admin only; audited): every field,
+    caregivers, places, enrollments, the bracelet worn with its battery changes and daily tests,
+    the searches, and the photo byte for byte (base64)."""
     if actor.role is not Role.ADMIN:
         raise ForbiddenError("only an admin may export a client's full record")
     record = read_client(session, actor, client_id, reason=reason)
     client = session.get(Client, client_id)
     assert client is not None
-    record["places"] = [
-        {"kind": p.kind.value, "label": p.label, "lat_deg": p.lat_deg, "lon_deg": p.lon_deg}
-        for p in client.places
-    ]
     record["enrollments"] = [
-        {
-            "starts_on": e.starts_on.isoformat(),
-            "ends_on": None if e.ends_on is None else e.ends_on.isoformat(),
-            "funding_source": e.funding_source,
-        }
-        for e in client.enrollments
-    ]
-    record["bracelets"] = [
-        {"bracelet_id": f"{b.bracelet_id:04X}", "channel": b.channel, "status": b.status.value}
-        for b in session.scalars(select(Bracelet).where(Bracelet.client_id == client_id))
-    ]
+        {"starts_on": e.starts_on.isoformat(),
+         "ends_on": None if e.ends_on is None else e.ends_on.isoformat(),
+         "funding_source": e.funding_source, "diagnosis_confirmed": e.diagnosis_confirmed,
+         "history_of_wandering": e.history_of_wandering, "caregiver_24_7": e.caregiver_24_7}
+        for e in sorted(client.enrollments, key=lambda e: e.starts_on)
+    ]  # fmt: skip
+    record["bracelets"] = []
+    for b in session.scalars(select(Bracelet).where(Bracelet.client_id == client_id)):
+        changes = session.scalars(select(BatteryChange).where(BatteryChange.bracelet_pk == b.id)
+                                  .order_by(BatteryChange.changed_on))  # fmt: skip
+        tests = session.scalars(select(DailyTest).where(DailyTest.bracelet_pk == b.id)
+                                .order_by(DailyTest.tested_at))  # fmt: skip
+        record["bracelets"].append({
+            "bracelet_id": f"{b.bracelet_id:04X}", "channel": b.channel, "status": b.status.value,
+            "battery_installed_on": None if b.battery_installed_on is None
+            else b.battery_installed_on.isoformat(),
+            "battery_interval_days": b.battery_interval_days,
+            "battery_changes": [{"changed_on": c.changed_on.isoformat(), "changed_by": c.changed_by}
+                                for c in changes],
+            "daily_tests": [{"tested_at": as_utc(t.tested_at).isoformat(), "passed": t.passed,
+                             "tested_by": t.tested_by} for t in tests],
+        })  # fmt: skip
     record["searches"] = [
-        {"id": s.id, "opened_at": s.opened_at.isoformat(), "status": s.status.value}
-        for s in session.scalars(select(Search).where(Search.client_id == client_id))
-    ]
+        {"id": s.id, "opened_at": as_utc(s.opened_at).isoformat(), "status": s.status.value,
+         "last_known": {"lat_deg": s.last_known_lat_deg, "lon_deg": s.last_known_lon_deg,
+                        "at": as_utc(s.last_known_at).isoformat()},
+         "clothing": s.clothing,
+         "found_at": None if s.found_at is None else as_utc(s.found_at).isoformat()}
+        for s in session.scalars(select(Search).where(Search.client_id == client_id)
+                                 .order_by(Search.opened_at))
+    ]  # fmt: skip
     record["date_of_birth"] = client.date_of_birth.isoformat()
+    record["enrolled_at"] = as_utc(client.created_at).isoformat()
+    record["updated_at"] = as_utc(client.updated_at).isoformat()
     if client.photo is not None:
         record["photo_base64"] = base64.b64encode(client.photo).decode()
         record["photo_type"] = client.photo_type
-    _audit(session, actor, "export", "client", client_id, ["*"], reason)
+    _audit(session, actor, "export", "client", client_id, ["*"], reason.strip())
     return record
 
 

@@ -208,10 +208,15 @@ def test_search_lifecycle_log_and_links(session: Session) -> None:
     set_status(session, DISPATCHER, search.id, "closed", 2)
     session.commit()
     kinds = [e["kind"] for e in recent_events(session, SEARCHER, search.id)]
-    assert kinds == ["assignment", "note", "link", "status", "status"]
+    # The first note is the registry's: Walter wears no bracelet, the radio cannot help.
+    assert kinds == ["note", "assignment", "note", "link", "status", "status"]
+    first = recent_events(session, SEARCHER, search.id)[0]["body"]
+    assert first["warning"] == "bracelet"
+    assert "Walter Brown has no bracelet on record" in first["text"]
     assert [e["kind"] for e in recent_events(session, SEARCHER, search.id, limit=2)] == [
         "status", "status"]  # fmt: skip
     # A new search may open now that the old one is closed.
     open_search(session, DISPATCHER, client_id, 42.35, -71.06, seen)
     session.commit()
-    assert session.scalar(select(func.count()).select_from(SearchEvent)) == 5
+    # six events of the first search, the second search's warning: nothing was edited away
+    assert session.scalar(select(func.count()).select_from(SearchEvent)) == 7
