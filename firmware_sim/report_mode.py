@@ -112,7 +112,7 @@ def _receiver_reports(world: World, rx: ReceiverSim) -> Iterator[FieldReport]:
                 lon_deg=lon,
                 alt_m=rx.altitude_m if rx.altitude_m > 0 else None,
                 heading_deg=None if heading is None else round(heading, 1) % 360.0,
-                antenna="yagi3" if rx.pattern.name == "yagi3" else "omni",
+                antenna=rx.pattern.name,
             )
             seq += 1
             yield pulse
@@ -127,7 +127,7 @@ def _receiver_reports(world: World, rx: ReceiverSim) -> Iterator[FieldReport]:
                     receiver_id=rx.receiver_id, seq=seq, t=world.time_of(tick + 1.0), channel=ch,
                     lat_deg=lat, lon_deg=lon, window_s=SILENCE_WINDOW_S,
                     noise_dbm=round(noise_10k_dbm, 1),
-                    antenna="yagi3" if rx.pattern.name == "yagi3" else "omni",
+                    antenna=rx.pattern.name,
                 )  # fmt: skip
                 seq += 1
                 last_heard[ch] = tick + 1.0

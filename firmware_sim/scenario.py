@@ -11,11 +11,12 @@ from __future__ import annotations
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from safetynet.errors import ScenarioError
+from safetynet.reports import Antenna
 
 LatLon = Annotated[list[float], Field(min_length=2, max_length=2)]
 
@@ -110,7 +111,7 @@ class UnitSpec(_Strict):
 class ReceiverSpec(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9-]{1,16}$")
     kind: Literal["handheld", "vehicle", "aircraft", "fixed"]
-    antenna: Literal["yagi3", "omni"] | None = None  # default: yagi3 for handhelds, else omni
+    antenna: Antenna = "omni"  # unless given: yagi3 for handhelds, else omni
     route: list[LatLon] = []
     position: LatLon | None = None  # fixed stations
     heading_deg: float = Field(default=0.0, ge=0, lt=360)
@@ -125,6 +126,13 @@ class ReceiverSpec(_Strict):
     walk_s: tuple[float, float] = (30.0, 90.0)
     frontend: FrontEndSpec = FrontEndSpec()
     unit: UnitSpec = UnitSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_antenna(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("antenna") is None:
+            return {**data, "antenna": "yagi3" if data.get("kind") == "handheld" else "omni"}
+        return data
 
 
 class Scenario(_Strict):

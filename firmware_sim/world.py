@@ -191,7 +191,6 @@ class World:
 
     def _receiver(self, index: int, spec: ReceiverSpec) -> ReceiverSim:
         rng = np.random.default_rng([self.seed, 4, index])
-        antenna = spec.antenna or ("yagi3" if spec.kind == "handheld" else "omni")
         duration = self.duration_s + 1.0
         if spec.kind == "fixed":
             assert spec.position is not None
@@ -223,7 +222,7 @@ class World:
             index,
             spec.id,
             spec.kind,
-            PATTERNS[antenna],
+            PATTERNS[spec.antenna],
             pose,
             errors,
             frontend,
