@@ -1,11 +1,29 @@
-"""Signal-strength ranging: the path-loss model, learned from the search as it goes.
+"""Signal-strength ranging with what is not known left unknown: level, exponent and shadowing.
 
-``rssi = level₁ₘ − 10·n·log10(r) + G`` — ``level₁ₘ`` the bracelet's EIRP less the loss at 1 m,
-``n`` the path-loss exponent, ``G`` the receiving antenna's gain toward the bracelet. Neither the
-EIRP (−20 to 0 dBm, sleeve and body) nor the exponent (2.7–3.5 in a suburb) is known, so they
-start at nominal values with wide uncertainty and are refined by least squares over the pulses
-heard while the position is well known (the range then known to a fraction of itself), with the
-nominal values as a prior. The spread left over becomes the ranging sigma.
+``rssi = L − 10·n·log10(r) + G + s + f`` — ``L`` the bracelet's EIRP less body loss and the
+loss at 1 m, ``n`` the path-loss exponent, ``G`` the receiving antenna's gain toward the
+bracelet, ``s`` log-normal shadowing, ``f`` fading. None of ``L``, ``n`` is known: the EIRP lies
+anywhere in −20..0 dBm, a wrist and a sleeve take 0–6 dB, indoors another 10; the exponent is
+2.7–3.5 in a suburb (DOMAIN.md). Both are carried as a Gaussian (``LEVEL_PRIOR``,
+``EXPONENT_PRIOR``) and learned with the position: the model is linear in ``(L, n)`` for a given
+position, so each particle of the tracker keeps its own two-dimensional Kalman filter over them
+(a Rao–Blackwellised particle filter) and a signal strength weighs a particle by its predictive
+density *with the level and exponent integrated out*. Far out that density is broad — range to
+a factor of two or so — so signal strength cannot drag a position the bearings hold; close in it
+is sharp, as it should be.
+
+**Shadowing is shared by pulses from one place** (it decorrelates over tens of metres), so the
+pulses a receiver hears while it stays within ``PLACE_RADIUS_M`` (and for at most
+``PLACE_MAX_S``) are gathered into one *place measurement* (:class:`PlaceCollector`): fifty
+pulses from one corner are one measurement of range, their mean averaging out only the fading.
+Later measurements from the same place (within ``SHADOW_MEMORY_S``) share the shadowing
+too and are weighed as :func:`~locator.bearing_model.place_sigma` says. Where the antenna's
+heading is known, the gain toward each particle comes from its pattern; for a directional
+antenna only the loudest pulses
+of the place are used (those it heard when pointing at the bracelet, well above the detection
+floor, so the floor does not bias them). A share ``OBSTRUCTED_SHARE`` of place measurements is
+taken as passing through a building (``OBSTRUCTION_DB`` more spread), so one blocked street does
+not drag the estimate either.
 """
 
 from __future__ import annotations
@@ -14,46 +32,187 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
-NOMINAL_LEVEL_DBM = -13.0 - 19.15  # −10 dBm EIRP less 3 dB for the wrist, less free space at 1 m
-NOMINAL_EXPONENT = 2.7
-PRIOR_LEVEL_DB = 6.0
-PRIOR_EXPONENT = 0.5
-MIN_SIGMA_DB = 6.0  # shadowing alone (DOMAIN.md: 4–8 dB) is shared by nearby pulses
-NOMINAL_SIGMA_DB = 10.0
-MIN_POINTS = 12
-MIN_SPAN_DECADES = 0.25  # the ranges must span a factor of 1.8 to see the slope
-MAX_RELATIVE_RANGE_ERROR = 0.2
+from safetynet.angles import bearing_of_enu
+from safetynet.antennas import PATTERNS
+
+FREE_SPACE_1M_DB = 19.1  # at 216.5 MHz
+LEVEL_PRIOR = (-10.0 - 3.0 - FREE_SPACE_1M_DB, 8.0)  # mean and sigma, dBm at 1 m
+EXPONENT_PRIOR = (3.0, 0.45)
+SHADOWING_DB = 6.5  # DOMAIN.md: 4–8 dB
+FADING_DB = 5.6  # spread of one pulse's power in dB under Rayleigh fading
+OBSTRUCTED_SHARE = 0.1
+OBSTRUCTION_DB = 20.0
+PLACE_RADIUS_M = 50.0
+# Half a link's shadowing is the receiver's end, the same for as long as it stays at a place;
+# the bracelet's half changes only as far as the person walks, and a person may sit for a
+# quarter of an hour. A place's earlier measurements count as sharing its shadowing for that
+# long (measured: two minutes made the fixes of signal-strength-led searches overconfident).
+SHADOW_MEMORY_S = 900.0
+PLACE_MAX_S = 30.0
+PLACE_GAP_S = 15.0
+LOUDEST_DB = 4.0  # a directional antenna's pulses within this of its loudest at the place
+MAX_LOUDEST = 6
+AIRBORNE_M = 30.0  # above this the receiver's height enters the range (a helicopter)
+
+
+@dataclass(frozen=True)
+class PulseObs:
+    """One decoded pulse with the receiver's position, in the local frame."""
+
+    t_s: float
+    east_m: float
+    north_m: float
+    height_m: float  # receiver above the bracelet (0 on the ground)
+    rssi_dbm: float
+    heading_deg: float | None
+    antenna: str
 
 
 @dataclass
-class PathLossModel:
-    """One bracelet's path-loss model, refined from pulses with a well-known range."""
+class PlaceCollector:
+    """Gathers one receiver's pulses into place measurements."""
 
-    level_1m_dbm: float = NOMINAL_LEVEL_DBM
-    exponent: float = NOMINAL_EXPONENT
-    sigma_db: float = NOMINAL_SIGMA_DB
-    _log_r: list[float] = field(default_factory=list)
-    _rssi: list[float] = field(default_factory=list)
+    pulses: list[PulseObs] = field(default_factory=list)
 
-    def observe(self, range_m: float, range_sigma_m: float, rssi_minus_gain_dbm: float) -> None:
-        """A pulse whose range is known within ``MAX_RELATIVE_RANGE_ERROR``; refit the model."""
-        if range_m < 5.0 or range_sigma_m > MAX_RELATIVE_RANGE_ERROR * range_m:
-            return
-        self._log_r.append(math.log10(range_m))
-        self._rssi.append(rssi_minus_gain_dbm)
-        if len(self._log_r) < MIN_POINTS:
-            return
-        log_r = np.array(self._log_r[-500:])
-        rssi = np.array(self._rssi[-500:])
-        if float(np.ptp(log_r)) < MIN_SPAN_DECADES:
-            return
-        # Regularised least squares: rssi = level − 10·n·log_r, priors on level and n.
-        a = np.column_stack((np.ones_like(log_r), -10.0 * log_r))
-        prior = np.diag([1.0 / PRIOR_LEVEL_DB**2, 1.0 / PRIOR_EXPONENT**2]) * NOMINAL_SIGMA_DB**2
-        target = np.array([NOMINAL_LEVEL_DBM, NOMINAL_EXPONENT])
-        level, exponent = np.linalg.solve(a.T @ a + prior, a.T @ rssi + prior @ target)
-        self.level_1m_dbm = float(level)
-        self.exponent = float(min(max(exponent, 1.8), 5.0))
-        residual = rssi - (self.level_1m_dbm - 10.0 * self.exponent * log_r)
-        self.sigma_db = max(float(np.std(residual, ddof=2)), MIN_SIGMA_DB)
+    def add(self, p: PulseObs) -> list[PulseObs] | None:
+        """Add a pulse; returns the finished place's pulses when this one starts a new place."""
+        done = None
+        if self.pulses and not self._same_place(p):
+            done = self.pulses
+            self.pulses = []
+        self.pulses.append(p)
+        return done
+
+    def stale(self, now_s: float) -> list[PulseObs] | None:
+        """The open place's pulses, if nothing has been heard there for ``PLACE_GAP_S``."""
+        if self.pulses and now_s - self.pulses[-1].t_s > PLACE_GAP_S:
+            done, self.pulses = self.pulses, []
+            return done
+        return None
+
+    def _same_place(self, p: PulseObs) -> bool:
+        first = self.pulses[0]
+        return (
+            p.t_s - first.t_s <= PLACE_MAX_S
+            and p.t_s - self.pulses[-1].t_s <= PLACE_GAP_S
+            and math.hypot(p.east_m - first.east_m, p.north_m - first.north_m) <= PLACE_RADIUS_M
+        )
+
+
+@dataclass(frozen=True)
+class PlaceMeasurement:
+    """A place's pulses reduced to what the filter needs (arrays over the pulses kept)."""
+
+    t_s: float
+    east_m: NDArray[np.float64]
+    north_m: NDArray[np.float64]
+    height_m: NDArray[np.float64]
+    rssi_dbm: NDArray[np.float64]
+    heading_deg: NDArray[np.float64] | None  # None: no pattern toward the bracelet to apply
+    antenna: str
+    n_pulses: int
+
+    @property
+    def centre_en(self) -> tuple[float, float]:
+        return float(np.mean(self.east_m)), float(np.mean(self.north_m))
+
+    @property
+    def independent_db(self) -> float:
+        """The spread of the place's mean that does not repeat at the place: fading."""
+        return FADING_DB / math.sqrt(self.rssi_dbm.size)
+
+
+def place_measurement(pulses: list[PulseObs]) -> PlaceMeasurement:
+    """Reduce a place's pulses: all of them for an omnidirectional antenna (their mean averages
+    the fading), the loudest ones for a directional antenna with a known heading."""
+    if not pulses:
+        raise ValueError("a place measurement needs at least one pulse")
+    antenna = pulses[0].antenna
+    directional = PATTERNS[antenna].beamwidth_deg < 360.0
+    with_heading = [p for p in pulses if p.heading_deg is not None]
+    use = pulses
+    if directional and with_heading:
+        top = max(p.rssi_dbm for p in with_heading)
+        loud = sorted(
+            (p for p in with_heading if p.rssi_dbm >= top - LOUDEST_DB),
+            key=lambda p: -p.rssi_dbm,
+        )
+        use = loud[:MAX_LOUDEST]
+    headings = None
+    if directional and all(p.heading_deg is not None for p in use):
+        headings = np.array([p.heading_deg for p in use], dtype=float)
+    return PlaceMeasurement(
+        t_s=pulses[-1].t_s,
+        east_m=np.array([p.east_m for p in use]),
+        north_m=np.array([p.north_m for p in use]),
+        height_m=np.array([p.height_m for p in use]),
+        rssi_dbm=np.array([p.rssi_dbm for p in use]),
+        heading_deg=headings,
+        antenna=antenna,
+        n_pulses=len(pulses),
+    )
+
+
+def rss_update(
+    position_en: NDArray[np.float64],
+    level_mean: NDArray[np.float64],
+    level_cov: NDArray[np.float64],
+    m: PlaceMeasurement,
+    sigma_db: float,
+) -> NDArray[np.float64]:
+    """Weigh particles by a place measurement and update their level/exponent filters.
+
+    ``position_en`` (n×2, m); ``level_mean`` (n×2: level dBm at 1 m, exponent) and
+    ``level_cov`` (n×3: var L, cov L·n, var n) are updated in place. ``sigma_db`` is the
+    measurement's spread beyond the level and exponent (shadowing, fading). Returns the log
+    predictive density of the measurement for each particle.
+    """
+    de = position_en[:, 0:1] - m.east_m[None, :]
+    dn = position_en[:, 1:2] - m.north_m[None, :]
+    r2 = np.maximum(de * de + dn * dn + (m.height_m * m.height_m)[None, :], 1.0)
+    log_r = 0.5 * np.log10(r2)  # n × pulses
+    if m.heading_deg is None:
+        gain = np.full(r2.shape, PATTERNS[m.antenna].peak_gain_dbi)
+    else:
+        toward = bearing_of_enu(de, dn)
+        gain = PATTERNS[m.antenna].gain_dbi(toward - m.heading_deg[None, :])
+    # Mean over the place's pulses: y = L − 10·n·mean(log r) + noise, linear in (L, n).
+    y = np.mean(m.rssi_dbm[None, :] - gain, axis=1)
+    h1 = -10.0 * np.mean(log_r, axis=1)  # ∂y/∂n ; ∂y/∂L = 1
+    a, b, c = level_cov[:, 0], level_cov[:, 1], level_cov[:, 2]
+    predicted = level_mean[:, 0] + h1 * level_mean[:, 1]
+    ph0 = a + b * h1  # P·h, h = (1, h1)
+    ph1 = b + c * h1
+    hph = ph0 + h1 * ph1
+    core = hph + sigma_db * sigma_db
+    wide = core + OBSTRUCTION_DB * OBSTRUCTION_DB
+    resid = y - predicted
+    dens_core = np.exp(-0.5 * resid * resid / core) / np.sqrt(2.0 * math.pi * core)
+    dens_wide = np.exp(-0.5 * resid * resid / wide) / np.sqrt(2.0 * math.pi * wide)
+    mix_core = (1.0 - OBSTRUCTED_SHARE) * dens_core
+    total = mix_core + OBSTRUCTED_SHARE * dens_wide
+    # The level filter learns from the measurement as the component that most likely made it.
+    s = np.where(mix_core >= 0.5 * total, core, wide)
+    k0, k1 = ph0 / s, ph1 / s
+    level_mean[:, 0] += k0 * resid
+    level_mean[:, 1] += k1 * resid
+    level_cov[:, 0] = a - k0 * ph0
+    level_cov[:, 1] = b - k0 * ph1
+    level_cov[:, 2] = c - k1 * ph1
+    out: NDArray[np.float64] = np.log(np.maximum(total, 1e-300))
+    return out
+
+
+def height_above_m(alt_m: float | None, ground_alt_m: float) -> float:
+    """The receiver's height above the bracelet for the slant range: only an aircraft's counts
+    (a person's own height and a GPS's vertical error are noise at these ranges)."""
+    height = max((alt_m or 0.0) - ground_alt_m, 0.0)
+    return height if height > AIRBORNE_M else 0.0
+
+
+def prior_level() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The prior mean (level dBm, exponent) and covariance terms (var L, cov, var n)."""
+    (l0, sl), (n0, sn) = LEVEL_PRIOR, EXPONENT_PRIOR
+    return np.array([l0, n0]), np.array([sl * sl, 0.0, sn * sn])

@@ -1,42 +1,63 @@
 """Several bracelets at once: reports in, fix reports out.
 
-:class:`Locator` takes field reports in arrival order. Bearings are kept per bracelet (by ID,
-or by channel when only the channel is known); once they triangulate to a fix whose 95 %
-ellipse is under ``START_MAJOR_M``, a :class:`~locator.kalman.Track` starts there, and every
-later bearing — and the signal strength of every decoded pulse with a position — updates it.
-Each update that is used yields a ``fix`` report (at most one per second from pulses).
+:class:`Locator` takes field reports in arrival order and keeps one
+:class:`~locator.particle.ParticleTrack` per bracelet (by ID, or by channel for bearings whose
+ID was not decoded). A track starts at the first evidence — a decoded pulse with a position
+(the bracelet is somewhere within hearing of that receiver: ``HEARD_WITHIN_M``, farther from
+the air) or a bearing (its wedge out to the same distance) — and every later bearing and every
+place measurement of signal strength weighs it:
 
-Signal strength (:mod:`locator.ranging`): ``rssi = level − 10·n·log10(r) + G``, the level and
-exponent learned per bracelet as the search goes, ``G`` the antenna's gain toward the estimate
-when its heading is known; its sigma (10 dB until learned) covers shadowing, fading and the
-unknown EIRP, so it is a secondary cue far out and the main one close in. One pulse per receiver
-per ``RSS_EVERY_S`` is used: nearby pulses share their shadowing and are not independent.
+- bearings through :mod:`locator.bearing_model` (reported sigma, the bias shared by bearings
+  from one place, a uniform share for reflections);
+- pulses gathered per receiver and place (:class:`~locator.ranging.PlaceCollector`) into one
+  measurement each, with level and exponent unknown and the shadowing shared by a place.
+
+Each bearing or place measurement used yields a ``fix`` report once the 95 % ellipse is under
+``FIX_MAJOR_M``, and between them at most one fix per ``PULSE_FIX_EVERY_S`` as pulses arrive,
+predicted to their time — the dot moves with the walker. Reports that arrive late (store and
+forward) are used at the track's time with the uncertainty the person's walk since adds.
+:meth:`Locator.trail` gives the smoothed trail of the last minutes.
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
+from locator.bearing_model import PLACE_BIAS_DEG, PlaceMemory, own_sigma_rad, place_sigma
 from locator.fixes import make_fix
-from locator.kalman import Measurement, Track
-from locator.ranging import PathLossModel
+from locator.motion import MAX_SPEED_MPS
+from locator.particle import (
+    MAX_PARTICLES,
+    ParticleTrack,
+    TrailPoint,
+    disc_positions,
+    wedge_positions,
+)
+from locator.ranging import (
+    SHADOW_MEMORY_S,
+    SHADOWING_DB,
+    PlaceCollector,
+    PlaceMeasurement,
+    PulseObs,
+    height_above_m,
+    place_measurement,
+)
 from locator.triangulate import BearingObs, triangulate
-from safetynet.angles import bearing_of_enu
-from safetynet.antennas import PATTERNS
 from safetynet.geodesy import LocalFrame
 from safetynet.reports import Bearing, Fix, Pulse, Report
 
-START_MAJOR_M = 3000.0
-AIRBORNE_M = 30.0
-RSS_EVERY_S = 10.0  # per receiver: shadowing is shared by nearby pulses, they are not independent
+HEARD_WITHIN_M = 3000.0  # a bracelet is heard to about a mile on the ground (DOMAIN.md)
+HEARD_FROM_AIR_M = 10_000.0
+FIX_MAJOR_M = 1500.0
 PULSE_FIX_EVERY_S = 1.0
-RESTART_AFTER_GATED = 3
-RECENT_BEARINGS = 8
+LATE_LIMIT_S = 600.0  # older reports than this, behind the track, are not used
+METHOD = "pf"
 
 
 def key_of(bracelet_id: str | None, channel: int) -> str:
@@ -44,15 +65,23 @@ def key_of(bracelet_id: str | None, channel: int) -> str:
 
 
 @dataclass
+class _Bracelet:
+    """A bracelet's track and what its evidence so far needs remembered."""
+
+    track: ParticleTrack
+    bearing_places: PlaceMemory = field(default_factory=PlaceMemory)
+    rss_places: PlaceMemory = field(default_factory=lambda: PlaceMemory(SHADOW_MEMORY_S))
+    collectors: dict[str, PlaceCollector] = field(default_factory=dict)
+    n_bearings: int = 0
+    n_pulses: int = 0
+    last_fix_s: float = -math.inf
+
+
+@dataclass
 class Locator:
     frame: LocalFrame | None = None
-    tracks: dict[str, Track] = field(default_factory=dict)
-    pending: dict[str, list[tuple[float, BearingObs]]] = field(default_factory=dict)
-    models: dict[str, PathLossModel] = field(default_factory=dict)  # per bracelet
-    _last_pulse_fix: dict[str, float] = field(default_factory=dict)
-    _last_rss: dict[tuple[str, str], float] = field(default_factory=dict)
-    _recent: dict[str, list[tuple[float, BearingObs]]] = field(default_factory=dict)
-    _gated_run: dict[str, int] = field(default_factory=dict)
+    bracelets: dict[str, _Bracelet] = field(default_factory=dict)
+    _channels: dict[int, set[str]] = field(default_factory=dict)  # bracelet IDs heard per channel
 
     def _frame_for(self, lat: float, lon: float) -> LocalFrame:
         if self.frame is None:
@@ -60,97 +89,119 @@ class Locator:
         return self.frame
 
     def add(self, report: Report) -> list[Fix]:
+        if isinstance(report, Pulse) and report.bracelet_id is not None:
+            self._channels.setdefault(report.channel, set()).add(report.bracelet_id)
         if isinstance(report, Bearing):
             return self._bearing(report)
         if isinstance(report, Pulse):
             return self._pulse(report)
         return []
 
-    def _bearing(self, b: Bearing) -> list[Fix]:
-        frame = self._frame_for(b.lat_deg, b.lon_deg)
-        east, north = frame.to_en(b.lat_deg, b.lon_deg)
-        key = key_of(b.bracelet_id, b.channel)
-        t_s = b.t.timestamp()
-        obs = BearingObs(east, north, b.bearing_deg, b.sigma_deg, b.receiver_id)
-        recent = self._recent.setdefault(key, [])
-        recent.append((t_s, obs))
-        del recent[:-RECENT_BEARINGS]
-        track = self.tracks.get(key)
-        if track is None:
-            self.pending.setdefault(key, []).append((t_s, obs))
-            return self._try_start(key, b.bracelet_id)
-        m = Measurement(t_s, "bearing", b.receiver_id, east, north,
-                        math.radians(b.bearing_deg), math.radians(b.sigma_deg))  # fmt: skip
-        if track.add(m):
-            self._gated_run[key] = 0
-            return [self._fix(key, b.bracelet_id)]
-        # Bearings that keep disagreeing with the track mean the track is lost (the person
-        # moved more than it allowed for): start again from the recent bearings.
-        self._gated_run[key] = self._gated_run.get(key, 0) + 1
-        if self._gated_run[key] >= RESTART_AFTER_GATED:
-            self.pending[key] = list(recent)
-            del self.tracks[key]
-            self._gated_run[key] = 0
-            return self._try_start(key, b.bracelet_id)
-        return []
+    def trail(self, bracelet_id: str) -> list[TrailPoint]:
+        """The smoothed trail of a bracelet's last minutes (east/north m in :attr:`frame`)."""
+        b = self.bracelets.get(bracelet_id)
+        return [] if b is None else b.track.trail()
 
-    def _try_start(self, key: str, bracelet_id: str | None) -> list[Fix]:
-        items = self.pending[key]
-        if len(items) < 2:
+    # --- bearings -----------------------------------------------------------------------------
+    def _bearing(self, r: Bearing) -> list[Fix]:
+        frame = self._frame_for(r.lat_deg, r.lon_deg)
+        rx = frame.to_en(r.lat_deg, r.lon_deg)
+        bracelet_id = r.bracelet_id
+        if bracelet_id is None and len(self._channels.get(r.channel, ())) == 1:
+            # Not decoded, but only one bracelet is heard on its channel: it is that one's.
+            (bracelet_id,) = self._channels[r.channel]
+        key = key_of(bracelet_id, r.channel)
+        t_s = r.t.timestamp()
+        b = self.bracelets.get(key)
+        bearing_rad = math.radians(r.bearing_deg)
+        if b is None:
+            sigma = math.hypot(own_sigma_rad(r.sigma_deg), math.radians(PLACE_BIAS_DEG))
+            seed = zlib.crc32(key.encode())
+            track = ParticleTrack(
+                wedge_positions(np.random.default_rng(seed), MAX_PARTICLES, rx, bearing_rad,
+                                sigma, HEARD_WITHIN_M),
+                t_s, seed,
+            )  # fmt: skip
+            b = self.bracelets[key] = _Bracelet(track)
+            b.bearing_places.place(r.receiver_id, rx[0], rx[1], t_s)
+            b.n_bearings = 1
+            return self._maybe_fix(key, b, bracelet_id, t_s)
+        place, _ = b.bearing_places.place(r.receiver_id, rx[0], rx[1], t_s)
+        sigma = own_sigma_rad(r.sigma_deg)
+        late_s = b.track.t_s - t_s
+        if late_s > LATE_LIMIT_S:
             return []
-        result = triangulate([o for _, o in items])
-        if not result.ok or result.position_en is None or result.cov_en_m2 is None:
-            return []
-        major = math.sqrt(5.991 * float(np.linalg.eigvalsh(result.cov_en_m2)[-1]))
-        if major > START_MAJOR_M:
-            return []
-        t0 = max(t for t, _ in items)
-        self.tracks[key] = Track(result.position_en, result.cov_en_m2, t0)
-        del self.pending[key]
-        return [self._fix(key, bracelet_id, n_bearings=len(items))]
+        if late_s > 0:
+            sigma = math.hypot(sigma, self._walked_rad(b, rx, late_s))
+        b.track.predict(t_s)
+        b.track.update_bearing(rx, bearing_rad, sigma, place, HEARD_WITHIN_M)
+        b.n_bearings += 1
+        return self._maybe_fix(key, b, bracelet_id, t_s, force=True)
 
+    @staticmethod
+    def _walked_rad(b: _Bracelet, rx: tuple[float, float], late_s: float) -> float:
+        """The angle the person may have walked, seen from ``rx``, in ``late_s`` seconds."""
+        mean, _, _, _ = b.track.estimate()
+        range_m = max(math.hypot(mean[0] - rx[0], mean[1] - rx[1]), 50.0)
+        return min(MAX_SPEED_MPS * late_s / range_m, math.pi)
+
+    # --- pulses -------------------------------------------------------------------------------
     def _pulse(self, p: Pulse) -> list[Fix]:
         if p.bracelet_id is None or p.lat_deg is None or p.lon_deg is None:
             return []
-        track = self.tracks.get(p.bracelet_id)
-        if track is None:
-            return []
-        t_s = p.t.timestamp()
-        if t_s - self._last_rss.get((p.bracelet_id, p.receiver_id), -math.inf) < RSS_EVERY_S:
-            return []
-        self._last_rss[(p.bracelet_id, p.receiver_id)] = t_s
         frame = self._frame_for(p.lat_deg, p.lon_deg)
         east, north = frame.to_en(p.lat_deg, p.lon_deg)
-        x, cov, _ = track.estimate
-        gain = 0.0
-        if p.heading_deg is not None:
-            toward = bearing_of_enu(float(x[0]) - east, float(x[1]) - north)
-            gain = float(PATTERNS[p.antenna].gain_dbi(toward - p.heading_deg))
-        model = self.models.setdefault(p.bracelet_id, PathLossModel())
-        height_m = max((p.alt_m or 0.0) - (self.frame.alt0_m if self.frame else 0.0), 0.0)
-        height_m = height_m if height_m > AIRBORNE_M else 0.0  # a person's own height aside
-        range_m = math.hypot(float(x[0]) - east, float(x[1]) - north, height_m)
-        model.observe(range_m, math.sqrt(float(np.trace(cov[:2, :2]))), p.rssi_dbm - gain)
-        m = Measurement(
-            t_s, "rss", p.receiver_id, east, north, p.rssi_dbm, model.sigma_db,
-            model.level_1m_dbm + gain, model.exponent, height_m,
-        )  # fmt: skip
-        if not track.add(m):
-            return []
-        if t_s - self._last_pulse_fix.get(p.bracelet_id, -math.inf) < PULSE_FIX_EVERY_S:
-            return []
-        self._last_pulse_fix[p.bracelet_id] = t_s
-        return [self._fix(p.bracelet_id, p.bracelet_id)]
+        t_s = p.t.timestamp()
+        height = height_above_m(p.alt_m, frame.alt0_m)
+        key = p.bracelet_id
+        b = self.bracelets.get(key)
+        if b is None:
+            seed = zlib.crc32(key.encode())
+            radius = HEARD_FROM_AIR_M if height > 0 else HEARD_WITHIN_M
+            positions = disc_positions(
+                np.random.default_rng(seed), MAX_PARTICLES, (east, north), radius
+            )
+            b = self.bracelets[key] = _Bracelet(ParticleTrack(positions, t_s, seed))
+        b.n_pulses += 1
+        obs = PulseObs(t_s, east, north, height, p.rssi_dbm, p.heading_deg, p.antenna)
+        collector = b.collectors.setdefault(p.receiver_id, PlaceCollector())
+        finished = [(p.receiver_id, collector.add(obs))]
+        finished += [(rid, c.stale(t_s)) for rid, c in b.collectors.items() if c is not collector]
+        used = False
+        for receiver_id, pulses in finished:
+            if pulses:
+                used |= self._place(b, receiver_id, place_measurement(pulses), t_s)
+        return self._maybe_fix(key, b, key, t_s, force=used)
 
-    def _fix(self, key: str, bracelet_id: str | None, n_bearings: int | None = None) -> Fix:
-        track = self.tracks[key]
-        x, p, _ = track.estimate
+    def _place(self, b: _Bracelet, receiver_id: str, m: PlaceMeasurement, now_s: float) -> bool:
+        if b.track.t_s - m.t_s > LATE_LIMIT_S:
+            return False
+        centre = m.centre_en
+        k = b.rss_places.count(receiver_id, centre[0], centre[1], m.t_s)
+        sigma_db = place_sigma(m.independent_db, SHADOWING_DB, k)
+        b.track.predict(now_s)
+        b.track.update_place(m, sigma_db)
+        return True
+
+    # --- fixes --------------------------------------------------------------------------------
+    def _maybe_fix(
+        self, key: str, b: _Bracelet, bracelet_id: str | None, t_s: float, force: bool = False
+    ) -> list[Fix]:
+        if not force and t_s - b.last_fix_s < PULSE_FIX_EVERY_S:
+            return []
+        b.track.predict(t_s)
+        mean, cov, velocity, _ = b.track.estimate()
+        major = math.sqrt(5.991 * float(np.linalg.eigvalsh(cov)[-1]))
+        if major > FIX_MAJOR_M:
+            return []
+        b.last_fix_s = t_s
         assert self.frame is not None
-        bearings, pulses = track.counts
-        return make_fix(
-            self.frame, bracelet_id, datetime.fromtimestamp(track.t_s, UTC), x[:2], p[:2, :2],
-            "imm", n_bearings if n_bearings is not None else bearings, pulses, x[2:],
-        )  # fmt: skip
+        return [
+            make_fix(
+                self.frame, bracelet_id, datetime.fromtimestamp(b.track.t_s, UTC), mean, cov,
+                METHOD, b.n_bearings, b.n_pulses, velocity,
+            )
+        ]  # fmt: skip
 
 
 def batch_fixes(reports: Sequence[Report]) -> list[Fix]:

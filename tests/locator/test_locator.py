@@ -184,27 +184,13 @@ def test_locate_command(tmp_path: Path) -> None:
     assert '"method":"batch"' in result.stdout
     streamed = subprocess.run(locate, capture_output=True, text=True, timeout=300, check=False)
     assert streamed.returncode == 0, streamed.stderr
-    assert streamed.stdout.count('"method":"imm"') > 10
+    assert streamed.stdout.count('"method":"pf"') > 10
 
 
 def test_batch_fixes_group_by_bracelet() -> None:
     world = World(load_scenario(REPO / "scenarios" / "quiet-suburb.toml"))
     fixes = batch_fixes(simulate_reports(world))
     assert any(f.bracelet_id == "3A7F" for f in fixes)
-
-
-def test_path_loss_model_learns_exponent_and_level() -> None:
-    from locator.ranging import PathLossModel
-
-    rng = np.random.default_rng(4)
-    model = PathLossModel()
-    for _ in range(300):
-        r = float(rng.uniform(50, 1500))
-        rssi = -35.0 - 10 * 3.3 * math.log10(r) + float(rng.normal(0, 5))
-        model.observe(r, 0.05 * r, rssi)
-    assert model.exponent == pytest.approx(3.3, abs=0.25)
-    assert model.level_1m_dbm == pytest.approx(-35.0, abs=5.0)
-    assert model.sigma_db == pytest.approx(6.0, abs=0.5)  # 5 dB spread, 6 dB floor
 
 
 def moving_bearings(rng: np.random.Generator, biased: str | None) -> list[Measurement]:

@@ -1,0 +1,268 @@
+"""A particle filter for one bracelet: any shape of uncertainty, honest from the first pulse.
+
+**Why particles.** Early in a search the evidence does not pin down one place: one bearing is a
+wedge kilometres long, two nearly parallel bearings a long thin strip, a reflection a second
+crossing, a signal strength a ring of unknown radius. A Kalman filter has to call each of these
+a Gaussian around one point — the confident wrong answer of a crossing between a true and a
+reflected bearing. Particles carry the wedge, the strip, the two crossings as they are, and the
+mean and covariance reported from them cover them all (a long or wide ellipse, not a point).
+Once the evidence agrees, the cloud is a tight Gaussian and the same filter simply tracks it;
+the number of particles follows the area the cloud covers (``PARTICLE_AREA_M2`` each, between
+``MIN_PARTICLES`` and ``MAX_PARTICLES``), so a settled track costs little.
+
+Each particle is a position, a velocity and a mode (walking or stopped, :mod:`locator.motion`),
+with its own Gaussian over the bracelet's radiated level and the path-loss exponent
+(:mod:`locator.ranging`: a Rao–Blackwellised filter, those two integrated out exactly), and
+its own estimate of the bias of each place bearings were taken from (:mod:`locator.bearing_model`).
+Bearings weigh particles by :mod:`locator.bearing_model`. Resampling is systematic, when the
+effective sample size falls below half, with a few metres of jitter so that copies spread.
+
+**When the cloud is lost** — a bearing that agrees with none of it (its likelihood under the
+cloud near the reflection floor) — a share ``RESEED_SHARE`` of the particles is redrawn along
+that bearing (sensor resetting, as in robot localisation): if the next bearings agree, the new
+hypothesis takes over; if it was a reflection, they die out.
+
+**Smoothed trail**: every ``TRAIL_EVERY_S`` the particles' positions are kept, and carried
+through resampling with their descendants, for ``TRAIL_LAG_S``: weighted by today's weights they
+are the fixed-lag smoothed positions of the past minutes (the genealogy smoother), while the
+live estimate stays causal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from locator.bearing_model import PLACE_BIAS_VAR_RAD2, REFLECTION_SHARE, bearing_update
+from locator.fixes import CHI2_2DOF_95
+from locator.motion import propagate, start_walking_velocity
+from locator.ranging import PlaceMeasurement, prior_level, rss_update
+
+MAX_PARTICLES = 20_000
+MIN_PARTICLES = 2_000
+PARTICLE_AREA_M2 = 15.0 * 15.0
+START_WALKING = 0.5  # at the first evidence, walking and stopped are equally likely
+RESAMPLE_JITTER_M = 3.0
+RESAMPLE_JITTER_MPS = 0.03
+RESEED_SHARE = 0.1
+LOST_RATIO = 0.05  # a bearing's mean likelihood below this share of its peak: the cloud is lost
+TRAIL_EVERY_S = 10.0
+TRAIL_LAG_S = 300.0
+POSITION_FLOOR_M2 = 4.0
+MIN_RANGE_M = 10.0  # GPS and the model's own resolution: no ellipse is tighter
+
+
+@dataclass(frozen=True)
+class TrailPoint:
+    """A smoothed past position: time (s), mean (east, north m) and its 2×2 covariance (m²)."""
+
+    t_s: float
+    position_en: NDArray[np.float64]
+    cov_en_m2: NDArray[np.float64]
+
+
+def wedge_positions(
+    rng: np.random.Generator,
+    n: int,
+    receiver_en: tuple[float, float],
+    bearing_rad: float,
+    sigma_rad: float,
+    range_max_m: float,
+) -> NDArray[np.float64]:
+    """Positions (n×2) spread over a bearing's wedge out to ``range_max_m``, uniformly in range
+    (see :func:`disc_positions`)."""
+    theta = bearing_rad + rng.normal(0.0, sigma_rad, n)
+    r = rng.uniform(MIN_RANGE_M, range_max_m, n)
+    return np.column_stack((receiver_en[0] + r * np.sin(theta), receiver_en[1] + r * np.cos(theta)))
+
+
+def disc_positions(
+    rng: np.random.Generator, n: int, centre_en: tuple[float, float], radius_m: float
+) -> NDArray[np.float64]:
+    """Positions (n×2) around a receiver that hears the bracelet, out to ``radius_m``.
+
+    Uniform in range, not in area: the chance of hearing a bracelet at all falls with range
+    (its power by 27–35 dB a decade against a fixed detection floor, under 4–8 dB shadowing),
+    so a receiver that hears it is as likely to be a few hundred metres from it as a mile,
+    though the far ring is larger. The signal strength and bearings then weigh these places."""
+    theta = rng.uniform(0.0, 2.0 * math.pi, n)
+    r = rng.uniform(MIN_RANGE_M, radius_m, n)
+    return np.column_stack((centre_en[0] + r * np.sin(theta), centre_en[1] + r * np.cos(theta)))
+
+
+class ParticleTrack:
+    """One bracelet's particle cloud, from its first evidence on."""
+
+    def __init__(self, positions_en: NDArray[np.float64], t_s: float, seed: int) -> None:
+        n = positions_en.shape[0]
+        if n < 1:
+            raise ValueError("a particle track needs at least one particle")
+        self.rng = np.random.default_rng(seed)
+        self.t_s = t_s
+        self.position = np.array(positions_en, dtype=float)
+        self.walking: NDArray[np.bool_] = np.asarray(self.rng.random(n) < START_WALKING)
+        self.velocity = np.zeros((n, 2))
+        self.velocity[self.walking] = start_walking_velocity(self.rng, int(self.walking.sum()))
+        self.log_w = np.full(n, -math.log(n))
+        mean, cov = prior_level()
+        self.level_mean = np.tile(mean, (n, 1))
+        self.level_cov = np.tile(cov, (n, 1))
+        self.bias_mean: dict[str, NDArray[np.float64]] = {}  # per place: each particle's bias
+        self.bias_var: dict[str, float] = {}
+        self._trail: deque[tuple[float, NDArray[np.float32]]] = deque()
+        self._keep_trail()
+
+    @property
+    def size(self) -> int:
+        return int(self.log_w.size)
+
+    # --- evidence -----------------------------------------------------------------------------
+    def predict(self, t_s: float) -> None:
+        """Move the cloud forward to ``t_s`` (earlier times are ignored: the cloud is causal)."""
+        dt = t_s - self.t_s
+        if dt <= 0.0:
+            return
+        propagate(self.position, self.velocity, self.walking, dt, self.rng)
+        self.t_s = t_s
+        if t_s - self._trail[-1][0] >= TRAIL_EVERY_S:
+            self._keep_trail()
+
+    def update_bearing(
+        self, receiver_en: tuple[float, float], bearing_rad: float, sigma_rad: float,
+        place: str, range_max_m: float,
+    ) -> float:  # fmt: skip
+        """Weigh the cloud by a bearing (compass, radians) taken at the cloud's time from the
+        place keyed ``place`` (whose bias the particles learn).
+
+        Returns the bearing's mean likelihood over the cloud as a share of its peak (1: the
+        cloud sits on the bearing's line; near 0: it agrees with none of it)."""
+        if place not in self.bias_mean:
+            self.bias_mean[place] = np.zeros(self.size)
+            self.bias_var[place] = PLACE_BIAS_VAR_RAD2
+        var = self.bias_var[place]
+        log_lik, self.bias_var[place] = bearing_update(
+            self.position, receiver_en, bearing_rad, sigma_rad, self.bias_mean[place], var
+        )
+        s = sigma_rad * sigma_rad + var
+        peak = math.log(
+            (1.0 - REFLECTION_SHARE) / math.sqrt(2.0 * math.pi * s)
+            + REFLECTION_SHARE / (2.0 * math.pi)
+        )
+        ratio = self._weigh(log_lik, peak)
+        if ratio < LOST_RATIO:
+            self._reseed(receiver_en, bearing_rad, sigma_rad, range_max_m)
+        self._maybe_resample()
+        return ratio
+
+    def update_place(self, m: PlaceMeasurement, sigma_db: float) -> None:
+        """Weigh the cloud by a place's signal strength (see :func:`locator.ranging.rss_update`)."""
+        log_lik = rss_update(self.position, self.level_mean, self.level_cov, m, sigma_db)
+        self._weigh(log_lik, float(np.max(log_lik)))
+        self._maybe_resample()
+
+    # --- estimates ----------------------------------------------------------------------------
+    def weights(self) -> NDArray[np.float64]:
+        w = np.exp(self.log_w - self.log_w.max())
+        out: NDArray[np.float64] = w / w.sum()
+        return out
+
+    def estimate(
+        self,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
+        """(mean position (2,), its covariance (2×2, m²), mean velocity (2,), P(walking))."""
+        w = self.weights()
+        mean, cov = _moments(self.position, w)
+        velocity: NDArray[np.float64] = w @ self.velocity
+        return mean, cov, velocity, float(w @ self.walking)
+
+    def major95_m(self) -> float:
+        _, cov, _, _ = self.estimate()
+        return math.sqrt(CHI2_2DOF_95 * float(np.linalg.eigvalsh(cov)[-1]))
+
+    def trail(self) -> list[TrailPoint]:
+        """The smoothed positions every ``TRAIL_EVERY_S`` over the last ``TRAIL_LAG_S``."""
+        w = self.weights()
+        out = []
+        for t_s, pos in self._trail:
+            mean, cov = _moments(pos.astype(float), w)
+            out.append(TrailPoint(t_s, mean, cov))
+        return out
+
+    # --- mechanics ----------------------------------------------------------------------------
+    def _weigh(self, log_lik: NDArray[np.float64], peak: float) -> float:
+        w = self.weights()
+        ratio = float(w @ np.exp(log_lik - peak))
+        self.log_w = self.log_w + log_lik
+        self.log_w -= self.log_w.max()
+        return ratio
+
+    def _reseed(
+        self, receiver_en: tuple[float, float], bearing_rad: float, sigma_rad: float,
+        range_max_m: float,
+    ) -> None:  # fmt: skip
+        n = self.size
+        k = max(int(RESEED_SHARE * n), 1)
+        idx = self.rng.choice(n, size=k, replace=False)
+        self.position[idx] = wedge_positions(
+            self.rng, k, receiver_en, bearing_rad, sigma_rad, range_max_m
+        )
+        walking = self.rng.random(k) < START_WALKING
+        self.walking[idx] = walking
+        v = np.zeros((k, 2))
+        v[walking] = start_walking_velocity(self.rng, int(walking.sum()))
+        self.velocity[idx] = v
+        mean, cov = prior_level()
+        self.level_mean[idx] = mean
+        self.level_cov[idx] = cov
+        for bias in self.bias_mean.values():
+            bias[idx] = 0.0
+        # The new hypotheses weigh, together, RESEED_SHARE; the old cloud keeps the rest.
+        w = self.weights()
+        kept = np.ones(n, dtype=bool)
+        kept[idx] = False
+        rest = max(float(w[kept].sum()), 1e-300)
+        log_w = np.log(np.maximum(w * (1.0 - RESEED_SHARE) / rest, 1e-300))
+        log_w[idx] = math.log(RESEED_SHARE / k)
+        self.log_w = log_w - log_w.max()
+        for _, pos in self._trail:
+            pos[idx] = self.position[idx]
+
+    def _maybe_resample(self) -> None:
+        w = self.weights()
+        ess = 1.0 / float(w @ w)
+        if ess >= 0.5 * self.size:
+            return
+        _, cov = _moments(self.position, w)
+        values = np.maximum(np.linalg.eigvalsh(cov), 0.0)
+        area = math.pi * CHI2_2DOF_95 * math.sqrt(float(values[0] * values[1]) + 1.0)
+        n = int(min(max(area / PARTICLE_AREA_M2, MIN_PARTICLES), MAX_PARTICLES))
+        positions = (self.rng.random() + np.arange(n)) / n
+        idx = np.minimum(np.searchsorted(np.cumsum(w), positions), self.size - 1)
+        self.position = self.position[idx] + self.rng.normal(0.0, RESAMPLE_JITTER_M, (n, 2))
+        self.walking = self.walking[idx]
+        self.velocity = self.velocity[idx]
+        moving = self.walking
+        self.velocity[moving] += self.rng.normal(0.0, RESAMPLE_JITTER_MPS, (int(moving.sum()), 2))
+        self.level_mean = self.level_mean[idx]
+        self.level_cov = self.level_cov[idx]
+        self.bias_mean = {k: v[idx] for k, v in self.bias_mean.items()}
+        self.log_w = np.full(n, -math.log(n))
+        self._trail = deque((t, pos[idx]) for t, pos in self._trail)
+
+    def _keep_trail(self) -> None:
+        self._trail.append((self.t_s, self.position.astype(np.float32)))
+        while self._trail and self._trail[0][0] < self.t_s - TRAIL_LAG_S:
+            self._trail.popleft()
+
+
+def _moments(
+    position: NDArray[np.float64], w: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    mean: NDArray[np.float64] = w @ position
+    d = position - mean
+    cov: NDArray[np.float64] = (d * w[:, None]).T @ d + np.eye(2) * POSITION_FLOOR_M2
+    return mean, cov
