@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from registry.access import allowed
+from registry.fields import DEFAULT_PHONE_REGION, FormCheck, caregivers, places
 from registry.models import (
     CLINICAL_FIELDS,
     Bracelet,
@@ -42,12 +43,15 @@ from registry.service import (
     _date,
     _now,
     _own,
+    _record_fields,
     _require,
     _text,
     as_utc,
 )
 
 DEFAULT_RETENTION_DAYS = 365 * 7
+KEEPERS = frozenset({Role.PROGRAM_STAFF, Role.ADMIN})  # who deletes any record and restores it
+PURGED = "(purged)"
 _BOOL_FIELDS = {"glasses", "verbal"}
 
 
@@ -79,95 +83,38 @@ def _flush(session: Session, client: Client) -> None:
         ) from None
 
 
-def _caregivers(value: Any) -> list[Caregiver]:
-    if not isinstance(value, list):
-        raise RegistryInputError("caregivers: must be a list")
-    out = []
-    for i, c in enumerate(value):
-        if not isinstance(c, dict):
-            raise RegistryInputError(f"caregivers[{i}]: must be an object")
-        out.append(Caregiver(name=_text(c, "name", required=True), relation=_text(c, "relation"),
-                             phone=_text(c, "phone", required=True, max_len=40),
-                             available_24_7=bool(c.get("available_24_7", False)),
-                             priority=i + 1))  # fmt: skip
-    return out
-
-
-def _places(value: Any) -> list[Place]:
-    if not isinstance(value, list):
-        raise RegistryInputError("places: must be a list")
-    out = []
-    for i, p in enumerate(value):
-        if not isinstance(p, dict):
-            raise RegistryInputError(f"places[{i}]: must be an object")
-        try:
-            kind = PlaceKind(p.get("kind", "frequented"))
-        except ValueError:
-            raise RegistryInputError(
-                f"places[{i}].kind: one of {[k.value for k in PlaceKind]}, got {p.get('kind')!r}"
-            ) from None
-        lat, lon = p.get("lat_deg"), p.get("lon_deg")
-        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
-            raise RegistryInputError(f"places[{i}]: lat_deg and lon_deg must be numbers")
-        if not -90 <= lat <= 90 or not -180 <= lon <= 180:
-            raise RegistryInputError(
-                f"places[{i}]: latitude -90..90 and longitude -180..180, got {lat}, {lon}"
-            )
-        out.append(Place(kind=kind, label=_text(p, "label", required=True), lat_deg=float(lat),
-                         lon_deg=float(lon), notes=_text(p, "notes", max_len=2000)))  # fmt: skip
-    return out
-
-
 def update_client(
-    session: Session, actor: Actor, client_id: str, expected_version: int, changes: dict[str, Any]
-) -> Client:
+    session: Session, actor: Actor, client_id: str, expected_version: int,
+    changes: dict[str, Any], *, phone_region: str = DEFAULT_PHONE_REGION,
+) -> Client:  # fmt: skip
     """Apply ``changes`` (field → value; ``caregivers`` and ``places`` replace the lists) to the
-    client, made from ``expected_version``. Every change is checked before anything is written."""
+    client, made from ``expected_version``. Every change is checked before anything is written,
+    and every problem reported at once (as :func:`registry.service.enrol` does)."""
     client = _client(session, client_id)
     _check_version(client, expected_version)
     unknown = set(changes) - set(PUBLIC_FIELDS) - set(CLINICAL_FIELDS) - {"caregivers", "places"}
     if unknown:
-        raise RegistryInputError(f"unknown fields: {', '.join(sorted(unknown))}")
+        raise RegistryInputError.of({f: f"The record has no field “{f}”." for f in sorted(unknown)})
     kinds = {"public" if f in PUBLIC_FIELDS else "clinical" if f in CLINICAL_FIELDS
              else "contacts" for f in changes}  # fmt: skip
     for kind in sorted(kinds):
         _require(session, actor, "write", kind, client_id)  # type: ignore[arg-type]
-    values: dict[str, Any] = {}
-    for field, value in changes.items():
-        if field == "caregivers":
-            values[field] = _caregivers(value)
-        elif field == "places":
-            values[field] = _places(value)
-        elif field in _BOOL_FIELDS:
-            if not isinstance(value, bool):
-                raise RegistryInputError(f"{field}: must be true or false, got {value!r}")
-            values[field] = value
-        elif field == "date_of_birth":
-            values[field] = _date(changes, field, required=True)
-        elif field == "height_cm":
-            if value is not None and (not isinstance(value, int) or not 40 <= value <= 250):
-                raise RegistryInputError(
-                    f"height_cm: must be a whole number of cm within 40..250, got {value!r}"
-                )
-            values[field] = value
-        elif field in ("first_name", "last_name"):
-            values[field] = _text(changes, field, required=True, max_len=100)
-        else:
-            long = field in CLINICAL_FIELDS or field in ("scars_marks", "useful_phrases")
-            limit = 4000 if long else 100
-            values[field] = None if value is None else _text(changes, field, max_len=limit)
+    check = FormCheck(changes)
+    values = _record_fields(check, changes, (*PUBLIC_FIELDS, *CLINICAL_FIELDS))
+    rows = caregivers(changes["caregivers"], phone_region, check) if "caregivers" in changes else []
+    spots = places(changes["places"], check) if "places" in changes else []
+    check.done()
     for field, value in values.items():
-        if field == "caregivers":
-            client.caregivers.clear()
-            client.caregivers.extend(value)
-        elif field == "places":
-            client.places.clear()
-            client.places.extend(value)
-        else:
-            setattr(client, field, value)
+        setattr(client, field, value)
+    if "caregivers" in changes:
+        client.caregivers.clear()
+        client.caregivers.extend(Caregiver(**row) for row in rows)
+    if "places" in changes:
+        client.places.clear()
+        client.places.extend(Place(**{**spot, "kind": PlaceKind(spot["kind"])}) for spot in spots)
     client.updated_at = _now()  # an UPDATE of the row: the version goes up, lists or not
     _flush(session, client)
-    _audit(session, actor, "update", "client", client.id, sorted(values), "edit")
+    _audit(session, actor, "update", "client", client.id, sorted(changes), "edit")
     return client
 
 
@@ -252,16 +199,21 @@ def read_co_response(
 
 
 def soft_delete_client(session: Session, actor: Actor, client_id: str, reason: str) -> None:
-    """Mark a client deleted (admin, or their family): hidden at once, purged after retention.
+    """Mark a client deleted (program staff, an admin, or their family): hidden at once,
+    restorable until purged after the retention period.
 
     The bracelet is unassigned (back to stock) so that it may be issued again."""
     client = _client(session, client_id)
     own = _own(session, actor, client_id)
     family_own = actor.role is Role.FAMILY and allowed(actor.role, "write", "public", own)
-    if actor.role is not Role.ADMIN and not family_own:
-        raise ForbiddenError("only an admin or the client's family may delete a client")
+    if actor.role not in KEEPERS and not family_own:
+        raise ForbiddenError(
+            "only program staff, an admin or the client's family may delete a client"
+        )
     if not reason.strip():
-        raise RegistryInputError("reason: deleting a client needs a reason (it is audited)")
+        raise RegistryInputError.of({"reason": (
+            "Say why the record is deleted (a duplicate, moved away): it is kept in the audit "
+            "log.")})  # fmt: skip
     now = _now()
     client.deleted_at = now
     client.updated_at = now
@@ -275,16 +227,40 @@ def soft_delete_client(session: Session, actor: Actor, client_id: str, reason: s
 
 
 def restore_client(session: Session, actor: Actor, client_id: str, reason: str) -> None:
-    """Undo a soft delete within the retention period (admin only)."""
-    if actor.role is not Role.ADMIN:
-        raise ForbiddenError("only an admin may restore a deleted client")
+    """Undo a soft delete within the retention period (program staff and admins)."""
+    if actor.role not in KEEPERS:
+        raise ForbiddenError("only program staff or an admin may restore a deleted client")
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is None:
         raise NotFoundError(f"client_id: no deleted client {client_id!r}")
+    if client.first_name == PURGED:
+        raise ConflictError("this record was purged at the end of its retention; it cannot be "
+                            "restored")  # fmt: skip
     client.deleted_at = None
     client.updated_at = _now()
     _flush(session, client)
     _audit(session, actor, "restore", "client", client_id, [], reason.strip() or "restore")
+
+
+def deleted_clients(
+    session: Session, actor: Actor, retention_days: int = DEFAULT_RETENTION_DAYS
+) -> list[dict[str, Any]]:
+    """The soft-deleted records that can still be restored, newest deletion first (staff and
+    admins), each with the day it will be purged."""
+    if actor.role not in KEEPERS:
+        raise ForbiddenError("only program staff or an admin may see deleted records")
+    rows = []
+    query = select(Client).where(Client.deleted_at.is_not(None), Client.first_name != PURGED)
+    for c in session.scalars(query.order_by(Client.deleted_at.desc())):
+        assert c.deleted_at is not None
+        deleted = as_utc(c.deleted_at)
+        purge_on = (deleted + timedelta(days=retention_days)).date()
+        rows.append(
+            {"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
+             "date_of_birth": c.date_of_birth.isoformat(), "deleted_at": deleted.isoformat(),
+             "purge_on": purge_on.isoformat()}
+        )  # fmt: skip
+    return rows
 
 
 def purge_expired(
@@ -305,9 +281,9 @@ def purge_expired(
     for client in session.scalars(select(Client).where(Client.deleted_at.is_not(None))):
         assert client.deleted_at is not None
         deleted = as_utc(client.deleted_at)
-        if deleted > cutoff or client.first_name == "(purged)":
+        if deleted > cutoff or client.first_name == PURGED:
             continue
-        client.first_name = client.last_name = "(purged)"
+        client.first_name = client.last_name = PURGED
         for field in (*PUBLIC_FIELDS[2:], *CLINICAL_FIELDS, "photo", "photo_type"):
             if field in ("date_of_birth",):
                 continue

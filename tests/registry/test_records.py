@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from registry.models import AuditEntry, Client, Role, SearchEvent
 from registry.records import (
     add_enrollment,
+    deleted_clients,
     link_co_response,
     purge_expired,
     read_co_response,
@@ -37,6 +38,7 @@ from registry.service import (
     RegistryInputError,
     assign_bracelet,
     enrol,
+    list_clients,
     open_search,
     read_client,
 )
@@ -71,8 +73,19 @@ def test_concurrent_edits_conflict_instead_of_overwriting(session: Session) -> N
     })  # fmt: skip
     session.commit()
     after = read_client(session, FAMILY, client_id)
-    assert [c["name"] for c in after["caregivers"]] == ["Bob Brown"]
+    assert [(c["name"], c["phone"]) for c in after["caregivers"]] == [("Bob Brown", "+16175550102")]
     assert after["version"] == 3
+    # The new fields edit like the others.
+    update_client(
+        session,
+        FAMILY,
+        client_id,
+        3,
+        {"usual_clothing": "red anorak", "description": "  short, quick walker "},
+    )
+    session.commit()
+    after = read_client(session, FAMILY, client_id)
+    assert (after["usual_clothing"], after["description"]) == ("red anorak", "short, quick walker")
 
 
 def test_edits_are_checked_before_anything_is_written(session: Session) -> None:
@@ -84,6 +97,8 @@ def test_edits_are_checked_before_anything_is_written(session: Session) -> None:
         {"places": [{"label": "x", "lat_deg": 91, "lon_deg": 0}]},
         {"favourite_colour": "blue"},
         {"hair": "grey", "verbal": "yes"},
+        {"caregivers": [{"name": "Bob Brown", "phone": "call ann"}]},
+        {"description": "x" * 4001},
     ]
     for change in bad:
         with pytest.raises(RegistryInputError):
@@ -170,6 +185,37 @@ def test_soft_delete_hides_restores_and_purges_after_retention(session: Session)
         "(purged)", None, None, [])  # fmt: skip
     with pytest.raises(ForbiddenError):
         purge_expired(session, FAMILY)
+    with pytest.raises(ConflictError, match="purged"):
+        restore_client(session, ADMIN, client_id, "too late")
+
+
+def test_staff_soft_delete_a_duplicate_and_restore_it(session: Session) -> None:
+    staff = actor(Role.PROGRAM_STAFF)
+    first = _enrolled(session)
+    second = enrol(session, FAMILY, FORM, confirmed_not_duplicate=True).id
+    session.commit()
+    with pytest.raises(RegistryInputError, match="Say why"):
+        soft_delete_client(session, staff, second, " ")
+    soft_delete_client(session, staff, second, "duplicate of the first record")
+    session.commit()
+    assert [c["id"] for c in list_clients(session, staff)] == [first]
+    [gone] = deleted_clients(session, staff)
+    assert (gone["id"], gone["first_name"]) == (second, "Walter")
+    for role in (Role.FAMILY, Role.DISPATCHER, Role.CLINICIAN, Role.SEARCHER):
+        with pytest.raises(ForbiddenError):
+            restore_client(session, actor(role), second, "want it back")
+        with pytest.raises(ForbiddenError):
+            deleted_clients(session, actor(role))
+    restore_client(session, staff, second, "it was not a duplicate after all")
+    session.commit()
+    assert sorted(c["id"] for c in list_clients(session, staff)) == sorted([first, second])
+    assert deleted_clients(session, staff) == []
+    reasons = session.scalars(
+        select(AuditEntry.reason).where(
+            AuditEntry.entity_id == second, AuditEntry.action != "create"
+        )
+    )
+    assert list(reasons) == ["duplicate of the first record", "it was not a duplicate after all"]
 
 
 def test_search_lifecycle_log_and_links(session: Session) -> None:
