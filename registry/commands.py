@@ -1,10 +1,12 @@
-"""``safetynet registry``: enrol from a JSON file, list batteries due, export a client."""
+"""``safetynet registry``: enrol from a JSON file, keep the bracelet inventory (add, assign, swap,
+retire), list who has no bracelet, batteries due, delete and restore a record, export a client."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,18 @@ Work on the registry database (SQLite in the data folder by default; SAFETYNET_D
 PostgreSQL). The database is brought up to date (migrated) first. Commands act as the program's
 administrator account of this machine (``--as-user``).
 
+Bracelet IDs are the four letters and digits printed on the bracelet (3A7F).
+
 examples:
   safetynet registry enrol client.json
+  safetynet registry add-bracelet 3A7F --channel 19
+  safetynet registry assign CLIENT_ID 3A7F
+  safetynet registry swap CLIENT_ID 4B10 --retire-old --reason "strap broke"
+  safetynet registry retire 3A7F --reason "lost in the river"
+  safetynet registry unassigned
   safetynet registry batteries-due --within-days 14
+  safetynet registry delete CLIENT_ID --reason "duplicate of 5f3c..."
+  safetynet registry restore CLIENT_ID --reason "not a duplicate after all"
   safetynet registry export CLIENT_ID --reason "records request 2026-114" > client.json
 """
 
@@ -24,7 +35,8 @@ def add_parser(subparsers: Any) -> None:
     from safetynet.cli import existing_file
 
     p = subparsers.add_parser(
-        "registry", help="enrol clients, list batteries due, export a record", description=HELP,
+        "registry", help="enrol clients, keep the bracelets, list batteries due, export a record",
+        description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     p.add_argument(
@@ -35,7 +47,42 @@ def add_parser(subparsers: Any) -> None:
         "enrol", help="enrol a client from a JSON file (the enrollment form's fields)"
     )
     e.add_argument("file", type=existing_file)
+    e.add_argument(
+        "--not-a-duplicate", action="store_true",
+        help="enrol even though someone with the same name and date of birth is enrolled",
+    )  # fmt: skip
     e.set_defaults(handler=run_enrol)
+    a = sub.add_parser("add-bracelet", help="put a new bracelet into the inventory (in stock)")
+    a.add_argument("bracelet_id", help="the ID printed on the bracelet (four hex digits)")
+    a.add_argument("--channel", type=int, required=True, help="its channel, 1..40")
+    a.add_argument("--battery-days", type=int, default=180, help="days between battery changes")
+    a.set_defaults(handler=run_add_bracelet)
+    g = sub.add_parser("assign", help="put a bracelet from the inventory on a client")
+    g.add_argument("client_id")
+    g.add_argument("bracelet_id", help="the ID printed on the bracelet (four hex digits)")
+    g.add_argument("--installed-on", type=_day, help="the battery's date (default today)")
+    g.set_defaults(handler=run_assign)
+    w = sub.add_parser("swap", help="replace a client's bracelet with one from the inventory")
+    w.add_argument("client_id")
+    w.add_argument("bracelet_id", help="the new bracelet's ID")
+    w.add_argument("--retire-old", action="store_true", help="retire the old one (else: stock)")
+    w.add_argument("--installed-on", type=_day, help="the battery's date (default today)")
+    w.add_argument("--reason", default="", help="why (written to the audit log)")
+    w.set_defaults(handler=run_swap)
+    r = sub.add_parser("retire", help="take a bracelet out of service for good")
+    r.add_argument("bracelet_id")
+    r.add_argument("--reason", required=True, help="why (written to the audit log)")
+    r.set_defaults(handler=run_retire)
+    u = sub.add_parser("unassigned", help="clients without a bracelet, bracelets without a client")
+    u.set_defaults(handler=run_unassigned)
+    d = sub.add_parser("delete", help="soft-delete a client (restorable until purged)")
+    d.add_argument("client_id")
+    d.add_argument("--reason", required=True, help="why (written to the audit log)")
+    d.set_defaults(handler=run_delete)
+    o = sub.add_parser("restore", help="restore a soft-deleted client")
+    o.add_argument("client_id")
+    o.add_argument("--reason", required=True, help="why (written to the audit log)")
+    o.set_defaults(handler=run_restore)
     b = sub.add_parser("batteries-due", help="bracelets whose battery runs out soon")
     b.add_argument("--within-days", type=int, default=14)
     b.set_defaults(handler=run_batteries)
@@ -43,6 +90,15 @@ def add_parser(subparsers: Any) -> None:
     x.add_argument("client_id")
     x.add_argument("--reason", required=True, help="why (written to the audit log)")
     x.set_defaults(handler=run_export)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a date year-month-day (2026-12-02), got {text!r}"
+        ) from None
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -76,11 +132,101 @@ def run_enrol(args: argparse.Namespace) -> int:
         raise InputError(f"{args.file}: not valid JSON: {err}") from err
     if not isinstance(data, dict):
         raise InputError(f"{args.file}: must hold one JSON object (a client)")
+    from safetynet.settings import get_settings
+
     session, actor = _open(args)
     with session:
-        client = enrol(session, actor, data)
+        client = enrol(session, actor, data, phone_region=get_settings().phone_region,
+                       confirmed_not_duplicate=args.not_a_duplicate)  # fmt: skip
         session.commit()
         print(client.id)
+    return 0
+
+
+def run_add_bracelet(args: argparse.Namespace) -> int:
+    from registry.bracelets import add_bracelet, parse_bracelet_id
+
+    session, actor = _open(args)
+    with session:
+        b = add_bracelet(session, actor, parse_bracelet_id(args.bracelet_id), args.channel,
+                         args.battery_days)  # fmt: skip
+        session.commit()
+        print(f"bracelet {b.bracelet_id:04X} on channel {b.channel}: in stock")
+    return 0
+
+
+def run_assign(args: argparse.Namespace) -> int:
+    from registry.bracelets import assign_from_inventory, parse_bracelet_id
+
+    session, actor = _open(args)
+    with session:
+        b = assign_from_inventory(session, actor, parse_bracelet_id(args.bracelet_id),
+                                  args.client_id, args.installed_on)  # fmt: skip
+        session.commit()
+        print(f"bracelet {b.bracelet_id:04X} (channel {b.channel}) assigned to {args.client_id}")
+    return 0
+
+
+def run_swap(args: argparse.Namespace) -> int:
+    from registry.bracelets import parse_bracelet_id, swap_bracelet
+
+    session, actor = _open(args)
+    with session:
+        new_id = parse_bracelet_id(args.bracelet_id)
+        b = swap_bracelet(session, actor, args.client_id, new_id, args.installed_on,
+                          retire_old=args.retire_old, reason=args.reason)  # fmt: skip
+        session.commit()
+        old = "retired" if args.retire_old else "back in stock"
+        print(f"bracelet {b.bracelet_id:04X} (channel {b.channel}) now on {args.client_id}; "
+              f"the old one {old}")  # fmt: skip
+    return 0
+
+
+def run_retire(args: argparse.Namespace) -> int:
+    from registry.bracelets import parse_bracelet_id, retire_bracelet
+
+    session, actor = _open(args)
+    with session:
+        b = retire_bracelet(session, actor, parse_bracelet_id(args.bracelet_id), args.reason)
+        session.commit()
+        print(f"bracelet {b.bracelet_id:04X} retired")
+    return 0
+
+
+def run_unassigned(args: argparse.Namespace) -> int:
+    from registry.bracelets import program_gaps
+
+    session, actor = _open(args)
+    with session:
+        gaps = program_gaps(session, actor)
+    print(f"clients without a bracelet ({len(gaps['clients_without_bracelet'])}):")
+    for c in gaps["clients_without_bracelet"]:
+        print(f"  {c['id']}  {c['last_name']}, {c['first_name']}  enrolled {c['enrolled_on']}")
+    print(f"bracelets in stock, on no one ({len(gaps['bracelets_without_client'])}):")
+    for b in gaps["bracelets_without_client"]:
+        print(f"  {b['bracelet_id']}  channel {b['channel']}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    from registry.records import soft_delete_client
+
+    session, actor = _open(args)
+    with session:
+        soft_delete_client(session, actor, args.client_id, args.reason)
+        session.commit()
+    print(f"client {args.client_id} deleted (restorable until purged)")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from registry.records import restore_client
+
+    session, actor = _open(args)
+    with session:
+        restore_client(session, actor, args.client_id, args.reason)
+        session.commit()
+    print(f"client {args.client_id} restored")
     return 0
 
 

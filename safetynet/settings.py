@@ -17,6 +17,10 @@ server call :func:`get_settings`, which tests can replace through :func:`overrid
 ``SAFETYNET_INGEST_REQUESTS_PER_S``  posts per second one sender may make before a 429
 ``SAFETYNET_TRUSTED_PROXIES``  addresses or CIDR networks of the reverse proxies whose
                            ``X-Forwarded-For`` is believed, comma-separated; default none
+``SAFETYNET_PHONE_REGION`` the country a phone number without a country code is read in
+                           (ISO 3166 code); default ``US``
+``SAFETYNET_TIME_ZONE``    the agency's time zone (IANA name, ``America/New_York``) times are
+                           entered and shown in; default the server machine's own
 =========================  ===================================================================
 """
 
@@ -25,8 +29,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from safetynet.errors import ConfigError
@@ -57,6 +62,22 @@ class Settings(BaseSettings):
     features_file: Path | None = None  # GeoJSON of water, roads, buildings, parks, woods
     ingest_requests_per_s: int = Field(default=20, ge=1)
     trusted_proxies: str = ""  # comma-separated addresses or networks; none by default
+    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    time_zone: str | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            ZoneInfo(value.strip())
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                f"SAFETYNET_TIME_ZONE: {value!r} is not a time zone name; use one such as "
+                "America/New_York or Europe/London"
+            ) from None
+        return value.strip()
 
     @property
     def resolved_database_url(self) -> str:

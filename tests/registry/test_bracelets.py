@@ -201,3 +201,52 @@ def test_bracelet_ids_refused(text: str | int) -> None:
     with pytest.raises(RegistryInputError) as err:
         parse_bracelet_id(text)
     assert set(err.value.errors) == {"bracelet_id"}
+
+
+def test_the_command_line_keeps_the_inventory(tmp_path: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SAFETYNET_DATA_DIR": str(tmp_path), "SAFETYNET_DATABASE_URL": ""}
+
+    def run(*words: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "safetynet", "registry", *words]
+        return subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+
+    form = tmp_path / "client.json"
+    form.write_text(json.dumps(PUBLIC_FORM))
+    walter = run("enrol", str(form)).stdout.strip()
+    again = run("enrol", str(form))
+    assert again.returncode == 1
+    assert "is already enrolled" in again.stderr
+    rose = run("enrol", str(form), "--not-a-duplicate").stdout.strip()
+    assert run("add-bracelet", "3A7F", "--channel", "19").returncode == 0
+    assert run("add-bracelet", "4b10", "--channel", "20").returncode == 0
+    done = run("assign", walter, "3A7F")
+    assert done.returncode == 0, done.stderr
+    assert "bracelet 3A7F (channel 19) assigned" in done.stdout
+    for words, message in [
+        (("assign", rose, "3A7F"), "3A7F is already worn by Walter Brown"),
+        (("assign", rose, "9999"), "There is no bracelet 9999 in the inventory"),
+        (("assign", rose, "3A7G"), "four letters and digits printed on it"),
+        (("add-bracelet", "3A7F", "--channel", "2"), "already in the inventory"),
+    ]:
+        refused = run(*words)
+        assert refused.returncode == 1, words
+        assert message in refused.stderr
+        assert "Traceback" not in refused.stderr
+    unassigned = run("unassigned")
+    assert rose in unassigned.stdout
+    assert "4B10  channel 20" in unassigned.stdout
+    swapped = run("swap", walter, "4B10", "--retire-old", "--reason", "strap broke")
+    assert "the old one retired" in swapped.stdout, swapped.stderr
+    retired = run("assign", rose, "3A7F")
+    assert "retired" in retired.stderr
+    assert run("delete", rose, "--reason", "duplicate").returncode == 0
+    assert rose not in run("unassigned").stdout
+    assert run("restore", rose, "--reason", "not a duplicate").returncode == 0
+    assert rose in run("unassigned").stdout
