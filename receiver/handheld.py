@@ -37,8 +37,9 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from safetynet.angles import angle_diff_deg, wrap_360
+from safetynet.antennas import antenna_named
 from safetynet.nmea import day_offset, rmc_date, split_sentence, time_of_day_s
-from safetynet.reports import Pulse, PulseStatus, Report, Status
+from safetynet.reports import Antenna, Pulse, PulseStatus, Report, Status
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class SnhhParser:
     receiver_id: str | None = None
     next_seq: Callable[[], int] = field(default_factory=lambda: iter(range(10**18)).__next__)
     unit_id: str | None = None
-    antenna: str = "yagi3"
+    antenna: Antenna = "yagi3"
     date: date | None = None
     date_time_of_day_s: float = 0.0  # the time of day of the sentence that gave ``date``
     fix: GnssFix | None = None
@@ -276,8 +277,9 @@ class SnhhParser:
 
     def _psnid(self, arrival_s: float, f: list[str]) -> list[Report]:
         self.unit_id = f[1]
-        if f[3] in ("yagi3", "omni"):
-            self.antenna = f[3]
+        antenna = antenna_named(f[3])
+        if antenna is not None:
+            self.antenna = antenna
         return []
 
     def _psnpd(self, arrival_s: float, f: list[str]) -> list[Report]:
@@ -312,7 +314,7 @@ class SnhhParser:
             lon_deg=None if fix is None else fix.lon_deg,
             alt_m=None if fix is None else fix.alt_m,
             heading_deg=None,
-            antenna="yagi3" if self.antenna == "yagi3" else "omni",
+            antenna=self.antenna,
         )
 
     def _wait_for_heading(self, pulse: Pulse, utc: float) -> list[Report]:

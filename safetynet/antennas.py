@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import overload
+from typing import get_args, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,3 +61,10 @@ class Pattern:
 YAGI3 = Pattern("yagi3", peak_gain_dbi=7.0, beamwidth_deg=70.0, front_to_back_db=15.0)
 OMNI = Pattern("omni", peak_gain_dbi=0.0, beamwidth_deg=360.0, front_to_back_db=0.0)
 PATTERNS: dict[str, Pattern] = {"yagi3": YAGI3, "omni": OMNI}  # by name (an Antenna)
+ANTENNAS: tuple[Antenna, ...] = get_args(Antenna)
+
+
+def antenna_named(name: str) -> Antenna | None:
+    """The :data:`~safetynet.reports.Antenna` called ``name`` (one of :data:`ANTENNAS`), or
+    None for any other name."""
+    return next((antenna for antenna in ANTENNAS if antenna == name), None)
