@@ -17,6 +17,9 @@ from safetynet.reports import Pulse, Report
 
 log = logging.getLogger(__name__)
 
+STOP_DRAIN_S = 3.0  # on SIGTERM, the queue gets this long (at most) to empty before the exit
+UPLINK_JOIN_S = 1.0  # ... after the uplink's own thread has had this long to finish its request
+
 HELP = """\
 Listen to a source and write the reports of spec/reports.md as JSON Lines: a pulse for every
 frame heard (decoded or not), status every 5 s, and — when pulses carry the heading of a
@@ -30,8 +33,10 @@ sources:
   serial:/dev/ttyACM0                        an SNHH-1 handheld unit (survives unplugging)
 
 A file source runs as fast as the CPU allows and stops at its end; live sources run until
-Ctrl-C. With --uplink, reports are also queued on disk and sent to the server; nothing is lost
-while the link is down, and --uplink-drain waits (up to N s) for the queue to empty at the end.
+Ctrl-C or SIGTERM (which stops it within a few seconds in any state, a reconnecting rtl_tcp
+link included). With --uplink, reports are also queued on disk and sent to the server; nothing
+is lost while the link is down, and --uplink-drain waits (up to N s; 3 s at most after SIGTERM)
+for the queue to empty at the end; what is left stays on disk for the next run.
 
 examples:
   safetynet receive --source sigmf:rec.sigmf-meta
@@ -72,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from receiver.attribution import SweepCollector
 
     outbox = uplink = None
+    sender: threading.Thread | None = None
     if args.uplink:
         from receiver.uplink import Outbox, Uplink
         from safetynet.settings import get_settings
@@ -82,9 +88,11 @@ def run(args: argparse.Namespace) -> int:
         )
         outbox = Outbox(queue)
         uplink = Uplink(outbox, args.uplink, args.token)
-        threading.Thread(target=uplink.run, name="uplink", daemon=True).start()
+        sender = threading.Thread(target=uplink.run, name="uplink", daemon=True)
+        sender.start()
     next_seq: Callable[[], int] = outbox.next_seq if outbox else itertools.count().__next__
     stop = threading.Event()
+    # The handler only sets a flag that every loop looks at (no lock is taken in it).
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     sweeps = SweepCollector(next_seq)
     out: IO[str] = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
@@ -103,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
             out.close()
         if uplink is not None and outbox is not None:
             uplink.stop()
-            if not uplink.drain(args.uplink_drain):
+            if sender is not None:
+                sender.join(UPLINK_JOIN_S)
+            drain_s = min(args.uplink_drain, STOP_DRAIN_S) if stop.is_set() else args.uplink_drain
+            if not uplink.drain(drain_s):
                 print(f"safetynet: {outbox.pending()} reports still queued in {outbox.path}; "
                       "they will be sent on the next run", file=sys.stderr)  # fmt: skip
             outbox.close()
@@ -134,14 +145,14 @@ def _reports(
     from receiver.sdr import ReceiverConfig, SdrReceiver
     from receiver.sources import open_source
 
-    source = open_source(args.source)
+    source = open_source(args.source, stop=stop.is_set)
     position = None if args.lat_deg is None else (args.lat_deg, args.lon_deg, args.alt_m)
     config = ReceiverConfig(
         receiver_id=args.receiver_id or "SDR-1", position=position, antenna=args.antenna
     )
     receiver = SdrReceiver(source, config, next_seq)
     try:
-        for report in receiver.run():
+        for report in receiver.run(stop=stop.is_set):
             yield report
             if stop.is_set():
                 break

@@ -57,6 +57,7 @@ from safetynet.reports import (
     N_CHANNELS,
     POWER_DBM_RANGE,
     SNR_DB_RANGE,
+    Antenna,
     Pulse,
     PulseStatus,
     Report,
@@ -117,7 +118,7 @@ class HeardFrame:
 class ReceiverConfig:
     receiver_id: str = "SDR-1"
     position: tuple[float, float, float] | None = None  # overrides the source's
-    antenna: str = "omni"
+    antenna: Antenna = "omni"
     # The detector is calibrated on ideal noise; a real floor estimate adds some: aiming at 0.5
     # keeps the measured rate under one per channel-hour (bench/receiver_detection.py).
     false_per_channel_hour: float = 0.5
@@ -167,10 +168,11 @@ class SdrReceiver:
             return None
         return -self._lo_offset_hz / self.source.center_hz * PPM
 
-    def run(self) -> Iterator[Report]:
-        """Read the source to its end (or forever, if live) and yield reports as they come."""
+    def run(self, stop: Callable[[], bool] | None = None) -> Iterator[Report]:
+        """Read the source to its end (or forever, if live, until ``stop`` says so: it is
+        looked at before every chunk) and yield reports as they come."""
         n = CHUNK_BLOCKS * self.block_samples
-        while True:
+        while stop is None or not stop():
             chunk = self.source.read(n)
             if chunk is None:
                 break
@@ -432,7 +434,7 @@ class SdrReceiver:
             lon_deg=pos[1] if pos else None,
             alt_m=pos[2] if pos else None,
             heading_deg=None if heading is None else round(heading, 1) % 360.0,
-            antenna="yagi3" if self.config.antenna == "yagi3" else "omni",
+            antenna=self.config.antenna,
         )
 
     def _status(self, now_s: float) -> Status:

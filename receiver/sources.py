@@ -14,6 +14,7 @@ apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -43,8 +44,9 @@ def _gain(params: dict[str, str], url: str) -> float | None:
     return None if text == "auto" else _float(params, "gain", None, url)
 
 
-def open_source(url: str) -> SampleSource:
-    """Open a sample source from its URL (see the module docstring)."""
+def open_source(url: str, stop: Callable[[], bool] | None = None) -> SampleSource:
+    """Open a sample source from its URL (see the module docstring); a live source whose waits
+    can be long (rtl_tcp reconnecting) gives up within a fraction of a second of ``stop``."""
     scheme, _, rest = url.partition(":")
     if scheme == "sigmf":
         return open_sigmf(Path(rest))
@@ -74,7 +76,7 @@ def open_source(url: str) -> SampleSource:
             parts.hostname, parts.port,
             sample_rate_hz=_float(params, "fs", RECOMMENDED_SAMPLE_RATE_HZ, url) or 0.0,
             center_hz=_float(params, "fc", RECOMMENDED_CENTER_HZ, url) or 0.0,
-            gain_db=_gain(params, url), ppm=int(_float(params, "ppm", 0, url) or 0),
+            gain_db=_gain(params, url), ppm=int(_float(params, "ppm", 0, url) or 0), stop=stop,
         )  # fmt: skip
     if scheme == "rtlsdr":
         from receiver.usb import RtlSdrSource

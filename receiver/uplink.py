@@ -118,7 +118,8 @@ class Outbox:
         return int(count)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:  # not under a thread that is writing
+            self._db.close()
 
 
 @dataclass
