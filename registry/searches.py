@@ -8,6 +8,8 @@ tells the story of a search.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +20,15 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from registry.access import allowed
 from registry.models import (
+    Bracelet,
+    BraceletStatus,
     Client,
     MissingPersonLink,
     Search,
     SearchEvent,
     SearchStatus,
     SearchTeam,
+    User,
 )
 from registry.service import (
     Actor,
@@ -254,3 +259,95 @@ def link_missing_person(
 
 def can_read_clinical(actor: Actor) -> bool:
     return allowed(actor.role, "read", "clinical")
+
+
+def set_team_members(
+    session: Session, actor: Actor, search_id: str, team_name: str, usernames: list[str]
+) -> None:
+    """Name the searchers on a team of a search (by username; a searcher on a team of an active
+    search may send manual bearings). The team must exist (:func:`assign_team`)."""
+    _require(session, actor, "write", "search")
+    members = []
+    for name in usernames:
+        user_id = session.scalar(select(User.id).where(User.username == name))
+        if user_id is None:
+            raise RegistryInputError(f"members: no user {name!r}")
+        members.append(user_id)
+    team = session.scalar(
+        select(SearchTeam).where(
+            SearchTeam.search_id == search_id, SearchTeam.name == team_name.strip()
+        )
+    )
+    if team is None:
+        raise NotFoundError(f"team: search {search_id} has no team {team_name!r}")
+    team.member_user_ids = members
+
+
+def on_active_team(session: Session, user_id: str | None) -> bool:
+    """Whether the user is on a team of an active search."""
+    teams = session.scalars(
+        select(SearchTeam.member_user_ids).join(Search).where(Search.status == SearchStatus.ACTIVE)
+    )
+    return any(user_id in members for members in teams)
+
+
+# --- what the live map of a search starts from ---------------------------------------------------
+SEARCH_CATEGORIES = ("dementia", "autism")  # the lost-person statistics a map can start from
+_AUTISM = re.compile(r"autis|\bASD\b", re.IGNORECASE)
+
+
+def category_of(diagnoses: str | None) -> str:
+    """The lost-person category a search's map starts from: "autism" when the client's recorded
+    diagnoses name autism (or an autism spectrum disorder), else "dementia" (the program's most
+    common). Read for the map only; nothing clinical is shown by it."""
+    return "autism" if _AUTISM.search(diagnoses or "") else "dementia"
+
+
+@dataclass(frozen=True)
+class LiveSetup:
+    """What an active search's live state is built from (times aware UTC)."""
+
+    search_id: str
+    bracelet_id: str | None  # the client's assigned bracelet, four hex digits as on the air
+    channel: int | None
+    last_known_lat_deg: float
+    last_known_lon_deg: float
+    last_known_at: datetime
+    opened_at: datetime
+    category: str  # one of SEARCH_CATEGORIES
+    teams: dict[str, str]  # receiver_id -> team name
+
+
+def live_setup(session: Session, search_id: str) -> LiveSetup | None:
+    """The setup of the active search ``search_id`` (None: no such search, or not active).
+
+    The server's own read for the live map, made for whoever watches; the routes check the
+    watcher's role first."""
+    search = session.get(Search, search_id)
+    if search is None or search.status is not SearchStatus.ACTIVE:
+        return None
+    bracelet = session.scalar(
+        select(Bracelet).where(
+            Bracelet.client_id == search.client_id, Bracelet.status == BraceletStatus.ASSIGNED
+        )
+    )
+    client = session.get(Client, search.client_id)
+    teams: dict[str, str] = {}
+    for team in session.scalars(select(SearchTeam).where(SearchTeam.search_id == search.id)):
+        for receiver_id in team.receiver_ids:
+            teams[receiver_id] = team.name
+    return LiveSetup(
+        search_id=search.id,
+        bracelet_id=None if bracelet is None else f"{bracelet.bracelet_id:04X}",
+        channel=None if bracelet is None else bracelet.channel,
+        last_known_lat_deg=search.last_known_lat_deg,
+        last_known_lon_deg=search.last_known_lon_deg,
+        last_known_at=as_utc(search.last_known_at),
+        opened_at=as_utc(search.opened_at),
+        category=category_of(None if client is None else client.diagnoses),
+        teams=teams,
+    )
+
+
+def active_search_ids(session: Session) -> list[str]:
+    return list(session.scalars(select(Search.id).where(Search.status == SearchStatus.ACTIVE)))
