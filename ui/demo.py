@@ -36,8 +36,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.db import make_engine, upgrade
-from registry.models import Role, Search, SearchStatus, SearchTeam, User
-from registry.searches import add_event, assign_team
+from registry.models import Role, Search, SearchStatus, User
+from registry.searches import add_event, assign_team, set_team_members
 from registry.service import Actor, assign_bracelet, create_user, enrol, link_family, open_search
 from safetynet.settings import Settings
 from ui.security import create_receiver_token, hash_password
@@ -144,11 +144,7 @@ def seed(url: str, now: datetime) -> DemoSetup:
         tokens = {}
         for name, receivers, members in TEAMS:
             assign_team(session, dispatcher, search.id, name, receivers)
-            team = session.scalar(
-                select(SearchTeam).where(SearchTeam.search_id == search.id, SearchTeam.name == name)
-            )
-            assert team is not None
-            team.member_user_ids = [users[m].id for m in members]
+            set_team_members(session, dispatcher, search.id, name, list(members))
             for receiver_id in receivers:
                 tokens[receiver_id] = create_receiver_token(session, receiver_id, "demo")
         search_id = search.id
@@ -300,7 +296,9 @@ class _Server(uvicorn.Server):
 def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int:
     """Seed, start the field and the receivers, serve until Ctrl-C or SIGTERM."""
     from ui.app import create_app
+    from ui.listen import listen_socket
 
+    listening = listen_socket(host, port)  # a port in use fails here, before anything is done
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     settings = Settings(
@@ -313,7 +311,14 @@ def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int
     shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
     url = f"http://{shown_host}:{port}"
     server = _Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,
+            proxy_headers=False,  # X-Forwarded-For only from SAFETYNET_TRUSTED_PROXIES
+        )
     )
     processes = Processes(data_dir / "logs")
     print(f"SafetyNet demo: the live map is at {url}/searches/{setup.search_id}", flush=True)
@@ -367,9 +372,10 @@ def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        server.run()
+        server.run(sockets=[listening])
     finally:
         server.should_exit = True
         processes.stop()
+        listening.close()
         print("SafetyNet demo stopped.", flush=True)
     return 0

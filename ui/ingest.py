@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from registry.models import Role, Search, SearchStatus, SearchTeam, StoredReport
-from safetynet.errors import ReportError
+from registry.access import may
+from registry.models import Role
+from registry.reports import ReportRow, store_reports
+from registry.searches import on_active_team
+from safetynet.errors import BodyError, BodyTooLargeError, MediaTypeError, ReportError
 from safetynet.reports import (
     Bearing,
     FieldReport,
@@ -35,14 +35,6 @@ from safetynet.reports import (
 
 MAX_REPORTS = 1000
 MAX_BODY_BYTES = 1_000 * 1_024  # 1,000 reports of about 400 bytes, with room to spare
-
-
-class BodyError(ValueError):
-    """The body as a whole is unreadable (not JSON, not an array, too many items)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -75,11 +67,11 @@ def web_receiver_id(username: str) -> str:
 def split_body(body: bytes, content_type: str) -> list[Any]:
     """The items of a body: a JSON array, or JSON Lines. Raises :class:`BodyError`."""
     if len(body) > MAX_BODY_BYTES:
-        raise BodyError(413, f"body of {len(body)} bytes is over the limit of {MAX_BODY_BYTES}")
+        raise BodyTooLargeError(f"body of {len(body)} bytes is over the limit of {MAX_BODY_BYTES}")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise BodyError(400, "body is not UTF-8 text") from None
+        raise BodyError("body is not UTF-8 text") from None
     kind = content_type.split(";", maxsplit=1)[0].strip().lower()
     if kind in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
         items: list[Any] = []
@@ -94,26 +86,19 @@ def split_body(body: bytes, content_type: str) -> list[Any]:
         try:
             items = json.loads(text)
         except json.JSONDecodeError as err:
-            raise BodyError(400, f"body is not JSON: {err.msg} at line {err.lineno}") from None
+            raise BodyError(f"body is not JSON: {err.msg} at line {err.lineno}") from None
         if not isinstance(items, list):
-            raise BodyError(400, "body must be a JSON array of reports")
+            raise BodyError("body must be a JSON array of reports")
     else:
-        raise BodyError(415, "Content-Type must be application/json or application/x-ndjson")
+        raise MediaTypeError("Content-Type must be application/json or application/x-ndjson")
     if len(items) > MAX_REPORTS:
-        raise BodyError(413, f"{len(items)} reports in one body; at most {MAX_REPORTS}")
+        raise BodyTooLargeError(f"{len(items)} reports in one body; at most {MAX_REPORTS}")
     return items
 
 
 @dataclass(frozen=True)
 class _Unparsed:
     message: str
-
-
-def _on_active_team(session: Session, user_id: str | None) -> bool:
-    teams = session.scalars(
-        select(SearchTeam.member_user_ids).join(Search).where(Search.status == SearchStatus.ACTIVE)
-    )
-    return any(user_id in members for members in teams)
 
 
 def _permission(sender: Sender, report: FieldReport, on_team: bool) -> str | None:
@@ -123,7 +108,7 @@ def _permission(sender: Sender, report: FieldReport, on_team: bool) -> str | Non
         if report.receiver_id != sender.receiver_id:
             return f"this token belongs to receiver {sender.receiver_id}"
         return None
-    if sender.role not in (Role.SEARCHER, Role.DISPATCHER, Role.ADMIN) or sender.username is None:
+    if sender.role is None or not may(sender.role, "send_field_reports") or sender.username is None:
         return "only receivers, searchers and dispatchers may send reports"
     manual = isinstance(report, Silence) or (
         isinstance(report, Bearing) and report.method == "manual"
@@ -138,25 +123,14 @@ def _permission(sender: Sender, report: FieldReport, on_team: bool) -> str | Non
     return None
 
 
-def _insert(session: Session) -> Any:
-    name = session.get_bind().dialect.name
-    if name == "sqlite":
-        return sqlite_insert(StoredReport).on_conflict_do_nothing(
-            index_elements=["receiver_id", "seq"]
-        )
-    if name == "postgresql":
-        return pg_insert(StoredReport).on_conflict_do_nothing(constraint="report_once")
-    return insert(StoredReport)
-
-
 def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
     """Validate and store ``items``; the caller commits and feeds ``result.stored`` onwards."""
     result = IngestResult()
     now = datetime.now(UTC)
-    rows: list[tuple[FieldReport, dict[str, Any]]] = []
+    rows: list[tuple[FieldReport, ReportRow]] = []
     seen_in_body: set[tuple[str, int]] = set()
     # Asked once per request, not per report.
-    on_team = sender.role is Role.SEARCHER and _on_active_team(session, sender.user_id)
+    on_team = sender.role is Role.SEARCHER and on_active_team(session, sender.user_id)
     for index, item in enumerate(items):
         if isinstance(item, _Unparsed):
             result.rejected.append({"index": index, "field": "", "message": item.message})
@@ -187,29 +161,22 @@ def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
         rows.append(
             (
                 report,
-                {
-                    "receiver_id": report.receiver_id,
-                    "seq": report.seq,
-                    "kind": report.kind,
-                    "t": report.t,
-                    "channel": getattr(report, "channel", None),
-                    "bracelet_id": report.bracelet_id
-                    if isinstance(report, Pulse | Bearing)
-                    else None,
-                    "body": report_to_json(report),
-                    "received_at": now,
-                    "user_id": sender.user_id,
-                },
+                ReportRow(
+                    receiver_id=report.receiver_id,
+                    seq=report.seq,
+                    kind=report.kind,
+                    t=report.t,
+                    channel=getattr(report, "channel", None),
+                    bracelet_id=report.bracelet_id if isinstance(report, Pulse | Bearing) else None,
+                    body=report_to_json(report),
+                    received_at=now,
+                    user_id=sender.user_id,
+                ),
             )
         )
     if not rows:
         return result
-    statement = _insert(session).returning(StoredReport.receiver_id, StoredReport.seq)
-    stored_keys: set[tuple[str, int]] = set()
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        for receiver_id, seq in session.execute(statement, [r for _, r in chunk]):
-            stored_keys.add((receiver_id, seq))
+    stored_keys = store_reports(session, [row for _, row in rows])
     for report, _ in rows:
         if (report.receiver_id, report.seq) in stored_keys:
             result.stored.append(report)

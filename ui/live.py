@@ -1,47 +1,30 @@
-"""The live state of every active search, and the push of its changes to the pages watching it.
+"""The live state of one active search: reports in, the map's view and the locator's fixes out.
 
-Each active search has a :class:`SearchState`: a locator (#5) for the client's bracelet with its
-local frame at the last known point, and what the map shows — the fixes (the track), recent
+A :class:`SearchState` holds a locator (#5) for the client's bracelet with its local frame at the
+last known point, a probability map, and what the map shows — the fixes (the track), recent
 bearings, where the signal was heard and where it was not, every receiver's position, trail and
-health. Reports reach it as they are ingested; when the server starts (or first looks at a
-search) the state is rebuilt from the stored reports, so nothing lives only in one process.
+health. It is pure: no database, no network, no clock, no asyncio. It is built from a search's
+setup (:class:`registry.searches.LiveSetup`) and fed reports; the same setup and the same reports
+in the same order give the same state, which is how any server process rebuilds it from the
+stored reports (:mod:`ui.hub` does the reading and the pushing).
 
 Which reports belong to a search: those naming the client's bracelet; undecoded pulses, bearings
 and silences on the bracelet's channel; and status reports of receivers the search knows (listed
 in one of its teams, or heard from on its bracelet).
-
-Pages subscribe over a WebSocket; each gets an asyncio queue fed from whichever thread ingested
-the report (``call_soon_threadsafe``). A slow page's queue is bounded: when it overflows the page
-is sent a fresh snapshot instead of the backlog.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
-import re
-import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Engine, or_, select
-from sqlalchemy.orm import Session
-
-from locator.probmap import ANTENNA_GAIN_DBI, GuidedTeam, ProbMap
+from locator.guidance import BY_CAR, ON_FOOT, guided_team, plan
+from locator.probmap import ProbMap
 from locator.tracker import Locator
-from registry.models import (
-    Bracelet,
-    BraceletStatus,
-    Client,
-    Search,
-    SearchStatus,
-    SearchTeam,
-    StoredReport,
-)
-from registry.service import as_utc
 from safetynet.geodesy import LocalFrame, inverse
 from safetynet.reports import (
     Bearing,
@@ -51,18 +34,16 @@ from safetynet.reports import (
     Silence,
     Status,
     format_time,
-    parse_report,
     report_to_obj,
 )
+from ui.heat_image import heat_png
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from registry.searches import LiveSetup
 
-REBUILD_BEFORE_S = 600.0  # reports this long before the last known time still count
-QUEUE_LIMIT = 2000
 TRAIL_POINTS = 600
 PUSH_PULSE_EVERY_S = 1.0
 HEARS_FOR_S = 30.0  # a receiver hears the bracelet for this long after its last pulse or bearing
-GUIDE_AHEAD_S = 180.0  # guidance looks this far ahead: three minutes on foot or by car
 
 
 def _moved_m(view: ReceiverView) -> float:
@@ -131,6 +112,68 @@ class SearchState:
     latest_t: datetime | None = None
     category: str = "dementia"  # the lost-person statistics the map started from
     _last_pushed_pulse: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, setup: LiveSetup, features: dict[str, Any] | None = None) -> SearchState:
+        """The state of a search before any report: its locator and the probability map's
+        prior, shaped by the map ``features`` (a GeoJSON FeatureCollection) if given."""
+        lkp_t = setup.last_known_at
+        frame = LocalFrame(setup.last_known_lat_deg, setup.last_known_lon_deg)
+        state = cls(
+            search_id=setup.search_id,
+            bracelet_id=setup.bracelet_id,
+            channel=setup.channel,
+            last_known=(setup.last_known_lat_deg, setup.last_known_lon_deg, lkp_t),
+            teams=dict(setup.teams),
+            locator=Locator(frame=frame),
+            # The prior as of the search's opening (how far they can have got by then); the map
+            # then spreads with time. Rebuilt from the same rows, it comes out the same.
+            probmap=ProbMap.from_prior(
+                frame,
+                setup.category,
+                at=setup.opened_at,
+                since_s=(setup.opened_at - lkp_t).total_seconds(),
+            ),
+        )
+        state.category = setup.category
+        if features is not None:
+            state.probmap.shape_geojson(features, setup.category)
+        for receiver_id, team_name in setup.teams.items():
+            state.receivers[receiver_id] = ReceiverView(receiver_id, team_name)
+        return state
+
+    def replay(self, reports: Iterable[FieldReport | Fix]) -> int:
+        """Take stored reports in their arrival order (a rebuild; fixes, the locator's own
+        output, are passed over); returns how many belonged to the search."""
+        replayed = 0
+        for report in reports:
+            if not isinstance(report, Fix) and self.matches(report):
+                self.apply(report)
+                replayed += 1
+        return replayed
+
+    def take(self, reports: Iterable[FieldReport]) -> tuple[list[dict[str, Any]], list[Fix]]:
+        """Take newly ingested reports: the messages to push to the pages watching (pulses
+        thinned, see :meth:`worth_pushing`) and the fixes the reports caused."""
+        messages: list[dict[str, Any]] = []
+        out: list[Fix] = []
+        for report in reports:
+            if not self.matches(report):
+                continue
+            obj, fixes = self.apply(report)
+            if self.worth_pushing(report):
+                view = self.receivers[report.receiver_id]
+                messages.append(
+                    {
+                        "type": "report",
+                        "report": obj,
+                        "receiver": view.to_obj() if isinstance(report, Status) else None,
+                    }
+                )
+            for fix in fixes:
+                messages.append({"type": "fix", "fix": report_to_obj(fix)})
+                out.append(fix)
+        return messages, out
 
     def worth_pushing(self, report: FieldReport) -> bool:
         """Pages get every bearing, silence and status, but pulses at most one per receiver per
@@ -205,10 +248,10 @@ class SearchState:
             if view.lat_deg is None or view.lon_deg is None or view.receiver_id.startswith("WEB-"):
                 continue
             east, north = grid.frame.to_en(view.lat_deg, view.lon_deg)
-            if view.antenna == "yagi3":  # a handheld Yagi: a team on foot
-                reach, gain = 1.3 * GUIDE_AHEAD_S, ANTENNA_GAIN_DBI["yagi3"]
+            if view.antenna == ON_FOOT.antenna:  # a handheld Yagi: a team on foot
+                kind = ON_FOOT
             elif _moved_m(view) > 50.0:  # an omni that moves: a vehicle
-                reach, gain = 8.0 * GUIDE_AHEAD_S, ANTENNA_GAIN_DBI["omni"]
+                kind = BY_CAR
             else:
                 continue  # a fixed station (or not yet known to move) is not guided
             hears = (
@@ -216,9 +259,9 @@ class SearchState:
                 and self.latest_t is not None
                 and (self.latest_t - view.hears_at).total_seconds() <= HEARS_FOR_S
             )
-            teams.append(GuidedTeam(view.receiver_id, east, north, reach, gain, hears))
+            teams.append(guided_team(view.receiver_id, east, north, kind, hears))
         guidance = []
-        for g in grid.guidance(teams):
+        for g in plan(grid, teams):
             lat, lon = grid.frame.to_lat_lon(g.east_m, g.north_m)
             guidance.append(
                 {
@@ -239,7 +282,7 @@ class SearchState:
             "area50_km2": round(a50 / 1e6, 3),
             "area90_km2": round(a90 / 1e6, 3),
             "cell_m": grid.cell_m,
-            "png": "data:image/png;base64," + base64.b64encode(grid.png()).decode(),
+            "png": "data:image/png;base64," + base64.b64encode(heat_png(grid.p)).decode(),
             "guidance": guidance,
             "as_of": None if grid.t is None else format_time(grid.t),
         }
@@ -261,192 +304,10 @@ class SearchState:
         }
 
 
-@dataclass
-class _Subscriber:
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[dict[str, Any]]
-    overflowed: bool = False
-
-
-def category_of(diagnoses: str | None) -> str:
-    """The lost-person category a search's map starts from: "autism" when the client's recorded
-    diagnoses name autism (or an autism spectrum disorder), else "dementia" (the program's most
-    common). Read for the map only; nothing clinical is shown by it."""
-    text = diagnoses or ""
-    return "autism" if re.search(r"autis|\bASD\b", text, re.IGNORECASE) else "dementia"
-
-
-class LiveHub:
-    """The states of the active searches and the pages subscribed to them."""
-
-    def __init__(self, engine: Engine, features: dict[str, Any] | None = None) -> None:
-        self.engine = engine
-        self.features = features  # a GeoJSON FeatureCollection that shapes every search's prior
-        self._states: dict[str, SearchState] = {}
-        self._subscribers: dict[str, list[_Subscriber]] = {}
-        self._lock = threading.RLock()
-
-    # --- states ---------------------------------------------------------------------------------
-    def state(self, search_id: str) -> SearchState | None:
-        """The live state of an active search (rebuilt from the stored reports on first use)."""
-        with self._lock:
-            if search_id in self._states:
-                return self._states[search_id]
-            with Session(self.engine) as session:
-                search = session.get(Search, search_id)
-                if search is None or search.status is not SearchStatus.ACTIVE:
-                    return None
-                state = self._rebuild(session, search)
-            self._states[search_id] = state
-            return state
-
-    def probability(self, search_id: str) -> dict[str, Any] | None:
-        """The probability map of an active search (see :meth:`SearchState.probability`)."""
-        with self._lock:
-            state = self.state(search_id)
-            return None if state is None else state.probability()
-
-    def load_active(self) -> int:
-        """Rebuild every active search's state (at start-up); returns how many."""
-        with Session(self.engine) as session:
-            ids = session.scalars(select(Search.id).where(Search.status == SearchStatus.ACTIVE))
-            ids_list = list(ids)
-        for search_id in ids_list:
-            self.state(search_id)
-        return len(ids_list)
-
-    def forget(self, search_id: str) -> None:
-        """The search is no longer active (found, suspended, closed) or its teams changed."""
-        with self._lock:
-            self._states.pop(search_id, None)
-        self.publish(search_id, {"type": "changed"})
-
-    def _rebuild(self, session: Session, search: Search) -> SearchState:
-        bracelet = session.scalar(
-            select(Bracelet).where(
-                Bracelet.client_id == search.client_id, Bracelet.status == BraceletStatus.ASSIGNED
-            )
-        )
-        client = session.get(Client, search.client_id)
-        category = category_of(None if client is None else client.diagnoses)
-        teams: dict[str, str] = {}
-        for team in session.scalars(select(SearchTeam).where(SearchTeam.search_id == search.id)):
-            for receiver_id in team.receiver_ids:
-                teams[receiver_id] = team.name
-        lkp_t = as_utc(search.last_known_at)
-        frame = LocalFrame(search.last_known_lat_deg, search.last_known_lon_deg)
-        state = SearchState(
-            search_id=search.id,
-            bracelet_id=None if bracelet is None else f"{bracelet.bracelet_id:04X}",
-            channel=None if bracelet is None else bracelet.channel,
-            last_known=(search.last_known_lat_deg, search.last_known_lon_deg, lkp_t),
-            teams=teams,
-            locator=Locator(frame=frame),
-            # The prior as of the search's opening (how far they can have got by then); the map
-            # then spreads with time. Rebuilt from the same rows, it comes out the same.
-            probmap=ProbMap.from_prior(
-                frame,
-                category,
-                at=as_utc(search.opened_at),
-                since_s=(as_utc(search.opened_at) - lkp_t).total_seconds(),
-            ),
-        )
-        state.category = category
-        if self.features is not None:
-            state.probmap.shape_geojson(self.features, category)
-        for receiver_id, team_name in teams.items():
-            state.receivers[receiver_id] = ReceiverView(receiver_id, team_name)
-        since = lkp_t - timedelta(seconds=REBUILD_BEFORE_S)
-        conditions: list[ColumnElement[bool]] = [StoredReport.receiver_id.in_(list(teams))]
-        if state.bracelet_id is not None:
-            conditions.append(StoredReport.bracelet_id == state.bracelet_id)
-        if state.channel is not None:
-            conditions.append(StoredReport.channel == state.channel)
-        rows = session.scalars(
-            select(StoredReport.body)
-            .where(StoredReport.t >= since, or_(*conditions))
-            .order_by(StoredReport.id)  # arrival order: the locator saw them in this order
-        )
-        replayed = 0
-        for body in rows:
-            report = parse_report(body)
-            if not isinstance(report, Fix) and state.matches(report):
-                state.apply(report)
-                replayed += 1
-        log.info(
-            "search %s: rebuilt from %d stored reports, %d fixes",
-            search.id,
-            replayed,
-            len(state.fixes),
-        )
-        return state
-
-    def ingest(self, reports: list[FieldReport]) -> dict[str, list[Fix]]:
-        """Feed newly stored reports to every active search they belong to; push the changes.
-        Returns the fixes they caused, per search."""
-        out: dict[str, list[Fix]] = {}
-        with self._lock:
-            for search_id in list(self._states):
-                state = self._states[search_id]
-                messages: list[dict[str, Any]] = []
-                for report in reports:
-                    if not state.matches(report):
-                        continue
-                    obj, fixes = state.apply(report)
-                    if state.worth_pushing(report):
-                        view = state.receivers[report.receiver_id]
-                        messages.append(
-                            {
-                                "type": "report",
-                                "report": obj,
-                                "receiver": view.to_obj() if isinstance(report, Status) else None,
-                            }
-                        )
-                    for fix in fixes:
-                        messages.append({"type": "fix", "fix": report_to_obj(fix)})
-                        out.setdefault(search_id, []).append(fix)
-                if len(messages) == 1:
-                    self.publish(search_id, messages[0])
-                elif messages:  # one message per request: pages keep up with busy ingest
-                    self.publish(search_id, {"type": "batch", "messages": messages})
-        return out
-
-    # --- subscribers ----------------------------------------------------------------------------
-    def subscribe(self, search_id: str) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_LIMIT)
-        with self._lock:
-            self._subscribers.setdefault(search_id, []).append(
-                _Subscriber(asyncio.get_running_loop(), queue)
-            )
-        return queue
-
-    def unsubscribe(self, search_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        with self._lock:
-            subs = self._subscribers.get(search_id, [])
-            self._subscribers[search_id] = [s for s in subs if s.queue is not queue]
-
-    def subscriber_count(self, search_id: str) -> int:
-        with self._lock:
-            return len(self._subscribers.get(search_id, []))
-
-    def publish(self, search_id: str, message: dict[str, Any]) -> None:
-        with self._lock:
-            subs = list(self._subscribers.get(search_id, []))
-        for sub in subs:
-            try:
-                sub.loop.call_soon_threadsafe(self._put, sub, message)
-            except RuntimeError:  # the page's loop has closed
-                self.unsubscribe(search_id, sub.queue)
-
-    @staticmethod
-    def _put(sub: _Subscriber, message: dict[str, Any]) -> None:
-        if sub.overflowed:
-            return
-        try:
-            sub.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            sub.overflowed = True  # the socket loop sends a fresh snapshot and clears this
-            while not sub.queue.empty():
-                sub.queue.get_nowait()
-            sub.queue.put_nowait({"type": "resync"})
-            sub.overflowed = False
+def one_message(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The messages of one ingest request as one push (pages keep up with busy ingest)."""
+    if not messages:
+        return None
+    if len(messages) == 1:
+        return messages[0]
+    return {"type": "batch", "messages": messages}

@@ -20,14 +20,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from registry.models import ReceiverToken
+from registry.logins import add_receiver_token
 
 SESSION_COOKIE = "safetynet_session"
 SESSION_MAX_AGE_S = 12 * 3600  # one long shift
@@ -63,14 +62,7 @@ def token_digest(token: str) -> str:
 def create_receiver_token(session: Session, receiver_id: str, label: str | None) -> str:
     """A new token for a receiver; only its digest is stored, so the caller shows it once."""
     token = new_receiver_token()
-    session.add(
-        ReceiverToken(
-            receiver_id=receiver_id,
-            token_sha256=token_digest(token),
-            label=label,
-            created_at=datetime.now(UTC),
-        )
-    )
+    add_receiver_token(session, receiver_id, token_digest(token), label)
     return token
 
 

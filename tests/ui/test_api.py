@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from registry.searches import category_of
 from safetynet.errors import ConfigError
 from safetynet.geodesy import inverse
 from safetynet.reports import report_to_obj
 from safetynet.settings import Settings
 from tests.ui_support import TOKENS, login, scenario_reports, seed, settings_for, walker_truth
 from ui.app import create_app
-from ui.live import category_of
 
 PULSE = {
     "kind": "pulse",
@@ -331,7 +331,7 @@ def test_pages_and_records_by_role(app_env: Any) -> None:
         "last_name": "Doe",
         "date_of_birth": "2015-03-02",
         "caregiver_name_0": "Pat Doe",
-        "caregiver_phone_0": "+1 555 0100",
+        "caregiver_phone_0": "+1 617 555 0100",
     }
     enrolled = client.post(
         "/clients/new", data=form, files={"photo": ("p.png", b"GIF89a", "image/png")}

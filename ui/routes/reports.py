@@ -1,0 +1,100 @@
+"""``POST /api/v1/reports``: the ingest of field reports (spec/reports.md "Ingest over HTTP").
+
+A receiver sends with its bearer token; a logged-in searcher or dispatcher with the session
+cookie and the CSRF header (manual bearings and silences only, see :mod:`ui.ingest`). Stored
+reports feed the live searches at once, and each search's newest fix goes to its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from registry import searches
+from safetynet.errors import (
+    BodyTooLargeError,
+    ForbiddenError,
+    NotAuthenticatedError,
+    RateLimitError,
+)
+from safetynet.reports import report_to_obj
+from ui.deps import CSRF_HEADER, App, current_user, token_receiver
+from ui.ingest import MAX_BODY_BYTES, Sender, ingest, split_body
+from ui.security import same_token
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+
+class IngestAnswer(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: list[dict[str, Any]]
+
+
+@router.post(
+    "/reports",
+    response_model=IngestAnswer,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"type": "array", "maxItems": 1000, "items": {"type": "object"}}
+                },
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+    responses={
+        401: {"description": "bad or missing token"},
+        413: {"description": "too large"},
+        429: {"description": "slow down (Retry-After)"},
+    },
+)
+async def post_reports(request: Request, app: App) -> Any:
+    """Store field reports (spec/reports.md): idempotent by (receiver_id, seq), partial
+    acceptance; the reports feed the live searches at once."""
+    receiver_id = await asyncio.to_thread(token_receiver, app, request.headers.get("authorization"))
+    if receiver_id is not None:
+        sender = Sender(receiver_id=receiver_id)
+    else:
+        user = await asyncio.to_thread(current_user, request)
+        if user is None:
+            raise NotAuthenticatedError(
+                "a receiver token (Authorization: Bearer) or a login is needed", challenge="Bearer"
+            )
+        if not same_token(request.headers.get(CSRF_HEADER, ""), user.csrf):
+            raise ForbiddenError("missing or wrong CSRF token (X-CSRF-Token header)")
+        sender = Sender(user_id=user.user_id, username=user.username, role=user.role)
+    key = receiver_id or f"user:{sender.user_id}"
+    wait_s = app.ingest_limit.retry_after(key)
+    if wait_s > 0:
+        raise RateLimitError("too many requests; retry later", retry_after_s=wait_s)
+    app.ingest_limit.hit(key)
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise BodyTooLargeError(f"body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
+    body = bytearray()
+    async for piece in request.stream():  # a chunked body has no length: count as it comes
+        body.extend(piece)
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLargeError(f"body over the limit of {MAX_BODY_BYTES} bytes")
+    items = split_body(bytes(body), request.headers.get("content-type", ""))
+
+    def work() -> dict[str, Any]:
+        with app.transaction() as session:
+            result = ingest(session, sender, items)
+        fixes = app.hub.ingest(result.stored)
+        if fixes or any(r.kind == "bearing" for r in result.stored):
+            with app.transaction() as session:
+                for search_id, found in fixes.items():
+                    last = found[-1]  # the newest fix of this batch goes to the log
+                    searches.add_event(
+                        session, None, search_id, "fix", report_to_obj(last), at=last.t
+                    )
+        return result.answer()
+
+    return await asyncio.to_thread(work)

@@ -1,0 +1,54 @@
+"""A search's pages: the dispatcher's live map and the search team's page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from registry import searches
+from registry.access import allowed
+from ui.deps import App, SearchReader
+from ui.ingest import web_receiver_id
+from ui.maps import render_map
+from ui.templating import render
+
+router = APIRouter(include_in_schema=False)
+TEAM_MAP_ZOOM = 16  # the team's page starts close in: streets and paths around the last point
+
+
+@router.get("/searches/{search_id}")
+async def search_page(request: Request, app: App, user: SearchReader, search_id: str) -> Response:
+    view = await app.run(
+        lambda session: searches.open_search_view(
+            session, user.actor, search_id, f"dispatcher map of search {search_id}"
+        )
+    )
+    lkp = view["last_known"]
+    parts = render_map(lkp["lat_deg"], lkp["lon_deg"], app.base_map)
+    return render(
+        request,
+        "search.html",
+        user,
+        view=view,
+        map=parts,
+        clinical=allowed(user.role, "read", "clinical"),
+        co_response=allowed(user.role, "write", "co_response"),
+        can_write=allowed(user.role, "write", "search"),
+    )
+
+
+@router.get("/searches/{search_id}/team")
+async def team_page(request: Request, app: App, user: SearchReader, search_id: str) -> Response:
+    summary = await app.run(
+        lambda session: searches.search_summary(searches.get_search(session, search_id))
+    )
+    lkp = summary["last_known"]
+    parts = render_map(lkp["lat_deg"], lkp["lon_deg"], app.base_map, zoom=TEAM_MAP_ZOOM)
+    return render(
+        request,
+        "team.html",
+        user,
+        search=summary,
+        map=parts,
+        receiver_id=web_receiver_id(user.username),
+    )

@@ -1,0 +1,339 @@
+"""Searches under ``/api/v1/searches``: open one, its view, live state, probability map, log,
+teams, status, notes, links, exports, "heard here", and the live push over a WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry import records, searches, service
+from registry.access import allowed, may
+from safetynet.errors import ConflictError, ForbiddenError, NotFoundError
+from ui.deps import ApiUser, App, AppState, Authed, current_user, state_of
+from ui.exports import to_geojson, to_gpx, to_kml
+from ui.ingest import web_receiver_id
+
+router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OpenSearch(_Body):
+    client_id: str = Field(min_length=1, max_length=32)
+    lat_deg: float = Field(ge=-90, le=90)
+    lon_deg: float = Field(ge=-180, le=180)
+    last_seen: datetime
+    clothing: str | None = Field(default=None, max_length=2000)
+
+
+class Team(_Body):
+    name: str = Field(min_length=1, max_length=100)
+    receiver_ids: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")]] = Field(
+        default_factory=list, max_length=50
+    )
+    members: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="usernames of the searchers on the team"
+    )
+
+
+class Found(_Body):
+    lat_deg: float = Field(ge=-90, le=90)
+    lon_deg: float = Field(ge=-180, le=180)
+    condition: str = Field(min_length=1, max_length=2000)
+
+
+class StatusChange(_Body):
+    status: Literal["active", "found", "suspended", "closed"]
+    version: int = Field(ge=1)
+    found: Found | None = None
+
+
+class Note(_Body):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class MissingPerson(_Body):
+    agency: str = Field(min_length=1, max_length=200)
+    report_number: str = Field(min_length=1, max_length=100)
+    ncic_category: str = Field(max_length=50)
+    entered_in_ncic: bool = False
+
+
+class CoResponse(_Body):
+    encounter_on: date
+    kind: Literal["911-response", "follow-up"]
+    clinician: str = Field(min_length=1, max_length=200)
+    outcome: str | None = Field(default=None, max_length=4000)
+
+
+class Heard(BaseModel):
+    lat_deg: float = Field(ge=-90, le=90)
+    lon_deg: float = Field(ge=-180, le=180)
+
+
+@router.get("")
+async def get_searches(app: App, user: ApiUser, active: bool = False) -> list[dict[str, Any]]:
+    return await app.run(
+        lambda session: searches.list_searches(session, user.actor, active_only=active)
+    )
+
+
+@router.post("", status_code=201)
+async def post_search(app: App, user: ApiUser, body: OpenSearch) -> dict[str, Any]:
+    last_seen = body.last_seen if body.last_seen.tzinfo else body.last_seen.replace(tzinfo=UTC)
+
+    def work() -> dict[str, Any]:
+        with app.transaction() as session:
+            search = service.open_search(
+                session,
+                user.actor,
+                body.client_id,
+                body.lat_deg,
+                body.lon_deg,
+                last_seen,
+                body.clothing,
+            )
+            out = searches.search_summary(search)
+        app.hub.state(out["id"])  # live from now on: reports feed it before anyone watches
+        return out
+
+    return await asyncio.to_thread(work)
+
+
+@router.get("/{search_id}")
+async def get_search(
+    app: App,
+    user: ApiUser,
+    search_id: str,
+    reason: Annotated[str, Query(max_length=500)] = "",
+) -> dict[str, Any]:
+    """The search with its client (clinical detail for the roles allowed, audited) and teams."""
+    return await app.run(
+        lambda session: searches.open_search_view(session, user.actor, search_id, reason)
+    )
+
+
+def _snapshot(app: AppState, user: Authed, search_id: str) -> dict[str, Any]:
+    if not allowed(user.role, "read", "search"):
+        raise ForbiddenError(f"a {user.role.value} may not read searches")
+    state = app.hub.state(search_id)
+    if state is None:
+        raise NotFoundError(f"no active search {search_id!r}")
+    return state.snapshot()
+
+
+@router.get("/{search_id}/state")
+async def get_state(app: App, user: ApiUser, search_id: str) -> dict[str, Any]:
+    """What the live map shows now: fix, track, bearings, heard/not heard, receivers."""
+    return await asyncio.to_thread(_snapshot, app, user, search_id)
+
+
+@router.get("/{search_id}/probability")
+async def get_probability(app: App, user: ApiUser, search_id: str) -> dict[str, Any]:
+    """Where the person probably is: the heat image and its bounds, the smallest areas holding
+    50 % and 90 %, and for each team the next listening point most likely to hear the bracelet."""
+
+    def work() -> dict[str, Any]:
+        _snapshot(app, user, search_id)  # the same checks as the live state
+        out = app.hub.probability(search_id)
+        if out is None:
+            raise NotFoundError(f"no active search {search_id!r}")
+        return out
+
+    return await asyncio.to_thread(work)
+
+
+@router.get("/{search_id}/events")
+async def get_events(
+    app: App,
+    user: ApiUser,
+    search_id: str,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[dict[str, Any]]:
+    def work(session: Any) -> list[dict[str, Any]]:
+        searches.get_search(session, search_id)
+        return searches.recent_events(session, user.actor, search_id, limit)
+
+    return await app.run(work)
+
+
+@router.post("/{search_id}/teams")
+async def post_team(app: App, user: ApiUser, search_id: str, body: Team) -> dict[str, str]:
+    def work() -> None:
+        with app.transaction() as session:
+            searches.assign_team(session, user.actor, search_id, body.name, body.receiver_ids)
+            searches.set_team_members(session, user.actor, search_id, body.name, body.members)
+        app.hub.forget(search_id)
+        app.hub.state(search_id)  # rebuilt at once with the team's receivers
+
+    await asyncio.to_thread(work)
+    return {"status": "ok"}
+
+
+@router.post("/{search_id}/status")
+async def post_status(
+    app: App, user: ApiUser, search_id: str, body: StatusChange
+) -> dict[str, Any]:
+    def work() -> dict[str, Any]:
+        with app.transaction() as session:
+            found = None if body.found is None else body.found.model_dump()
+            search = searches.set_status(
+                session, user.actor, search_id, body.status, body.version, found
+            )
+            out = searches.search_summary(search)
+        app.hub.forget(search_id)
+        return out
+
+    return await asyncio.to_thread(work)
+
+
+@router.post("/{search_id}/notes", status_code=201)
+async def post_note(app: App, user: ApiUser, search_id: str, body: Note) -> dict[str, Any]:
+    def work() -> dict[str, Any]:
+        with app.transaction() as session:
+            event = searches.add_note(session, user.actor, search_id, body.text)
+            out = {
+                "id": event.id,
+                "at": event.at.isoformat(),
+                "kind": event.kind,
+                "body": event.body,
+                "user_id": event.user_id,
+            }
+        app.hub.publish(search_id, {"type": "event", "event": out})
+        return out
+
+    return await asyncio.to_thread(work)
+
+
+@router.post("/{search_id}/missing-person-reports", status_code=201)
+async def post_missing_person(
+    app: App, user: ApiUser, search_id: str, body: MissingPerson
+) -> dict[str, str]:
+    link_id = await app.run(
+        lambda session: searches.link_missing_person(
+            session, user.actor, search_id, body.model_dump()
+        )
+    )
+    return {"id": link_id}
+
+
+@router.post("/{search_id}/co-response", status_code=201)
+async def post_co_response(
+    app: App, user: ApiUser, search_id: str, body: CoResponse
+) -> dict[str, str]:
+    """Link a co-response encounter to the search's client (clinician and admin only)."""
+
+    def work(session: Any) -> str:
+        search = searches.get_search(session, search_id)
+        data = body.model_dump(mode="json")
+        return records.link_co_response(session, user.actor, search.client_id, data, search_id)
+
+    return {"id": await app.run(work)}
+
+
+@router.get("/{search_id}/export.{fmt}")
+async def get_export(
+    app: App, user: ApiUser, search_id: str, fmt: Literal["geojson", "kml", "gpx"]
+) -> Response:
+    """The search for CalTopo/SARTopo and GIS: GeoJSON, KML or GPX."""
+
+    def work() -> tuple[dict[str, Any], dict[str, Any]]:
+        with app.transaction() as session:
+            search = searches.get_search(session, search_id)
+            # _snapshot checks that the role may read searches.
+            return searches.search_summary(search), _snapshot(app, user, search_id)
+
+    summary, snap = await asyncio.to_thread(work)
+    writer, mime = {
+        "geojson": (to_geojson, "application/geo+json"),
+        "kml": (to_kml, "application/vnd.google-earth.kml+xml"),
+        "gpx": (to_gpx, "application/gpx+xml"),
+    }[fmt]
+    return Response(
+        writer(summary, snap),
+        media_type=mime,
+        headers={"Content-Disposition": f'attachment; filename="search-{search_id}.{fmt}"'},
+    )
+
+
+@router.post("/{search_id}/heard", status_code=201)
+async def heard_here(app: App, user: ApiUser, search_id: str, body: Heard) -> dict[str, Any]:
+    """A searcher heard the bracelet by ear or on a scanner here (no signal strength)."""
+    if not may(user.role, "send_field_reports"):
+        raise ForbiddenError("only searchers and dispatchers report what they heard")
+
+    def work() -> dict[str, Any]:
+        with app.transaction() as session:
+            search = searches.get_search(session, search_id)
+            if search.status.value != "active":
+                raise ConflictError("the search is not active")
+            body_obj = {
+                "heard": True,
+                "lat_deg": body.lat_deg,
+                "lon_deg": body.lon_deg,
+                "receiver_id": web_receiver_id(user.username),
+                "by": user.username,
+            }
+            event = searches.add_event(session, None, search_id, "heard", body_obj)
+            return {"id": event.id, "at": event.at.isoformat(), "kind": "heard", "body": body_obj}
+
+    out = await asyncio.to_thread(work)
+    app.hub.publish(search_id, {"type": "event", "event": out})
+    return out
+
+
+@router.websocket("/{search_id}/live")
+async def live_socket(websocket: WebSocket, search_id: str) -> None:
+    """Push a search's reports, fixes and events to a page: a snapshot, then every change."""
+    user = await asyncio.to_thread(current_user, websocket)
+    origin = websocket.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
+        await websocket.close(code=1008, reason="cross-site socket refused")
+        return
+    if user is None or not allowed(user.role, "read", "search"):
+        await websocket.close(code=1008, reason="log in as a role that may watch searches")
+        return
+    app = state_of(websocket)
+    state = await asyncio.to_thread(app.hub.state, search_id)
+    if state is None:
+        await websocket.close(code=1008, reason="no active search with this id")
+        return
+    await websocket.accept()
+    subscription = app.hub.subscribe(search_id)
+
+    async def until_closed() -> None:
+        """Pages send nothing; this returns when the page (or the server's shutdown) closes."""
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    closed = asyncio.create_task(until_closed())
+    try:
+        await websocket.send_json(state.snapshot())
+        while True:
+            getter = asyncio.create_task(subscription.get())
+            done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if closed in done:
+                getter.cancel()
+                break
+            message = getter.result()
+            if message["type"] in ("resync", "changed"):
+                fresh = await asyncio.to_thread(app.hub.state, search_id)
+                if fresh is None:
+                    await websocket.send_json({"type": "ended"})
+                    break
+                await websocket.send_json(fresh.snapshot())
+                continue
+            await websocket.send_json(message)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        closed.cancel()
+        app.hub.unsubscribe(search_id, subscription)

@@ -1,0 +1,41 @@
+"""The pages' templates: Jinja2 with autoescaping (a name like ``<img src=x onerror=...>`` is
+shown as text), every page handed its user, the session's CSRF token and the request's
+Content-Security-Policy nonce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from registry.models import Role
+from ui.deps import Authed
+
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+
+
+def _with_nonce(html: str, nonce: str) -> Markup:
+    """folium's head (our own, no user data) with the page's nonce on its inline scripts."""
+    return Markup(html.replace("<script>", f'<script nonce="{escape(nonce)}">'))
+
+
+templates.env.filters["with_nonce"] = _with_nonce
+
+
+def render(request: Request, name: str, user: Authed | None, **context: Any) -> HTMLResponse:
+    """The page ``name`` for ``user`` (None: not logged in)."""
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": user,
+            "csrf": user.csrf if user else "",
+            "nonce": request.state.nonce,
+            "roles": Role,
+            **context,
+        },
+    )
