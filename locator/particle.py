@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from locator.bearing_model import PLACE_BIAS_VAR_RAD2, REFLECTION_SHARE, bearing_update
 from locator.fixes import CHI2_2DOF_95
 from locator.motion import propagate, start_walking_velocity
-from locator.ranging import PlaceMeasurement, prior_level, rss_update
+from locator.ranging import PlaceMeasurement, prior_level, rss_update, silence_log_likelihood
 
 MAX_PARTICLES = 20_000
 MIN_PARTICLES = 2_000
@@ -162,6 +162,18 @@ class ParticleTrack:
         """Weigh the cloud by a place's signal strength (see :func:`locator.ranging.rss_update`)."""
         log_lik = rss_update(self.position, self.level_mean, self.level_cov, m, sigma_db)
         self._weigh(log_lik, float(np.max(log_lik)))
+        self._maybe_resample()
+
+    def update_silence(
+        self, receiver_en: tuple[float, float], threshold_dbm: float, gain_dbi: float,
+        pulses: int,
+    ) -> None:  # fmt: skip
+        """Weigh the cloud by a receiver's silence (see :mod:`locator.ranging`)."""
+        log_lik = silence_log_likelihood(
+            self.position, self.level_mean, self.level_cov, receiver_en, threshold_dbm,
+            gain_dbi, pulses,
+        )  # fmt: skip
+        self._weigh(log_lik, 0.0)
         self._maybe_resample()
 
     # --- estimates ----------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from locator.bearing_model import PLACE_BIAS_DEG, PlaceMemory, own_sigma_rad, place_sigma
-from locator.fixes import make_fix
+from locator.fixes import CHI2_2DOF_95, make_fix
+from locator.link import LinkBudget
 from locator.motion import MAX_SPEED_MPS
 from locator.particle import (
     MAX_PARTICLES,
@@ -40,8 +41,9 @@ from locator.particle import (
     wedge_positions,
 )
 from locator.ranging import (
+    RECEIVER_SHADOWING_DB,
     SHADOW_MEMORY_S,
-    SHADOWING_DB,
+    SILENCE_REPEAT_S,
     PlaceCollector,
     PlaceMeasurement,
     PulseObs,
@@ -50,7 +52,7 @@ from locator.ranging import (
 )
 from locator.triangulate import BearingObs, triangulate
 from safetynet.geodesy import LocalFrame
-from safetynet.reports import Bearing, Fix, Pulse, Report
+from safetynet.reports import Bearing, Fix, Pulse, Report, Silence
 
 HEARD_WITHIN_M = 3000.0  # a bracelet is heard to about a mile on the ground (DOMAIN.md)
 HEARD_FROM_AIR_M = 10_000.0
@@ -58,6 +60,9 @@ FIX_MAJOR_M = 1500.0
 PULSE_FIX_EVERY_S = 1.0
 LATE_LIMIT_S = 600.0  # older reports than this, behind the track, are not used
 METHOD = "pf"
+SILENCE_LINK = LinkBudget()  # the probability map's detection floor, so the two agree
+SILENCE_GAIN_DBI = 0.0  # a Yagi that heard nothing swept all ways or walked: no main lobe assumed
+PULSE_PERIOD_S = 1.0
 
 
 def key_of(bracelet_id: str | None, channel: int) -> str:
@@ -71,6 +76,7 @@ class _Bracelet:
     track: ParticleTrack
     bearing_places: PlaceMemory = field(default_factory=PlaceMemory)
     rss_places: PlaceMemory = field(default_factory=lambda: PlaceMemory(SHADOW_MEMORY_S))
+    silence_places: PlaceMemory = field(default_factory=lambda: PlaceMemory(SILENCE_REPEAT_S))
     collectors: dict[str, PlaceCollector] = field(default_factory=dict)
     n_bearings: int = 0
     n_pulses: int = 0
@@ -95,6 +101,8 @@ class Locator:
             return self._bearing(report)
         if isinstance(report, Pulse):
             return self._pulse(report)
+        if isinstance(report, Silence):
+            return self._silence(report)
         return []
 
     def trail(self, bracelet_id: str) -> list[TrailPoint]:
@@ -178,10 +186,32 @@ class Locator:
             return False
         centre = m.centre_en
         k = b.rss_places.count(receiver_id, centre[0], centre[1], m.t_s)
-        sigma_db = place_sigma(m.independent_db, SHADOWING_DB, k)
+        sigma_db = place_sigma(m.independent_db, RECEIVER_SHADOWING_DB, k)
         b.track.predict(now_s)
         b.track.update_place(m, sigma_db)
         return True
+
+    # --- silences ----------------------------------------------------------------------------
+    def _silence(self, r: Silence) -> list[Fix]:
+        frame = self._frame_for(r.lat_deg, r.lon_deg)
+        rx = frame.to_en(r.lat_deg, r.lon_deg)
+        t_s = r.t.timestamp()
+        noise = SILENCE_LINK.noise_dbm if r.noise_dbm is None else r.noise_dbm
+        fixes: list[Fix] = []
+        for key in sorted(self._channels.get(r.channel, ())):
+            b = self.bracelets.get(key)
+            if b is None or b.track.t_s - t_s > LATE_LIMIT_S:
+                continue
+            _, k = b.silence_places.place(r.receiver_id, rx[0], rx[1], t_s)
+            if k > 1:
+                continue  # the place's shadowing is the same: its silence was counted
+            b.track.predict(t_s)
+            b.track.update_silence(
+                rx, noise + SILENCE_LINK.snr_min_db, SILENCE_GAIN_DBI,
+                max(round(r.window_s / PULSE_PERIOD_S), 1),
+            )  # fmt: skip
+            fixes += self._maybe_fix(key, b, key, t_s, force=True)
+        return fixes
 
     # --- fixes --------------------------------------------------------------------------------
     def _maybe_fix(
@@ -191,7 +221,7 @@ class Locator:
             return []
         b.track.predict(t_s)
         mean, cov, velocity, _ = b.track.estimate()
-        major = math.sqrt(5.991 * float(np.linalg.eigvalsh(cov)[-1]))
+        major = math.sqrt(CHI2_2DOF_95 * float(np.linalg.eigvalsh(cov)[-1]))
         if major > FIX_MAJOR_M:
             return []
         b.last_fix_s = t_s
