@@ -1,9 +1,12 @@
 """locator: from bearings and signal strength to where the person is, with honest uncertainty.
 
 Batch triangulation with a robust start (`triangulate.py`), the Cramér–Rao bound (`crlb.py`),
-signal-strength ranging (`ranging.py`), confidence ellipses and fix reports (`fixes.py`), and a
-tracker for a walking person (`kalman.py`). Numerics work in local east/north metres around an
-origin; angles inside are maths angles only where `safetynet.angles` converts them.
+signal-strength ranging (`ranging.py`), confidence ellipses and fix reports (`fixes.py`), and
+the tracker of a person who walks and stops (`tracker.py`: a particle filter, `particle.py`, over
+the motion model `motion.py` and the measurement models `bearing_model.py` and `ranging.py`;
+`kalman.py` keeps the IMM of extended Kalman filters for a settled, unimodal track). Numerics
+work in local east/north metres around an origin; angles inside are maths angles only where
+`safetynet.angles` converts them.
 
 Knows nothing of ``registry``, ``ui``, ``receiver`` or ``firmware_sim``.
 """

@@ -14,8 +14,9 @@ Read reports (JSON Lines) and write fix reports (JSON Lines) to stdout.
 
 With --batch, one fix per bracelet from all of its bearings, the person taken as stationary
 (robust triangulation: wild bearings are outvoted). Without, the bearings and signal strengths
-are taken in the order they arrived and a fix is written each time the tracker (an interacting
-multiple model of a person stopped and walking) takes one in.
+are taken in the order they arrived and a fix is written each time the tracker (a particle
+filter of a person who walks and stops, with each place's bearing bias and the bracelet's
+level and path-loss exponent unknown) takes one in, and between them about once a second.
 
 examples:
   safetynet sim reports --scenario scenarios/quiet-suburb.toml --out r.jsonl
