@@ -1,0 +1,137 @@
+"""One error tree, each kind one HTTP status (RFC 9110's meanings), one JSON body shape: through
+the real app, a missing client and a missing search answer alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from safetynet import errors
+from tests.ui_support import login, seed, settings_for
+from ui.app import create_app
+from ui.errors import ANSWERS, answer_of
+
+# What each kind means in HTTP (RFC 9110 §15; 422 and 429 from RFC 9110 §15.5.21 and RFC 6585).
+HTTP_MEANING = {
+    errors.InputError: 422,  # Unprocessable Content: well-formed, but the values are refused
+    errors.ReportError: 422,
+    errors.ScenarioError: 422,
+    errors.BodyError: 400,  # Bad Request: the body cannot be read at all
+    errors.BodyTooLargeError: 413,  # Content Too Large
+    errors.MediaTypeError: 415,  # Unsupported Media Type
+    errors.NotAuthenticatedError: 401,  # Unauthorized: no valid credentials
+    errors.ForbiddenError: 403,  # Forbidden: credentials, but not allowed
+    errors.NotFoundError: 404,
+    errors.ConflictError: 409,  # Conflict with the resource's current state
+    errors.RateLimitError: 429,  # Too Many Requests
+    errors.ConfigError: 500,  # the server's own settings: never the caller's fault
+    errors.DeviceError: 500,
+}
+if hasattr(errors, "UnavailableError"):  # not ready yet: Service Unavailable, with Retry-After
+    HTTP_MEANING[errors.UnavailableError] = 503
+
+
+def _kinds() -> list[type[errors.SafetyNetError]]:
+    out, todo = [], [errors.SafetyNetError]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return [c for c in out if c.__module__ == "safetynet.errors" and c is not errors.SafetyNetError]
+
+
+def _instance(cls: type[errors.SafetyNetError]) -> errors.SafetyNetError:
+    if cls is errors.ReportError:
+        return errors.ReportError("seq", -1, "must be 0 or more")
+    try:
+        return cls("something")
+    except TypeError:  # a kind that says when to retry
+        return cls("slow down", retry_after_s=2.0)  # type: ignore[call-arg]
+
+
+def test_every_kind_of_the_tree_has_its_http_meaning() -> None:
+    kinds = _kinds()
+    assert set(kinds) == set(HTTP_MEANING), "a kind was added: give it its status in the test"
+    for cls in kinds:
+        assert answer_of(_instance(cls))[0] == HTTP_MEANING[cls], cls.__name__
+    # Every kind in the table is one of the tree's, and each name is said once.
+    assert all(issubclass(k, errors.SafetyNetError) for k in ANSWERS)
+    names = [name for _, name in ANSWERS.values()]
+    assert len(names) == len(set(names))
+
+
+def test_the_tree_in_the_docstring_names_every_kind() -> None:
+    doc = errors.__doc__ or ""
+    for cls in _kinds():
+        assert cls.__name__ in doc, cls.__name__
+
+
+@pytest.fixture
+def app_env(db_url: str, tmp_path: Path) -> Any:
+    seeded = seed(db_url)
+    app = create_app(settings_for(tmp_path, db_url, ingest_requests_per_s=1000))
+    with TestClient(app) as client:
+        yield client, seeded
+    app.state.safetynet.engine.dispose()
+
+
+def test_a_missing_client_and_a_missing_search_answer_alike(app_env: Any) -> None:
+    client, seeded = app_env
+    assert client.get("/api/v1/searches").json() == {
+        "detail": "log in first",
+        "error": "not_authenticated",
+    }
+    csrf = login(client, "dispatcher")
+    for url, message in (
+        ("/api/v1/clients/nobody", "client_id: no client 'nobody'"),
+        ("/api/v1/searches/nowhere", "search_id: no search 'nowhere'"),
+        ("/api/v1/searches/nowhere/state", "no active search 'nowhere'"),
+        ("/clients/nobody", "client_id: no client 'nobody'"),
+    ):
+        answer = client.get(url)
+        assert answer.status_code == 404, url
+        assert answer.json() == {"detail": message, "error": "not_found"}, url
+    # A search that exists but is no longer active: its live state is gone, the record is not.
+    version = client.get(f"/api/v1/searches/{seeded.search_id}").json()["version"]
+    closed = client.post(
+        f"/api/v1/searches/{seeded.search_id}/status",
+        json={"status": "closed", "version": version},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert closed.status_code == 200
+    assert client.get(f"/api/v1/searches/{seeded.search_id}/state").status_code == 404
+    assert client.get(f"/api/v1/searches/{seeded.search_id}").status_code == 200
+    # The same shape for refused values, a missing CSRF token and a stale version.
+    refused = client.post(
+        "/api/v1/searches",
+        json={"client_id": seeded.client_id, "lat_deg": 142.0, "lon_deg": 0.0,
+              "last_seen": "2026-11-28T14:00:00Z"},
+        headers={"X-CSRF-Token": csrf},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    body = refused.json()
+    assert body["error"] == "invalid"
+    assert "lat_deg" in body["errors"]
+    assert body["detail"].startswith("lat_deg: ")
+    forged = client.post(f"/api/v1/searches/{seeded.search_id}/notes", json={"text": "x"})
+    assert forged.status_code == 403
+    assert forged.json()["error"] == "forbidden"
+    stale = client.post(
+        f"/api/v1/searches/{seeded.search_id}/status",
+        json={"status": "closed", "version": version},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert stale.status_code == 409
+    assert stale.json()["error"] == "conflict"
+
+
+def test_a_page_that_needs_a_login_sends_the_browser_to_it(app_env: Any) -> None:
+    client, seeded = app_env
+    page = client.get(
+        f"/searches/{seeded.search_id}", headers={"accept": "text/html"}, follow_redirects=False
+    )
+    assert page.status_code == 303
+    assert page.headers["location"] == f"/login?next=/searches/{seeded.search_id}"
