@@ -63,3 +63,8 @@ def add_receiver_token(
             created_at=datetime.now(UTC),
         )
     )
+
+
+def user_id_of(session: Session, username: str) -> str | None:
+    """The id of the user ``username`` (active or not; None: no such user)."""
+    return session.scalar(select(User.id).where(User.username == username))

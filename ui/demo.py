@@ -32,13 +32,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from registry.db import make_engine, upgrade
-from registry.models import Role, Search, SearchStatus, User
-from registry.searches import add_event, assign_team, set_team_members
-from registry.service import Actor, assign_bracelet, create_user, enrol, link_family, open_search
+from registry.logins import user_id_of
+from registry.models import Role
+from registry.searches import assign_team, list_searches, set_status, set_team_members
+from registry.service import (
+    Actor,
+    assign_bracelet,
+    bracelet_inventory,
+    create_user,
+    enrol,
+    list_clients,
+    open_search,
+)
 from safetynet.settings import Settings
 from ui.security import create_receiver_token, hash_password
 
@@ -106,32 +114,22 @@ def seed(url: str, now: datetime) -> DemoSetup:
     upgrade(url)
     engine = make_engine(url)
     with Session(engine) as session, session.begin():
-        users = {}
+        users: dict[str, str] = {}
         for username, display, role in USERS:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                user = create_user(
+            user_id = user_id_of(session, username)
+            if user_id is None:
+                user_id = create_user(
                     session, username, display, role, hash_password(demo_password(username))
-                )
-            users[username] = user
-        admin = Actor(users["admin"].id, Role.ADMIN)
-        family = Actor(users["family"].id, Role.FAMILY)
+                ).id
+            users[username] = user_id
+        admin = Actor(users["admin"], Role.ADMIN)
+        family = Actor(users["family"], Role.FAMILY)
         client_id = _demo_client(session, family, admin, now)
-        for old in session.scalars(
-            select(Search).where(
-                Search.client_id == client_id, Search.status == SearchStatus.ACTIVE
-            )
-        ):
-            old.status, old.closed_at, old.updated_at = SearchStatus.CLOSED, now, now
-            add_event(
-                session,
-                None,
-                old.id,
-                "status",
-                {"from": "active", "to": "closed", "why": "a new demo started"},
-            )
+        for old in list_searches(session, admin, active_only=True):
+            if old["client_id"] == client_id:  # a new demo started: the last one is closed
+                set_status(session, admin, old["id"], "closed", old["version"])
         session.flush()
-        dispatcher = Actor(users["dispatcher"].id, Role.DISPATCHER)
+        dispatcher = Actor(users["dispatcher"], Role.DISPATCHER)
         search = open_search(
             session,
             dispatcher,
@@ -153,23 +151,17 @@ def seed(url: str, now: datetime) -> DemoSetup:
 
 
 def _demo_client(session: Session, family: Actor, admin: Actor, now: datetime) -> str:
-    from registry.models import Bracelet, Client, FamilyLink
-
-    existing = session.scalar(
-        select(Client.id)
-        .join(FamilyLink, FamilyLink.client_id == Client.id)
-        .where(FamilyLink.user_id == family.user_id, Client.deleted_at.is_(None))
-    )
-    if existing is not None:
-        return existing
-    client = enrol(session, family, CLIENT)
-    worn = session.scalar(select(Bracelet).where(Bracelet.bracelet_id == BRACELET[0]))
-    if worn is None or worn.client_id is None:
+    """The demo family's client (enrolled, with the demo bracelet, on the first run)."""
+    own = list_clients(session, family)
+    if own:
+        return str(own[0]["id"])
+    client = enrol(session, family, CLIENT)  # a family's enrollment links the family to it
+    worn = {b["bracelet_id"]: b for b in bracelet_inventory(session, admin)}
+    bracelet = worn.get(f"{BRACELET[0]:04X}")
+    if bracelet is None or bracelet["client_id"] is None:
         assign_bracelet(
             session, admin, BRACELET[0], BRACELET[1], client.id, (now - timedelta(days=150)).date()
         )
-    if session.scalar(select(FamilyLink).where(FamilyLink.client_id == client.id)) is None:
-        link_family(session, family.user_id, client.id)
     return client.id
 
 
