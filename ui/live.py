@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 TRAIL_POINTS = 600
 PUSH_PULSE_EVERY_S = 1.0
 HEARS_FOR_S = 30.0  # a receiver hears the bracelet for this long after its last pulse or bearing
+MOVES_AS_VEHICLE_M = 50.0  # an omni whose trail spans more than this rides in a vehicle
 
 
 def _moved_m(view: ReceiverView) -> float:
@@ -250,7 +251,7 @@ class SearchState:
             east, north = grid.frame.to_en(view.lat_deg, view.lon_deg)
             if view.antenna == ON_FOOT.antenna:  # a handheld Yagi: a team on foot
                 kind = ON_FOOT
-            elif _moved_m(view) > 50.0:  # an omni that moves: a vehicle
+            elif _moved_m(view) > MOVES_AS_VEHICLE_M:  # an omni that moves: a vehicle
                 kind = BY_CAR
             else:
                 continue  # a fixed station (or not yet known to move) is not guided
