@@ -393,8 +393,13 @@ class Detector:
         self._stats = np.concatenate((self._stats, d[rows, cols + PAD].astype(np.float64)))
         return self._finalise(first_window_block + STRIDE * (d.shape[0] - 1))
 
+    def flush(self) -> list[Candidate]:
+        """Every peak still waiting for its neighbourhood, now final (the stream has ended)."""
+        return self._finalise(np.iinfo(np.int64).max - PEAK_HALF_BLOCKS)
+
     def _finalise(self, last_block: int) -> list[Candidate]:
-        """Greedy non-maximum suppression; peaks whose neighbourhood is complete are final."""
+        """Greedy non-maximum suppression; peaks whose neighbourhood is complete, and that no
+        stronger pending peak overlaps in time, are final."""
         if self._stats.size == 0:
             return []
         order = np.argsort(-self._stats)
@@ -410,6 +415,13 @@ class Detector:
             remaining = remaining[far]
         idx = np.array(peaks, dtype=np.int64)
         final = blocks[idx] + PEAK_HALF_BLOCKS <= last_block
+        # A peak also waits while a stronger one near it in time is still pending (peaks are in
+        # order of strength): the receiver then weighs a strong frame and its leakage, images
+        # and clipping spurs together, whichever finished first.
+        for k in np.flatnonzero(final):
+            earlier = idx[:k][~final[:k]]
+            if np.any(np.abs(blocks[earlier] - blocks[idx[k]]) <= PEAK_HALF_BLOCKS):
+                final[k] = False
         out = [
             Candidate(int(blocks[i]), int(bins[i]), float(stats[i]), self.threshold)
             for i in idx[final]

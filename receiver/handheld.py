@@ -140,11 +140,23 @@ class SnhhParser:
         if when is None or tod_s is None:
             return
         self.date, self.date_time_of_day_s = when, tod_s
+
+    def _date_the_undated(self) -> None:
+        """The pulses heard before the first date, dated now that it is known (and placed at
+        the fix that came with it when they had none)."""
+        if self.date is None or not self._undated:
+            return
+        fix = self.fix if self.fix is not None and self.fix.valid else None
         undated, self._undated = self._undated, []
-        for _, pulse_tod_s, pulse in undated:  # the pulses heard before the first date
+        for _, pulse_tod_s, heard in undated:
             utc = self._utc_s(pulse_tod_s)
             assert utc is not None
-            self._released += self._wait_for_heading(pulse, utc)
+            placed = heard
+            if heard.lat_deg is None and fix is not None:
+                placed = heard.model_copy(
+                    update={"lat_deg": fix.lat_deg, "lon_deg": fix.lon_deg, "alt_m": fix.alt_m}
+                )
+            self._released += self._wait_for_heading(placed, utc)
 
     def _expire_undated(self, arrival_s: float) -> None:
         """Pulses that waited ``UNDATED_WAIT_S`` for a date and got none are dropped (counted)."""
@@ -211,6 +223,7 @@ class SnhhParser:
         lat = _nmea_angle(f[3], f[4], 2) if valid else None
         lon = _nmea_angle(f[5], f[6], 3) if valid else None
         self._set_fix(arrival_s, tod, lat, lon, self.fix.alt_m if self.fix else None, valid)
+        self._date_the_undated()
         return []
 
     def _gga(self, arrival_s: float, f: list[str]) -> list[Report]:
@@ -236,6 +249,7 @@ class SnhhParser:
         utc = None if tod is None else self._utc_s(tod)
         if utc is not None:
             self._anchor(arrival_s, utc)
+        self._date_the_undated()
         return []
 
     def _set_fix(

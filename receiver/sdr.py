@@ -177,6 +177,18 @@ class SdrReceiver:
             if chunk is None:
                 break
             yield from self.process(chunk)
+        yield from self.finish()
+
+    def finish(self) -> list[Report]:
+        """The end of the stream: the frames still pending (too near the end for the detector to
+        have seen all around them) are measured and reported, the blocks the recording does not
+        have counted as silent."""
+        if not self._history:
+            return []
+        candidates = self.detector.flush()
+        clipped = self._history[-1].saturated > CLIP_SAMPLES_PER_CHUNK
+        heard = [self._measure(c.block, c.bin, clipped, to_the_end=True) for c in candidates]
+        return [self._pulse(h) for h in self._keep([h for h in heard if h is not None])]
 
     def process(self, chunk: Chunk) -> list[Report]:
         """Process one chunk of samples (any length); returns the reports it completes.
@@ -258,11 +270,12 @@ class SdrReceiver:
         return chunk
 
     def _gather(
-        self, first: int, n: int, carrier_bin: int
+        self, first: int, n: int, carrier_bin: int, to_the_end: bool = False
     ) -> tuple[NDArray[np.complex128], NDArray[np.float32]] | None:
         """The 32 complex bins from ``carrier_bin − 16`` and the powers of the bins within
         ±``POWER_HALF_BINS`` of it, for blocks [first, first + n), in full-scale units; None when
-        they are not (or no longer) held."""
+        they are not (or no longer) held. With ``to_the_end`` (the stream has ended), blocks
+        past the last one held are zeros."""
         parts_sub: list[NDArray[np.complex128]] = []
         parts_pow: list[NDArray[np.float32]] = []
         band_idx = np.arange(carrier_bin - SUB_BINS // 2, carrier_bin + SUB_BINS // 2)
@@ -284,8 +297,22 @@ class SdrReceiver:
             parts_pow.append(blocks.power[rows, lo_bin:hi_bin] * np.float32(blocks.scale))
             need = hi
         if need != first + n:
-            return None
+            if not to_the_end or not parts_sub:
+                return None
+            missing = first + n - need
+            parts_sub.append(np.zeros((missing, SUB_BINS), np.complex128))
+            parts_pow.append(np.zeros((missing, hi_bin - lo_bin), np.float32))
         return np.concatenate(parts_sub), np.concatenate(parts_pow)
+
+    def _clipped_over(self, first: int, n: int) -> bool:
+        """Whether a chunk that clipped holds any of blocks [first, first + n): a frame is
+        flagged by the samples it spans, not by the chunk it happens to be measured in."""
+        return any(
+            b.saturated > CLIP_SAMPLES_PER_CHUNK
+            and b.first_block < first + n
+            and first < b.first_block + b.n_blocks
+            for b in self._history
+        )
 
     def _power_bins(self, carrier_bin: int) -> tuple[int, int]:
         """The band bins [lo, hi) a frame's power is measured over."""
@@ -303,9 +330,11 @@ class SdrReceiver:
         allowed[self.band.dc_index] = False
         return np.asarray(allowed)
 
-    def _measure(self, window_block: int, carrier_bin: int, clipped: bool) -> HeardFrame | None:
+    def _measure(
+        self, window_block: int, carrier_bin: int, clipped: bool, to_the_end: bool = False
+    ) -> HeardFrame | None:
         first = window_block - LEAD_BLOCKS
-        gathered = self._gather(first, SPAN_BLOCKS, carrier_bin)
+        gathered = self._gather(first, SPAN_BLOCKS, carrier_bin, to_the_end)
         if gathered is None:
             log.debug("frame at block %d fell outside the history; skipped", window_block)
             return None
@@ -335,7 +364,7 @@ class SdrReceiver:
             collision=m.collision,
             gain_db=gain_db,
             calibrated=cal is not None,
-            clipped=clipped,
+            clipped=clipped or self._clipped_over(first, SPAN_BLOCKS),
         )
 
     def _keep(self, frames: list[HeardFrame]) -> list[HeardFrame]:
@@ -446,7 +475,9 @@ class SdrReceiver:
         if self.floor.floor is not None and cal is not None:
             scale = self._history[-1].scale if self._history else 1.0
             per_hz = float(np.median(self.floor.floor[self._allowed])) * scale / BIN_HZ
-            noise = round(10 * math.log10(per_hz * SNR_NOISE_BANDWIDTH_HZ) + cal, 1)
+            if per_hz > 0:  # (an all-zero floor: the noise is below the converter's last bit)
+                noise_dbm = 10 * math.log10(per_hz * SNR_NOISE_BANDWIDTH_HZ) + cal
+                noise = round(_clamp(noise_dbm, POWER_DBM_RANGE), 1)
         lo = self.lo_error_ppm
         clipping = self._clipped_since_status
         self._clipped_since_status = False
