@@ -16,6 +16,7 @@ the server) can tell a refused input or a failed device from a bug::
     ├── ConflictError           the record changed since it was read, a uniqueness rule would
     │                           break, or the record's state does not allow the change
     ├── RateLimitError          too many requests from one sender; says when to retry
+    ├── UnavailableError        not ready yet (a search's live state being rebuilt); says when
     ├── ConfigError             settings that cannot work (a default secret outside demo mode, ...)
     └── DeviceError             a sample source or serial unit that failed or went away
 
@@ -91,6 +92,15 @@ class ConflictError(SafetyNetError):
 
 class RateLimitError(SafetyNetError):
     """Too many requests from one sender; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class UnavailableError(SafetyNetError):
+    """Not ready to answer yet (a search's live state is being rebuilt after a restart);
+    ``retry_after_s`` says when to try again."""
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)

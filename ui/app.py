@@ -13,7 +13,6 @@ framing, no sniffing, no referrer leaving the site.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,12 +37,14 @@ from ui.hub import LiveHub
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
 from ui.routes import (
     auth,
+    bracelets,
     client_pages,
     clients,
     home,
     meta,
     program,
     receivers,
+    record_pages,
     reports,
     search_pages,
     searches,
@@ -110,8 +111,9 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        count = await asyncio.to_thread(app_state.hub.load_active)
-        log.info("rebuilt %d active searches from the stored reports", count)
+        # The live states are rebuilt in the background: the server answers meanwhile, and a
+        # search still rebuilding says so (503 with Retry-After; the page shows "rebuilding").
+        app_state.hub.rebuild_in_background()
         yield
         if tiles is not None:
             tiles.close()
@@ -142,9 +144,9 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for module in (meta, reports, searches, clients, program, receivers):
+    for module in (meta, reports, searches, clients, program, bracelets, receivers):
         app.include_router(module.router)
-    for module in (auth, home, search_pages, client_pages):
+    for module in (auth, home, search_pages, client_pages, record_pages):
         app.include_router(module.router)
     if tiles is not None:
         app.include_router(tiles.router())

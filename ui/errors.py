@@ -29,6 +29,7 @@ from safetynet.errors import (
     NotFoundError,
     RateLimitError,
     SafetyNetError,
+    UnavailableError,
 )
 
 # Each kind: its HTTP status and its name in the body. A subclass not listed answers as its
@@ -43,6 +44,7 @@ ANSWERS: dict[type[SafetyNetError], tuple[int, str]] = {
     NotFoundError: (404, "not_found"),
     ConflictError: (409, "conflict"),
     RateLimitError: (429, "rate_limited"),
+    UnavailableError: (503, "rebuilding"),
 }
 
 
@@ -81,7 +83,7 @@ async def _answer(request: Request, err: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(err, NotAuthenticatedError) and err.challenge:
         headers["WWW-Authenticate"] = err.challenge
-    if isinstance(err, RateLimitError):
+    if isinstance(err, RateLimitError | UnavailableError):
         wait_s = err.retry_after_s
         headers["Retry-After"] = f"{wait_s:.0f}" if wait_s >= 1 else "1"
     return JSONResponse(error_body(err), status_of(err), headers=headers)

@@ -4,13 +4,25 @@ their changes pushed to the pages through a :class:`~ui.broadcast.Broadcaster`.
 Reports reach a search's state as they are ingested; when the server starts (or first looks at
 a search) the state is rebuilt from the stored reports, so nothing lives only in one process.
 The states themselves are pure (:mod:`ui.live`); this module does the reading and the pushing.
+
+A rebuild never holds the hub's lock while it replays: ingest and the other searches go on, the
+reports ingested meanwhile are kept for the search and applied once its replay is done (those
+the replay already read are not applied twice). Until then the search answers "rebuilding"
+(:class:`~safetynet.errors.UnavailableError`, 503 with Retry-After). A replay is bounded: stored
+reports outside the time window of :mod:`ui.clock` (a receiver's bad clock, stored before the
+window was checked at ingest) are passed over, and at most :data:`MAX_REPLAYED` are replayed.
+At start-up :meth:`LiveHub.rebuild_in_background` rebuilds every active search in a thread, so
+the server answers from its first second.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -18,13 +30,26 @@ from sqlalchemy.orm import Session
 
 from registry.reports import report_bodies_since
 from registry.searches import active_search_ids, live_setup
+from safetynet.errors import UnavailableError
 from safetynet.reports import FieldReport, Fix, parse_report
 from ui.broadcast import Broadcaster, InProcessBroadcaster, Message, Subscription
+from ui.clock import TimeWindow, report_window
 from ui.live import SearchState, one_message
 
 log = logging.getLogger(__name__)
 
 REBUILD_BEFORE_S = 600.0  # reports this long before the last known time still count
+MAX_REPLAYED = 500_000  # a day of 1,000 reports a minute from the whole search, and then some
+WAIT_FOR_REBUILD_S = 8.0  # a request waits this long for a rebuild before it says "rebuilding"
+RETRY_REBUILD_S = 5.0
+
+
+@dataclass
+class _Building:
+    """A search whose state is being rebuilt, and the reports ingested for it meanwhile."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    arrived: list[FieldReport] = field(default_factory=list)
 
 
 class LiveHub:
@@ -40,32 +65,91 @@ class LiveHub:
         self.features = features  # a GeoJSON FeatureCollection that shapes every search's prior
         self.broadcaster: Broadcaster = broadcaster or InProcessBroadcaster()
         self._states: dict[str, SearchState] = {}
+        self._building: dict[str, _Building] = {}
         self._lock = threading.RLock()
+        self.started = threading.Event()  # set once the start-up rebuild has run
 
     # --- states ---------------------------------------------------------------------------------
-    def state(self, search_id: str) -> SearchState | None:
-        """The live state of an active search (rebuilt from the stored reports on first use)."""
+    def state(self, search_id: str, wait_s: float = WAIT_FOR_REBUILD_S) -> SearchState | None:
+        """The live state of an active search (rebuilt from the stored reports on first use);
+        None if the search is not active. Raises :class:`UnavailableError` when another thread
+        is still rebuilding it after ``wait_s``."""
         with self._lock:
             if search_id in self._states:
                 return self._states[search_id]
-            state = self._rebuild(search_id)
-            if state is not None:
-                self._states[search_id] = state
-            return state
+            building = self._building.get(search_id)
+            mine = building is None
+            if building is None:
+                building = self._building[search_id] = _Building()
+        if not mine:
+            if not building.done.wait(wait_s):
+                raise UnavailableError(
+                    f"search {search_id}: its live state is being rebuilt from the stored "
+                    "reports; try again in a few seconds",
+                    retry_after_s=RETRY_REBUILD_S,
+                )
+            with self._lock:
+                return self._states.get(search_id)
+        try:
+            state, keys = self._rebuild(search_id)
+            with self._lock:
+                if state is not None:
+                    late = [r for r in building.arrived if (r.receiver_id, r.seq) not in keys]
+                    state.take(late)
+                    self._states[search_id] = state
+        finally:
+            with self._lock:
+                self._building.pop(search_id, None)
+            building.done.set()
+        return state
+
+    def rebuilding(self) -> bool:
+        """Whether the start-up rebuild (or any rebuild) is still going on."""
+        with self._lock:
+            return bool(self._building) or not self.started.is_set()
+
+    def window_of(self, now: datetime) -> Callable[[FieldReport], TimeWindow]:
+        """The time window of a report at ``now``: from the last-seen times of the live
+        searches it belongs to (:func:`ui.clock.report_window`)."""
+        with self._lock:
+            searches = [(state.matches, state.last_known[2]) for state in self._states.values()]
+
+        def window(report: FieldReport) -> TimeWindow:
+            return report_window(now, [t for matches, t in searches if matches(report)])
+
+        return window
 
     def probability(self, search_id: str) -> dict[str, Any] | None:
         """The probability map of an active search (see :meth:`SearchState.probability`)."""
+        state = self.state(search_id)
         with self._lock:
-            state = self.state(search_id)
             return None if state is None else state.probability()
 
     def load_active(self) -> int:
         """Rebuild every active search's state (at start-up); returns how many."""
-        with Session(self.engine) as session:
-            ids = active_search_ids(session)
-        for search_id in ids:
-            self.state(search_id)
-        return len(ids)
+        try:
+            with Session(self.engine) as session:
+                ids = active_search_ids(session)
+            for search_id in ids:
+                with contextlib.suppress(UnavailableError):  # a request is rebuilding it
+                    self.state(search_id, wait_s=0.0)
+            return len(ids)
+        finally:
+            self.started.set()
+
+    def rebuild_in_background(self) -> threading.Thread:
+        """Start :meth:`load_active` in a daemon thread (the server answers meanwhile)."""
+
+        def run() -> None:
+            try:
+                count = self.load_active()
+                log.info("rebuilt %d active searches from the stored reports", count)
+            except Exception:  # a rebuild that fails leaves each search to rebuild on first use
+                log.exception("the start-up rebuild of the live searches failed")
+
+        thread = threading.Thread(target=run, name="live-rebuild", daemon=True)
+        thread.start()
+        return thread
 
     def forget(self, search_id: str) -> None:
         """The search is no longer active (found, suspended, closed) or its teams changed."""
@@ -73,30 +157,51 @@ class LiveHub:
             self._states.pop(search_id, None)
         self.publish(search_id, {"type": "changed"})
 
-    def _rebuild(self, search_id: str) -> SearchState | None:
+    def _rebuild(self, search_id: str) -> tuple[SearchState | None, set[tuple[str, int]]]:
+        """The search's state replayed from its stored reports, and the keys it replayed."""
         with Session(self.engine) as session:
             setup = live_setup(session, search_id)
             if setup is None:
-                return None
+                return None, set()
             since = setup.last_known_at - timedelta(seconds=REBUILD_BEFORE_S)
             bodies = report_bodies_since(
                 session, since, list(setup.teams), setup.bracelet_id, setup.channel
             )
         state = SearchState.start(setup, self.features)
-        replayed = state.replay(parse_report(body) for body in bodies)
+        window = report_window(datetime.now(UTC), [setup.last_known_at])
+        keys: set[tuple[str, int]] = set()
+        passed_over = 0
+
+        def reports() -> Any:
+            nonlocal passed_over
+            for body in bodies[-MAX_REPLAYED:]:
+                report = parse_report(body)
+                if isinstance(report, Fix) or window.problem(report.t) is not None:
+                    passed_over += 1
+                    continue
+                keys.add((report.receiver_id, report.seq))
+                yield report
+
+        replayed = state.replay(reports())
         log.info(
-            "search %s: rebuilt from %d stored reports, %d fixes",
+            "search %s: rebuilt from %d stored reports (%d outside the time window passed over, "
+            "%d beyond the newest %d), %d fixes",
             search_id,
             replayed,
+            passed_over,
+            max(0, len(bodies) - MAX_REPLAYED),
+            MAX_REPLAYED,
             len(state.fixes),
         )
-        return state
+        return state, keys
 
     def ingest(self, reports: list[FieldReport]) -> dict[str, list[Fix]]:
         """Feed newly stored reports to every active search they belong to; push the changes.
         Returns the fixes they caused, per search."""
         out: dict[str, list[Fix]] = {}
         with self._lock:
+            for building in self._building.values():
+                building.arrived.extend(reports)  # applied when its replay is done
             for search_id, state in list(self._states.items()):
                 messages, fixes = state.take(reports)
                 if fixes:

@@ -1,7 +1,9 @@
 """The ingest API's core (``POST /api/v1/reports``, spec/reports.md "Ingest over HTTP").
 
-A body is a JSON array of at most 1,000 reports or JSON Lines of as many. Each item is validated
-on its own: valid reports are stored once per ``(receiver_id, seq)`` and fed to the live
+A body is a JSON array of at most 1,000 reports or JSON Lines of as many, read strictly by
+:func:`ui.bodies.report_items` (size, depth and integer limits; an unreadable element is refused
+alone). Each item is validated on its own, its time checked against the window of
+:mod:`ui.clock`: valid reports are stored once per ``(receiver_id, seq)`` and fed to the live
 searches, invalid ones are listed with their index, field and message and not stored — partial
 acceptance. Who may send what: a receiver token only reports with its own ``receiver_id``; a
 searcher's (or dispatcher's) login only ``manual`` bearings and silences, under the receiver id
@@ -11,7 +13,7 @@ search. Fixes are the locator's output and are refused as input.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +24,7 @@ from registry.access import may
 from registry.models import Role
 from registry.reports import ReportRow, store_reports
 from registry.searches import on_active_team
-from safetynet.errors import BodyError, BodyTooLargeError, MediaTypeError, ReportError
+from safetynet.errors import ReportError
 from safetynet.reports import (
     Bearing,
     FieldReport,
@@ -32,9 +34,12 @@ from safetynet.reports import (
     parse_report,
     report_to_json,
 )
+from ui.bodies import INT64_MAX, Unreadable
+from ui.clock import TimeWindow, report_window
 
-MAX_REPORTS = 1000
-MAX_BODY_BYTES = 1_000 * 1_024  # 1,000 reports of about 400 bytes, with room to spare
+# A report's time must lie in a window around the server's clock and its searches' last-seen
+# times (ui/clock.py); the caller says which window a report falls under.
+WindowOf = Callable[[FieldReport], TimeWindow]
 
 
 @dataclass(frozen=True)
@@ -64,41 +69,8 @@ def web_receiver_id(username: str) -> str:
     return f"WEB-{safe}"[:64]
 
 
-def split_body(body: bytes, content_type: str) -> list[Any]:
-    """The items of a body: a JSON array, or JSON Lines. Raises :class:`BodyError`."""
-    if len(body) > MAX_BODY_BYTES:
-        raise BodyTooLargeError(f"body of {len(body)} bytes is over the limit of {MAX_BODY_BYTES}")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BodyError("body is not UTF-8 text") from None
-    kind = content_type.split(";", maxsplit=1)[0].strip().lower()
-    if kind in ("application/x-ndjson", "application/jsonl", "application/json-lines"):
-        items: list[Any] = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                items.append(_Unparsed(f"line {number}: not JSON: {err.msg}"))
-    elif kind == "application/json":
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise BodyError(f"body is not JSON: {err.msg} at line {err.lineno}") from None
-        if not isinstance(items, list):
-            raise BodyError("body must be a JSON array of reports")
-    else:
-        raise MediaTypeError("Content-Type must be application/json or application/x-ndjson")
-    if len(items) > MAX_REPORTS:
-        raise BodyTooLargeError(f"{len(items)} reports in one body; at most {MAX_REPORTS}")
-    return items
-
-
-@dataclass(frozen=True)
-class _Unparsed:
-    message: str
+def _any_time(_report: FieldReport) -> TimeWindow:
+    return report_window(datetime.now(UTC))
 
 
 def _permission(sender: Sender, report: FieldReport, on_team: bool) -> str | None:
@@ -123,8 +95,12 @@ def _permission(sender: Sender, report: FieldReport, on_team: bool) -> str | Non
     return None
 
 
-def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
-    """Validate and store ``items``; the caller commits and feeds ``result.stored`` onwards."""
+def ingest(
+    session: Session, sender: Sender, items: list[Any], window_of: WindowOf = _any_time
+) -> IngestResult:
+    """Validate and store ``items`` (decoded by :func:`ui.bodies.report_items`); the caller
+    commits and feeds ``result.stored`` onwards. A report whose ``seq`` the database cannot
+    hold, or whose time lies outside ``window_of(report)``, is refused with the others'."""
     result = IngestResult()
     now = datetime.now(UTC)
     rows: list[tuple[FieldReport, ReportRow]] = []
@@ -132,8 +108,8 @@ def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
     # Asked once per request, not per report.
     on_team = sender.role is Role.SEARCHER and on_active_team(session, sender.user_id)
     for index, item in enumerate(items):
-        if isinstance(item, _Unparsed):
-            result.rejected.append({"index": index, "field": "", "message": item.message})
+        if isinstance(item, Unreadable):
+            result.rejected.append({"index": index, "field": item.field, "message": item.message})
             continue
         try:
             report = parse_report(item)
@@ -152,6 +128,15 @@ def ingest(session: Session, sender: Sender, items: list[Any]) -> IngestResult:
         why = _permission(sender, report, on_team)
         if why is not None:
             result.rejected.append({"index": index, "field": "receiver_id", "message": why})
+            continue
+        if report.seq > INT64_MAX:
+            result.rejected.append(
+                {"index": index, "field": "seq", "message": f"seq: must be within 0..{INT64_MAX}"}
+            )
+            continue
+        late_or_early = window_of(report).problem(report.t)
+        if late_or_early is not None:
+            result.rejected.append({"index": index, "field": "t", "message": late_or_early})
             continue
         key = (report.receiver_id, report.seq)
         if key in seen_in_body:

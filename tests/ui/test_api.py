@@ -22,11 +22,13 @@ from safetynet.settings import Settings
 from tests.ui_support import TOKENS, login, scenario_reports, seed, settings_for, walker_truth
 from ui.app import create_app
 
+# Reports lie within the server's time window (ui/clock.py): a minute before the test runs.
+RECENT_T = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.123Z")
 PULSE = {
     "kind": "pulse",
     "receiver_id": "HH-07",
     "seq": 1,
-    "t": "2026-11-28T14:03:05.123Z",
+    "t": RECENT_T,
     "channel": 19,
     "freq_hz": 216462612,
     "bracelet_id": "3A7F",
@@ -182,7 +184,7 @@ def test_a_login_sends_only_manual_reports_under_its_own_id_while_on_a_team(app_
         "kind": "bearing",
         "receiver_id": "WEB-team1",
         "seq": 1,
-        "t": "2026-11-28T14:03:20Z",
+        "t": RECENT_T,
         "bracelet_id": "3A7F",
         "channel": 19,
         "lat_deg": 42.302,
@@ -288,7 +290,7 @@ def test_exports_parse_and_hold_the_search(app_env: Any) -> None:
         "kind": "bearing",
         "receiver_id": "HH-07",
         "seq": 7,
-        "t": "2026-11-28T14:03:20Z",
+        "t": RECENT_T,
         "bracelet_id": "3A7F",
         "channel": 19,
         "lat_deg": 42.305,

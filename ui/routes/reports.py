@@ -8,6 +8,7 @@ reports feed the live searches at once, and each search's newest fix goes to its
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,8 +22,9 @@ from safetynet.errors import (
     RateLimitError,
 )
 from safetynet.reports import report_to_obj
+from ui.bodies import MAX_REPORTS_BYTES, report_items
 from ui.deps import CSRF_HEADER, App, current_user, token_receiver
-from ui.ingest import MAX_BODY_BYTES, Sender, ingest, split_body
+from ui.ingest import Sender, ingest
 from ui.security import same_token
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -75,18 +77,19 @@ async def post_reports(request: Request, app: App) -> Any:
         raise RateLimitError("too many requests; retry later", retry_after_s=wait_s)
     app.ingest_limit.hit(key)
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-        raise BodyTooLargeError(f"body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
+    if length is not None and length.isdigit() and int(length) > MAX_REPORTS_BYTES:
+        raise BodyTooLargeError(f"body of {length} bytes is over the limit of {MAX_REPORTS_BYTES}")
     body = bytearray()
     async for piece in request.stream():  # a chunked body has no length: count as it comes
         body.extend(piece)
-        if len(body) > MAX_BODY_BYTES:
-            raise BodyTooLargeError(f"body over the limit of {MAX_BODY_BYTES} bytes")
-    items = split_body(bytes(body), request.headers.get("content-type", ""))
+        if len(body) > MAX_REPORTS_BYTES:
+            raise BodyTooLargeError(f"body over the limit of {MAX_REPORTS_BYTES} bytes")
+    items = report_items(bytes(body), request.headers.get("content-type"))
 
     def work() -> dict[str, Any]:
+        window_of = app.hub.window_of(datetime.now(UTC))
         with app.transaction() as session:
-            result = ingest(session, sender, items)
+            result = ingest(session, sender, items, window_of)
         fixes = app.hub.ingest(result.stored)
         if fixes or any(r.kind == "bearing" for r in result.stored):
             with app.transaction() as session:
