@@ -161,6 +161,8 @@ def load_scenario(path: Path) -> Scenario:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ScenarioError(f"{path}: cannot read: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"{path}: not a text file in UTF-8 (byte {err.start})") from err
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{path}: not valid TOML: {err}") from err
     return parse_scenario(data, path.parent, source=str(path))

@@ -7,6 +7,7 @@ the rate, tuning, start time, geolocation and sntx calibration from a ``.sigmf-m
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,30 +97,67 @@ def open_sigmf(meta_path: Path) -> FileSource:
         raise InputError(f"a SigMF source is the .sigmf-meta file, got {meta_path}")
     try:
         handle = sigmffile.fromfile(str(meta_path), skip_checksum=True)
-    except (OSError, SigMFError, ValueError) as err:
+        meta = handle.get_global_info()
+        captures = handle.get_captures()
+    except (OSError, SigMFError, ValueError, TypeError, KeyError, AttributeError) as err:
         raise InputError(f"cannot read SigMF recording {meta_path}: {err}") from err
-    meta = handle.get_global_info()
+    if not isinstance(meta, dict) or not isinstance(captures, list):
+        raise InputError(f"{meta_path}: the metadata has no global object and captures list")
     datatype = str(meta.get("core:datatype", ""))
     if datatype not in BYTES_PER_SAMPLE:
         raise InputError(f"{meta_path}: core:datatype {datatype!r} is not cu8, ci16_le or cf32_le")
-    captures = handle.get_captures()
-    if not captures or "core:frequency" not in captures[0]:
+    if not captures or not isinstance(captures[0], dict) or "core:frequency" not in captures[0]:
         raise InputError(f"{meta_path}: the first capture segment has no core:frequency")
     capture = captures[0]
+    sample_rate_hz = _finite(meta_path, "core:sample_rate", meta.get("core:sample_rate"))
+    if sample_rate_hz <= 0:
+        raise InputError(f"{meta_path}: core:sample_rate must be above 0, got {sample_rate_hz}")
+    center_hz = _finite(meta_path, "core:frequency", capture["core:frequency"])
     when = capture.get("core:datetime")
-    start = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else datetime.now(UTC)
+    if when is None:
+        start = datetime.now(UTC)
+    elif not isinstance(when, str):
+        raise InputError(f"{meta_path}: core:datetime must be an ISO 8601 text, got {when!r}")
+    else:
+        try:
+            start = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError as err:
+            raise InputError(f"{meta_path}: core:datetime {when!r} is not ISO 8601") from err
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
     geo = capture.get("core:geolocation") or meta.get("core:geolocation")
     position = None
-    if isinstance(geo, dict) and len(geo.get("coordinates", [])) >= 2:
-        lon, lat, *rest = geo["coordinates"]  # GeoJSON orders [lon, lat, alt]
-        position = (float(lat), float(lon), float(rest[0]) if rest else 0.0)
-    cal = meta.get("sntx:cal_dbm_at_fullscale")
-    gain = meta.get("sntx:gain_db")
+    if isinstance(geo, dict) and isinstance(geo.get("coordinates"), list):
+        coordinates = geo["coordinates"]
+        if len(coordinates) >= 2:
+            # GeoJSON orders [lon, lat, alt]
+            lon = _finite(meta_path, "core:geolocation longitude", coordinates[0])
+            lat = _finite(meta_path, "core:geolocation latitude", coordinates[1])
+            alt = (
+                _finite(meta_path, "core:geolocation altitude", coordinates[2])
+                if len(coordinates) > 2
+                else 0.0
+            )
+            if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+                raise InputError(
+                    f"{meta_path}: core:geolocation must be [lon −180..180, lat −90..90], "
+                    f"got {coordinates[:2]}"
+                )
+            position = (lat, lon, alt)
+    cal_raw = meta.get("sntx:cal_dbm_at_fullscale")
+    gain_raw = meta.get("sntx:gain_db")
+    cal = None if cal_raw is None else _finite(meta_path, "sntx:cal_dbm_at_fullscale", cal_raw)
+    gain = None if gain_raw is None else _finite(meta_path, "sntx:gain_db", gain_raw)
     if cal is None:
         log.warning("%s carries no sntx:cal_dbm_at_fullscale: RSSI will be in dBFS", meta_path)
     data_path = meta_path.with_suffix(".sigmf-data")
     return FileSource(
-        data_path, datatype, float(meta["core:sample_rate"]), float(capture["core:frequency"]),
-        start.astimezone(UTC), position, None if gain is None else float(gain),
-        None if cal is None else float(cal),
+        data_path, datatype, sample_rate_hz, center_hz, start.astimezone(UTC), position, gain, cal
     )  # fmt: skip
+
+
+def _finite(meta_path: Path, key: str, value: object) -> float:
+    """A metadata number: a finite int or float (not a bool, not text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{meta_path}: {key} must be a finite number, got {value!r}")
+    return float(value)

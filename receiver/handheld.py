@@ -244,7 +244,7 @@ class SnhhParser:
         if f[2] and f[3] and f[4]:
             try:
                 self._set_date(date(int(f[4]), int(f[3]), int(f[2])), tod)
-            except ValueError:
+            except (ValueError, OverflowError):  # not a calendar date, or a year of 20 digits
                 log.debug("ZDA with an impossible date %s-%s-%s: ignored", f[4], f[3], f[2])
         utc = None if tod is None else self._utc_s(tod)
         if utc is not None:

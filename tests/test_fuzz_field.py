@@ -122,7 +122,7 @@ def test_snhh1_reader_survives_any_stream(lines: list[str], arrivals: list[float
     for i, line in enumerate(lines):
         arrival_s = arrivals[i % len(arrivals)]  # arrival times jump back and forth too
         for report in parser.feed(arrival_s, line):
-            assert report.receiver_id == "HH-07"
+            assert getattr(report, "receiver_id", None) == "HH-07"
     parser.flush()
     assert parser.waiting == 0  # nothing is left stuck at the end of a stream
 
