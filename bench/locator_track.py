@@ -35,6 +35,10 @@ handler (bench/track_locate.py), exactly as on the command line.
   i.e. when ``sqrt(eᵀ P⁻¹ e / χ²₂(0.95)) > k``.
 - *Per emitted fix*: coverage and median error over the fixes as emitted (the way the issue's
   first figures were taken), beside the live-fix figures.
+- *Cache*: each case's reports are kept in bench/out/track_cache/ under a digest of its
+  scenario and of the simulator's source (firmware_sim, trials/generate.py, the shared report
+  types, angles and geodesy), so a second run only re-runs the trackers; a change to that
+  source simulates afresh.
 - *Demo*: ui/demo_scenario.toml through the same four trackers: the live fix's error at 5 and
   15 minutes after each tracker's first fix.
 
@@ -45,6 +49,7 @@ Run: python bench/locator_track.py [--cases 105] [--seed 1] [--kinds suburb city
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -247,6 +252,21 @@ def _reference_fixes(name: str, reports: Sequence[Any], world: Any, seed: int) -
 
 
 _STATE: dict[str, Any] = {}
+CACHE = OUT / "track_cache"
+SIMULATOR_SOURCES = (
+    "firmware_sim/*.py", "trials/generate.py", "safetynet/reports.py", "safetynet/antennas.py",
+    "safetynet/angles.py", "safetynet/geodesy.py", "safetynet/report_lines.py",
+)  # fmt: skip
+
+
+def source_digest() -> str:
+    """A digest of the source the cached reports depend on (simulator, report types, cases)."""
+    h = hashlib.sha256()
+    for pattern in SIMULATOR_SOURCES:
+        for path in sorted(REPO.glob(pattern)):
+            h.update(path.name.encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def _init_worker(tmp: str, trees: dict[str, str]) -> None:
@@ -254,6 +274,7 @@ def _init_worker(tmp: str, trees: dict[str, str]) -> None:
     _STATE["tmp"] = Path(tmp)
     _STATE["trees"] = {k: Path(v) for k, v in trees.items()}
     _STATE["procs"] = {}
+    _STATE["source_digest"] = source_digest()
     import multiprocessing.util
 
     def close() -> None:
@@ -273,9 +294,10 @@ def _locate(name: str) -> LocateProcess:
 def run_task(task: tuple[str, int, str, int, tuple[str, ...]]) -> CaseResult:
     """Simulate one search (or the demo) and run every tracker on its reports."""
     from firmware_sim.scenario import load_scenario
-    from safetynet.report_lines import write_report
+    from firmware_sim.world import World
+    from safetynet.report_lines import read_reports, write_report
     from safetynet.reports import Bearing
-    from trials.generate import SearchCase, generate_case, simulate_case
+    from trials.generate import SearchCase, generate_case, simulate_case, truth_of
 
     what, seed, kind, index, trackers = task
     t_sim = time.perf_counter()
@@ -283,15 +305,28 @@ def run_task(task: tuple[str, int, str, int, tuple[str, ...]]) -> CaseResult:
         case = SearchCase("demo", seed, 0, "demo", load_scenario(DEMO))
     else:
         case = generate_case(seed, kind, index)
-    world, reports, truth = simulate_case(case)
+    # The reports of a case are kept between runs, under a digest of the scenario and of the
+    # simulator's source: the same case from the same code gives the same reports.
+    digest = hashlib.sha256(
+        (_STATE["source_digest"] + case.scenario.model_dump_json()).encode()
+    ).hexdigest()[:16]
+    reports_path = CACHE / f"{case.kind}-{seed}-{index}-{digest}.reports.jsonl"
+    if reports_path.exists():
+        world = World(case.scenario)
+        truth = truth_of(world)
+        loaded, _ = read_reports(reports_path)
+        reports: list[Any] = loaded
+    else:
+        world, reports, truth = simulate_case(case)
+        partial = reports_path.with_suffix(f".{os.getpid()}.part")
+        with partial.open("w", encoding="utf-8") as stream:
+            for r in reports:
+                write_report(stream, r)
+        partial.replace(reports_path)
     sim_s = time.perf_counter() - t_sim
     t_arrival = min((r.start_s for r in case.scenario.receivers), default=0.0)
     tmp: Path = _STATE["tmp"]
     stem = f"{case.kind}-{seed}-{index}"
-    reports_path = tmp / f"{stem}.reports.jsonl"
-    with reports_path.open("w", encoding="utf-8") as stream:
-        for r in reports:
-            write_report(stream, r)
     results: dict[str, TrackerResult] = {}
     for name in trackers:
         try:
@@ -316,7 +351,6 @@ def run_task(task: tuple[str, int, str, int, tuple[str, ...]]) -> CaseResult:
         if what == "demo":
             res.demo_err_m = tuple(_live_error_at(res, s) for s in DEMO_AT_S)
         results[name] = res
-    reports_path.unlink()
     n_bearings = sum(isinstance(r, Bearing) for r in reports)
     return CaseResult(case.kind, case.name, len(reports), n_bearings, sim_s, results)
 
@@ -525,6 +559,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             trees["release"] = str(release)
         work = tmp / "work"
         work.mkdir()
+        CACHE.mkdir(parents=True, exist_ok=True)
         results: list[CaseResult] = []
         started = time.perf_counter()
         ctx = get_context("fork")
@@ -570,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     plot(cases, trackers, OUT / "locator_track.png")
     sim_s = sum(c.sim_s for c in results)
-    print(f"\nplot: {OUT / 'locator_track.png'}; simulation {sim_s:.0f} s of CPU, "
+    print(f"\nplot: {OUT / 'locator_track.png'}; simulating or loading reports {sim_s:.0f} s, "
           f"whole run {time.perf_counter() - started:.0f} s on {args.jobs} workers")  # fmt: skip
 
 

@@ -35,6 +35,7 @@ from stonesoup.models.measurement.nonlinear import Cartesian2DToBearing
 from stonesoup.models.transition.linear import (
     CombinedLinearGaussianTransitionModel,
     ConstantVelocity,
+    OrnsteinUhlenbeck,
 )
 from stonesoup.predictor.kalman import UnscentedKalmanPredictor
 from stonesoup.predictor.particle import ParticlePredictor
@@ -50,6 +51,11 @@ from stonesoup.updater.particle import ParticleUpdater
 from safetynet.angles import angle_diff_deg, bearing_to_math_rad, wrap_pi
 
 WALK_NOISE_M2_PER_S3 = 0.01  # velocity random walk: ~0.8 m/s of change per minute
+# Ornstein–Uhlenbeck velocity: a walker's velocity forgets itself over VELOCITY_TAU_S and keeps
+# a steady spread of WALK_SPEED_SD_MPS per axis (q = 2·K·sd²), so speeds stay those of a person.
+VELOCITY_TAU_S = 120.0
+WALK_SPEED_SD_MPS = 0.6
+MOTION = "ou"
 MODEL_FLOOR_DEG = 5.0
 GATE_SIGMAS = 3.5
 MIN_BASELINE_M = 30.0
@@ -84,9 +90,13 @@ def _stamp(t_s: float) -> datetime:
 
 
 def _transition() -> CombinedLinearGaussianTransitionModel:
-    return CombinedLinearGaussianTransitionModel(
-        [ConstantVelocity(WALK_NOISE_M2_PER_S3), ConstantVelocity(WALK_NOISE_M2_PER_S3)]
-    )
+    if MOTION == "cv":
+        return CombinedLinearGaussianTransitionModel(
+            [ConstantVelocity(WALK_NOISE_M2_PER_S3), ConstantVelocity(WALK_NOISE_M2_PER_S3)]
+        )
+    k = 1.0 / VELOCITY_TAU_S
+    q = 2.0 * k * WALK_SPEED_SD_MPS**2
+    return CombinedLinearGaussianTransitionModel([OrnsteinUhlenbeck(q, k), OrnsteinUhlenbeck(q, k)])
 
 
 def _sigma_rad(b: BearingIn) -> float:
