@@ -19,8 +19,8 @@ from firmware_sim.rtl_tcp_server import RtlTcpServer
 from safetynet.nmea import split_sentence
 from safetynet.rtl import R820T_GAINS_DB, Command, pack_command, unpack_header
 from tests.conftest import require_tool
-from tests.plain_demod import demodulate, read_cu8
 from tests.firmware_sim.test_iq import scenario, stationary
+from tests.plain_demod import demodulate, read_cu8
 
 
 def start_server(server: RtlTcpServer) -> threading.Thread:
