@@ -126,7 +126,8 @@ def _method_name(value: str) -> str:
     return value
 
 
-def _parse_time(value: object) -> datetime:
+def parse_time(value: object) -> datetime:
+    """An RFC 3339 time with its zone (text or datetime) as an aware UTC datetime."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str):
@@ -152,7 +153,7 @@ def format_time(moment: datetime) -> str:
     return f"{base}.{moment.microsecond:06d}Z"
 
 
-Time = Annotated[datetime, BeforeValidator(_parse_time), PlainSerializer(format_time)]
+Time = Annotated[datetime, BeforeValidator(parse_time), PlainSerializer(format_time)]
 Float = Annotated[float, Strict(), AfterValidator(_finite)]
 Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
