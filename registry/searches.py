@@ -40,7 +40,9 @@ from registry.service import (
     _require,
     _text,
     as_utc,
+    bracelet_warning,
     read_client,
+    worn_bracelet,
 )
 
 EVENT_KINDS = ("report", "fix", "note", "assignment", "status", "link", "heard")
@@ -99,6 +101,13 @@ def open_search_view(
     view = search_summary(search)
     view["client"] = read_client(session, actor, search.client_id,
                                  reason=reason or f"search {search_id}")  # fmt: skip
+    client = session.get(Client, search.client_id)
+    worn = worn_bracelet(session, search.client_id)
+    view["bracelet"] = None if worn is None else {
+        "bracelet_id": f"{worn.bracelet_id:04X}", "channel": worn.channel}  # fmt: skip
+    # Whether the radio can be counted on now (the bracelet, its last daily test, its battery).
+    warning = None if client is None else bracelet_warning(session, client)
+    view["warnings"] = [] if warning is None else [warning]
     view["teams"] = [
         {"name": t.name, "receiver_ids": list(t.receiver_ids)}
         for t in session.scalars(select(SearchTeam).where(SearchTeam.search_id == search_id))

@@ -641,3 +641,13 @@ def link_family(session: Session, user_id: str, client_id: str) -> None:
     """Let a family member see and edit a client."""
     session.add(FamilyLink(user_id=user_id, client_id=client_id))
     session.flush()
+
+
+def map_centre(session: Session) -> tuple[float, float] | None:
+    """Where a map of the program starts: the newest search's last known point, else None."""
+    row = session.execute(
+        select(Search.last_known_lat_deg, Search.last_known_lon_deg)
+        .order_by(Search.opened_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (float(row[0]), float(row[1]))

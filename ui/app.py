@@ -37,12 +37,14 @@ from ui.hub import LiveHub
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
 from ui.routes import (
     auth,
+    bracelets,
     client_pages,
     clients,
     home,
     meta,
     program,
     receivers,
+    record_pages,
     reports,
     search_pages,
     searches,
@@ -142,9 +144,9 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for module in (meta, reports, searches, clients, program, receivers):
+    for module in (meta, reports, searches, clients, program, bracelets, receivers):
         app.include_router(module.router)
-    for module in (auth, home, search_pages, client_pages):
+    for module in (auth, home, search_pages, client_pages, record_pages):
         app.include_router(module.router)
     if tiles is not None:
         app.include_router(tiles.router())

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from registry.models import Role
 from ui.deps import Authed
+from ui.local_time import agency_zone, local_text, zone_label
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
@@ -27,11 +28,15 @@ templates.env.filters["with_nonce"] = _with_nonce
 
 
 def render(request: Request, name: str, user: Authed | None, **context: Any) -> HTMLResponse:
-    """The page ``name`` for ``user`` (None: not logged in)."""
+    """The page ``name`` for ``user`` (None: not logged in); ``local(t)`` shows a time on the
+    agency's wall clock, ``zone_name`` names that zone."""
+    zone = agency_zone(request.app.state.safetynet.settings)
     return templates.TemplateResponse(
         request,
         name,
         {
+            "local": lambda t: local_text(t, zone),
+            "zone_name": zone_label(zone),
             "user": user,
             "csrf": user.csrf if user else "",
             "nonce": request.state.nonce,

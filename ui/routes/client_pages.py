@@ -17,17 +17,22 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from registry import forms, records, service
+from registry import bracelets, forms, records, service
 from registry.access import allowed
-from registry.service import MAX_PHOTO_BYTES, RegistryInputError
+from registry.fields import PLACE_KIND_LABELS, check_photo, label
+from registry.models import CLINICAL_FIELDS, Client
+from registry.service import MAX_PHOTO_BYTES, PossibleDuplicateError, RegistryInputError
 from safetynet.errors import ConflictError, ForbiddenError, NotFoundError
 from ui.deps import App, Authed, PageUser, check_csrf
 from ui.errors import status_of
+from ui.maps import render_map
 from ui.routes.auth import FORM_EXPIRED
 from ui.templating import render
 
 router = APIRouter(include_in_schema=False)
 CAREGIVER_ROWS = 3
+PLACE_ROWS = 3
+US_CENTRE = (39.8283, -98.5795)  # the map's start when no place or search is on file
 UNIT_WORDS = {"_cm": "cm"}  # how a form's message names the unit of a field's suffix
 ERROR_IN_URL_CHARS = 300  # an error carried back to the record page in its query string
 
@@ -48,11 +53,12 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
         if field.kind == "bool":  # a checkbox: absent when unticked, then the column's default
             data[field.name] = bool(field.default) if value is None else value == "on"
         elif isinstance(value, str) and value.strip():
-            data[field.name] = _whole_number(field.name, value) if field.kind == "int" else value
+            number = value.strip().isdigit() and field.kind == "int"
+            data[field.name] = int(value) if number else value
     caregivers = []
     for i in range(CAREGIVER_ROWS):
         cg_name, phone = form.get(f"caregiver_name_{i}"), form.get(f"caregiver_phone_{i}")
-        if isinstance(cg_name, str) and cg_name.strip():
+        if any(isinstance(x, str) and x.strip() for x in (cg_name, phone)):
             caregivers.append(
                 {
                     "name": cg_name,
@@ -62,14 +68,76 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
                 }
             )
     data["caregivers"] = caregivers
+    places = []
+    for i in range(PLACE_ROWS):
+        label, lat, lon = (form.get(f"place_{k}_{i}") for k in ("label", "lat", "lon"))
+        if not any(isinstance(x, str) and x.strip() for x in (label, lat, lon)):
+            continue
+        places.append({"kind": form.get(f"place_kind_{i}") or "frequented", "label": label,
+                       "lat_deg": _number(lat), "lon_deg": _number(lon),
+                       "notes": form.get(f"place_notes_{i}") or None})  # fmt: skip
+    data["places"] = places
     photo = form.get("photo")
     photo_bytes = None
     if isinstance(photo, UploadFile) or hasattr(photo, "read"):
         photo_bytes = await photo.read(MAX_PHOTO_BYTES + 1)  # type: ignore[union-attr]
-        if not photo_bytes:
+        size = getattr(photo, "size", None)
+        if photo_bytes:
+            check_photo(photo_bytes, size_bytes=size)  # the real size, not the bytes read
+        else:
             photo_bytes = None
+    kept = form.get("photo_kept")
+    if photo_bytes is None and isinstance(kept, str) and kept:
+        photo_bytes = base64.b64decode(kept)  # the photo chosen before a refusal, kept
     csrf = form.get("csrf")
     return data, photo_bytes, csrf if isinstance(csrf, str) else ""
+
+
+def _number(value: Any) -> Any:
+    """A coordinate typed in a form: a number, None when empty, else the text (refused later)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+FIELD_NAMES = {"name": "caregiver_name", "relation": "caregiver_relation",
+               "phone": "caregiver_phone", "label": "place_label", "lat_deg": "place_lat",
+               "lon_deg": "place_lon", "kind": "place_kind", "notes": "place_notes"}  # fmt: skip
+
+
+def form_errors(err: Exception) -> dict[str, str]:
+    """The registry's messages keyed by the form's input names (``caregivers.1.phone`` is
+    ``caregiver_phone_1``)."""
+    out: dict[str, str] = {}
+    for key, message in getattr(err, "errors", {}).items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] in ("caregivers", "places"):
+            out[f"{FIELD_NAMES.get(parts[2], parts[2])}_{parts[1]}"] = message
+        elif len(parts) == 2:
+            out[("caregiver_name_" if parts[0] == "caregivers" else "place_label_") + parts[1]] = (
+                message
+            )
+        else:
+            out[key] = message
+    return out
+
+
+def _form_context(user: Authed, **extra: Any) -> dict[str, Any]:
+    clinical_read = allowed(user.role, "read", "clinical")
+    labels = {f: label(f) for f in CLINICAL_FIELDS}
+    return {
+        "values": {}, "errors": {}, "error": "", "notice": "", "duplicate": None,
+        "photo_kept": None, "map": None, "bracelets": [], "stock": [],
+        "clinical_write": allowed(user.role, "write", "clinical"),
+        "clinical_read": clinical_read, "on_file": [], "on_file_keys": [],
+        "clinical_fields": list(labels.items()), "rows": range(CAREGIVER_ROWS),
+        "place_rows": range(PLACE_ROWS), "place_kinds": PLACE_KIND_LABELS,
+        "today": date.today().isoformat(), "max_photo_bytes": MAX_PHOTO_BYTES,
+        "audit_notice": False, **extra,
+    }  # fmt: skip
 
 
 def _back_to_record(client_id: str, err: Exception | None = None) -> Response:
@@ -85,95 +153,131 @@ def _back_to_record(client_id: str, err: Exception | None = None) -> Response:
 def new_client_page(request: Request, user: PageUser) -> Response:
     if not allowed(user.role, "write", "public"):
         raise ForbiddenError(f"a {user.role.value} may not enrol clients")
-    return render(
-        request,
-        "client_form.html",
-        user,
-        client=None,
-        error="",
-        clinical_write=allowed(user.role, "write", "clinical"),
-        rows=range(CAREGIVER_ROWS),
-    )
+    return render(request, "client_form.html", user, **_form_context(user, client=None))
+
+
+def _refused(err: Exception, data: dict[str, Any], photo: bytes | None) -> dict[str, Any]:
+    """What a refused form shows: everything typed, each message by its field, the photo kept
+    (when it was one the registry takes), the possible duplicate to confirm."""
+    out: dict[str, Any] = {"values": data, "error": str(err), "errors": form_errors(err)}
+    if isinstance(err, PossibleDuplicateError):
+        out["duplicate"] = {"message": str(err), "matches": err.matches}
+        out["error"] = ""
+    if photo is not None and "photo" not in out["errors"]:
+        try:
+            kind = check_photo(photo)
+            out["photo_kept"] = {"b64": base64.b64encode(photo).decode(), "type": kind}
+        except RegistryInputError:
+            pass
+    return out
 
 
 @router.post("/clients/new")
 async def new_client(request: Request, app: App, user: PageUser) -> Response:
+    data: dict[str, Any] = {}
+    photo: bytes | None = None
     try:
+        form = await request.form()
+        confirmed = form.get("not_duplicate") == "on"
         data, photo, csrf = await _form_data(request)
         check_csrf(user, csrf, FORM_EXPIRED)
+        body = dict(data)
         if photo is not None:
-            data["photo_base64"] = base64.b64encode(photo).decode()
-        client_id = await app.run(lambda session: service.enrol(session, user.actor, data).id)
-    except (RegistryInputError, ForbiddenError) as err:
-        response = render(
-            request,
-            "client_form.html",
-            user,
-            client=None,
-            error=str(err),
-            clinical_write=allowed(user.role, "write", "clinical"),
-            rows=range(CAREGIVER_ROWS),
-        )
+            body["photo_base64"] = base64.b64encode(photo).decode()
+        region = app.settings.phone_region
+        client_id = await app.run(lambda session: service.enrol(
+            session, user.actor, body, phone_region=region,
+            confirmed_not_duplicate=confirmed).id)  # fmt: skip
+    except (RegistryInputError, ForbiddenError, ConflictError) as err:
+        context = _form_context(user, client=None, **_refused(err, data, photo))
+        response = render(request, "client_form.html", user, **context)
         response.status_code = status_of(err)
         return response
-    return RedirectResponse(f"/clients/{client_id}", status_code=303)
+    return RedirectResponse(f"/clients/{client_id}?notice=Enrolled.", status_code=303)
+
+
+def _record_context(session: Session, user: Authed, client_id: str) -> dict[str, Any]:
+    reason = "client record page"
+    record = service.read_client(session, user.actor, client_id, reason=reason)
+    out: dict[str, Any] = {"client": record, "values": record}
+    out["on_file"] = [label(f).lower() for f in record.get("clinical_on_file", [])]
+    out["on_file_keys"] = record.get("clinical_on_file", [])
+    out["audit_notice"] = allowed(user.role, "read", "clinical")
+    out["can_read_program"] = allowed(user.role, "read", "program")
+    out["can_keep"] = user.role.value in ("admin", "program_staff")
+    out["can_export"] = user.role.value == "admin"
+    out["can_delete"] = user.role.value in ("admin", "program_staff", "family")
+    if out["can_read_program"]:
+        out["bracelets"] = [
+            {"id": b.id, "bracelet_id": f"{b.bracelet_id:04X}", "channel": b.channel,
+             "battery_installed_on": b.battery_installed_on}
+            for b in service.bracelets_of(session, user.actor, client_id)
+        ]  # fmt: skip
+        row = session.get(Client, client_id)
+        out["bracelet_warning"] = None if row is None else service.bracelet_warning(session, row)
+    if out["can_keep"]:
+        out["stock"] = bracelets.program_gaps(session, user.actor)["bracelets_without_client"]
+    spot = next((p for p in record.get("places", []) if p.get("lat_deg") is not None), None)
+    centre = (spot["lat_deg"], spot["lon_deg"]) if spot else service.map_centre(session)
+    out["centre"] = centre
+    return out
+
+
+def _map_for(app: App, centre: tuple[float, float] | None) -> Any:
+    lat, lon = centre or US_CENTRE
+    return render_map(lat, lon, app.base_map, zoom=15 if centre else 4)
 
 
 @router.get("/clients/{client_id}")
 async def client_page(
-    request: Request, app: App, user: PageUser, client_id: str, error: str = ""
-) -> Response:
-    def work(session: Session) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        record = service.read_client(session, user.actor, client_id, reason="client record page")
-        bracelets = []
-        if allowed(user.role, "read", "program"):
-            bracelets = [
-                {
-                    "id": b.id,
-                    "bracelet_id": f"{b.bracelet_id:04X}",
-                    "channel": b.channel,
-                    "battery_installed_on": b.battery_installed_on,
-                }
-                for b in service.bracelets_of(session, user.actor, client_id)
-            ]
-        return record, bracelets
-
-    record, bracelets = await app.run(work)
-    return render(
-        request,
-        "client_form.html",
-        user,
-        client=record,
-        bracelets=bracelets,
-        error=error,
-        clinical_write=allowed(user.role, "write", "clinical"),
-        rows=range(CAREGIVER_ROWS),
-        today=date.today().isoformat(),
-    )
+    request: Request, app: App, user: PageUser, client_id: str, error: str = "",
+    notice: str = "",
+) -> Response:  # fmt: skip
+    data = await app.run(lambda session: _record_context(session, user, client_id))
+    context = _form_context(user, error=error, notice=notice, **data)
+    context["map"] = _map_for(app, data["centre"])
+    return render(request, "client_form.html", user, **context)
 
 
 @router.post("/clients/{client_id}")
 async def edit_client(request: Request, app: App, user: PageUser, client_id: str) -> Response:
     form = await request.form()
+    data: dict[str, Any] = {}
+    photo: bytes | None = None
     try:
         data, photo, csrf = await _form_data(request)
         check_csrf(user, csrf, FORM_EXPIRED)
         version = int(str(form.get("version", "0")))
-        changes = {k: v for k, v in data.items() if k != "caregivers" or v}
-        if not allowed(user.role, "write", "clinical"):
-            for field in forms.client_fields():
-                if field.clinical:
-                    changes.pop(field.name, None)
+        changes = dict(data)
+        clinical_read = allowed(user.role, "read", "clinical")
+        for field in forms.client_fields():
+            if field.clinical and not allowed(user.role, "write", "clinical"):
+                changes.pop(field.name, None)
+            elif (
+                field.kind == "text"
+                and field.name not in changes
+                and (not field.clinical or clinical_read)
+            ):
+                changes[field.name] = None  # an emptied box clears the field
+        region = app.settings.phone_region
 
         def work(session: Session) -> None:
-            records.update_client(session, user.actor, client_id, version, changes)
+            records.update_client(session, user.actor, client_id, version, changes,
+                                  phone_region=region)  # fmt: skip
             if photo is not None:
                 service.set_photo(session, user.actor, client_id, photo)
 
         await app.run(work)
-    except (RegistryInputError, NotFoundError, ForbiddenError, ConflictError, ValueError) as err:
-        return _back_to_record(client_id, err)
-    return _back_to_record(client_id)
+    except (RegistryInputError, ForbiddenError, ConflictError, ValueError) as err:
+        page = await app.run(lambda session: _record_context(session, user, client_id))
+        context = _form_context(user, **page)
+        context.update(_refused(err, data, photo))
+        context["values"] = {**page["client"], **data}
+        context["map"] = _map_for(app, page["centre"])
+        response = render(request, "client_form.html", user, **context)
+        response.status_code = status_of(err) if not isinstance(err, ValueError) else 422
+        return response
+    return RedirectResponse(f"/clients/{client_id}?notice=Saved.", status_code=303)
 
 
 @router.get("/clients/{client_id}/photo")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from registry import searches, service
+from registry import bracelets, records, searches, service
 from registry.access import allowed, may
 from safetynet.errors import ForbiddenError
 from ui.deps import App, PageUser
+from ui.local_time import agency_zone
 from ui.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -19,7 +20,9 @@ PROGRAM_PAGE_DAYS = 30  # the program page lists batteries due within this many 
 
 
 @router.get("/")
-async def home(request: Request, app: App, user: PageUser, error: str = "") -> Response:
+async def home(
+    request: Request, app: App, user: PageUser, error: str = "", notice: str = ""
+) -> Response:
     def work(session: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"searches": [], "clients": []}
         if allowed(user.role, "read", "search"):
@@ -35,13 +38,16 @@ async def home(request: Request, app: App, user: PageUser, error: str = "") -> R
         user,
         can_open=allowed(user.role, "write", "search"),
         error=error,
-        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        notice=notice,
+        now=datetime.now(agency_zone(app.settings)).strftime("%Y-%m-%dT%H:%M"),
         **data,
     )
 
 
 @router.get("/program")
-async def program_page(request: Request, app: App, user: PageUser) -> Response:
+async def program_page(
+    request: Request, app: App, user: PageUser, error: str = "", notice: str = ""
+) -> Response:
     if not may(user.role, "program_lists"):
         raise ForbiddenError("the program's lists are for program staff")
 
@@ -54,7 +60,10 @@ async def program_page(request: Request, app: App, user: PageUser) -> Response:
             "due": service.batteries_due(session, user.actor, PROGRAM_PAGE_DAYS),
             "missed": service.missed_tests(session, user.actor),
             "inventory": service.bracelet_inventory(session, user.actor),
+            "gaps": bracelets.program_gaps(session, user.actor),
+            "deleted": records.deleted_clients(session, user.actor),
             "names": names,
         }
 
-    return render(request, "program.html", user, **(await app.run(work)))
+    data = await app.run(work)
+    return render(request, "program.html", user, error=error, notice=notice, **data)

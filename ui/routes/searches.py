@@ -4,7 +4,7 @@ teams, status, notes, links, exports, "heard here", and the live push over a Web
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry import records, searches, service
 from registry.access import allowed, may
-from safetynet.errors import ConflictError, ForbiddenError, NotFoundError
+from safetynet.errors import ConflictError, ForbiddenError, NotFoundError, UnavailableError
 from ui.deps import ApiUser, App, AppState, Authed, current_user, state_of
 from ui.exports import to_geojson, to_gpx, to_kml
 from ui.ingest import web_receiver_id
+from ui.local_time import agency_zone, as_aware
 
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
 
@@ -30,7 +31,10 @@ class OpenSearch(_Body):
     client_id: str = Field(min_length=1, max_length=32)
     lat_deg: float = Field(ge=-90, le=90)
     lon_deg: float = Field(ge=-180, le=180)
-    last_seen: datetime
+    last_seen: datetime = Field(
+        description="when last seen; a time without an offset is the agency's local time "
+        "(SAFETYNET_TIME_ZONE)"
+    )
     clothing: str | None = Field(default=None, max_length=2000)
 
 
@@ -88,7 +92,8 @@ async def get_searches(app: App, user: ApiUser, active: bool = False) -> list[di
 
 @router.post("", status_code=201)
 async def post_search(app: App, user: ApiUser, body: OpenSearch) -> dict[str, Any]:
-    last_seen = body.last_seen if body.last_seen.tzinfo else body.last_seen.replace(tzinfo=UTC)
+    # A time without an offset is the agency's wall clock (what the home page's field holds).
+    last_seen = as_aware(body.last_seen, agency_zone(app.settings))
 
     def work() -> dict[str, Any]:
         with app.transaction() as session:
@@ -102,6 +107,8 @@ async def post_search(app: App, user: ApiUser, body: OpenSearch) -> dict[str, An
                 body.clothing,
             )
             out = searches.search_summary(search)
+            # What the dispatcher must know before counting on the radio (no tested bracelet).
+            out["warnings"] = service.search_warnings(session, user.actor, body.client_id)
         app.hub.state(out["id"])  # live from now on: reports feed it before anyone watches
         return out
 
@@ -302,7 +309,11 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
         await websocket.close(code=1008, reason="log in as a role that may watch searches")
         return
     app = state_of(websocket)
-    state = await asyncio.to_thread(app.hub.state, search_id)
+    try:
+        state = await asyncio.to_thread(app.hub.state, search_id)
+    except UnavailableError:
+        await websocket.close(code=1013, reason="rebuilding the live state; try again shortly")
+        return
     if state is None:
         await websocket.close(code=1008, reason="no active search with this id")
         return
