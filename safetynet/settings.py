@@ -17,6 +17,9 @@ server call :func:`get_settings`, which tests can replace through :func:`overrid
 ``SAFETYNET_INGEST_REQUESTS_PER_S``  posts per second one sender may make before a 429
 ``SAFETYNET_TRUSTED_PROXIES``  addresses or CIDR networks of the reverse proxies whose
                            ``X-Forwarded-For`` is believed, comma-separated; default none
+``SAFETYNET_SESSION_IDLE_MINUTES``  a login session left unused this long ends (default 30)
+``SAFETYNET_SESSION_HOURS``  a login session ends this long after the login, used or not
+                           (default 12, one long shift)
 ``SAFETYNET_PHONE_REGION`` the country a phone number without a country code is read in
                            (ISO 3166 code); default ``US``
 ``SAFETYNET_TIME_ZONE``    the agency's time zone (IANA name, ``America/New_York``) times are
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     features_file: Path | None = None  # GeoJSON of water, roads, buildings, parks, woods
     ingest_requests_per_s: int = Field(default=20, ge=1)
     trusted_proxies: str = ""  # comma-separated addresses or networks; none by default
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_hours: int = Field(default=12, ge=1, le=24)
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     time_zone: str | None = None
 

@@ -34,6 +34,7 @@ from safetynet.settings import Settings
 from ui.deps import AppState
 from ui.errors import install_error_handlers
 from ui.hub import LiveHub
+from ui.login_throttle import LoginThrottle, trusted_networks
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
 from ui.routes import (
     auth,
@@ -49,13 +50,12 @@ from ui.routes import (
     search_pages,
     searches,
 )
-from ui.security import RateLimiter, Sessions
+from ui.security import RateLimiter
+from ui.sessions import ServerSessions
 from ui.tiles import TileFile
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
-LOGIN_FAILURES_ALLOWED = 5  # failed logins per username or address ...
-LOGIN_FAILURE_WINDOW_S = 900.0  # ... within this window, then the login waits
 
 
 def csp_header(base: BaseMap, nonce: str) -> str:
@@ -101,12 +101,15 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
     app_state = AppState(
         settings=settings,
         engine=engine,
-        sessions=Sessions(settings.secret_key.get_secret_value()),
+        sessions=ServerSessions(
+            idle_s=settings.session_idle_minutes * 60.0, max_age_s=settings.session_hours * 3600.0
+        ),
         hub=LiveHub(engine, features),
         base_map=base,
         tiles=tiles,
-        login_failures=RateLimiter(limit=LOGIN_FAILURES_ALLOWED, window_s=LOGIN_FAILURE_WINDOW_S),
+        login_failures=LoginThrottle(),
         ingest_limit=RateLimiter(limit=settings.ingest_requests_per_s, window_s=1.0),
+        trusted_proxies=trusted_networks(settings.trusted_proxies),
     )
 
     @asynccontextmanager

@@ -6,6 +6,11 @@ the user making the request, as typed ``Annotated`` dependencies (FastAPI's full
 CSRF token in the ``X-CSRF-Token`` header; ``PageUser`` a logged-in user of a page, whose forms
 carry the token as a field (the route checks it with :func:`check_csrf`). Neither logged in:
 :class:`~safetynet.errors.NotAuthenticatedError` (a page is sent to the login page).
+
+The session is the server's (:mod:`ui.sessions`): every request reads it from the database, so
+a cookie replayed after logout, a password change or an idle time reads nothing.
+:func:`client_address_of` is the caller's address, believing ``X-Forwarded-For`` only from the
+configured proxies (:mod:`ui.login_throttle`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -28,8 +34,10 @@ from registry.service import Actor
 from safetynet.errors import ForbiddenError, NotAuthenticatedError
 from safetynet.settings import Settings
 from ui.hub import LiveHub
+from ui.login_throttle import LoginThrottle, Network, client_address
 from ui.maps import BaseMap
-from ui.security import SESSION_COOKIE, RateLimiter, Sessions, same_token, token_digest
+from ui.security import RateLimiter, same_token, token_digest
+from ui.sessions import SESSION_COOKIE, ServerSessions
 from ui.tiles import TileFile
 
 T = TypeVar("T")
@@ -58,12 +66,13 @@ class AppState:
 
     settings: Settings
     engine: Engine
-    sessions: Sessions
+    sessions: ServerSessions
     hub: LiveHub
     base_map: BaseMap
     tiles: TileFile | None
-    login_failures: RateLimiter
+    login_failures: LoginThrottle
     ingest_limit: RateLimiter
+    trusted_proxies: list[Network] = field(default_factory=list)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -100,17 +109,27 @@ async def in_transaction(request: Request, fn: Callable[[Session], T]) -> T:
     return await state_of(request).run(fn)
 
 
+def client_address_of(conn: HTTPConnection) -> str:
+    """The address the request came from (``X-Forwarded-For`` only from a trusted proxy)."""
+    peer = conn.client.host if conn.client else None
+    return client_address(peer, conn.headers.get("x-forwarded-for"), state_of(conn).trusted_proxies)
+
+
 def current_user(conn: HTTPConnection) -> Authed | None:
-    """The request's user from the session cookie (None: not logged in, or deactivated)."""
+    """The request's user from the session cookie (None: not logged in, the session ended —
+    logout, a password change, idle too long, past a shift — or the user deactivated)."""
     app = state_of(conn)
-    data = app.sessions.read(conn.cookies.get(SESSION_COOKIE))
-    if data is None:
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if not cookie:
         return None
-    with app.session() as session:
-        login = active_login(session, data.user_id)
+    with app.transaction() as session:  # a read marks the session used (at most once a minute)
+        open_session = app.sessions.read(session, cookie, datetime.now(UTC))
+        if open_session is None:
+            return None
+        login = active_login(session, open_session.user_id)
     if login is None:
         return None
-    return Authed(login.user_id, login.username, login.display_name, login.role, data.csrf)
+    return Authed(login.user_id, login.username, login.display_name, login.role, open_session.csrf)
 
 
 def check_csrf(user: Authed, token: str, message: str) -> None:

@@ -7,16 +7,26 @@ Every error answer has one JSON shape::
 
 ``detail`` is the message (what was wrong and what is valid), ``error`` the kind, and for input
 refused field by field ``errors`` maps each field's path to its message. A page (not the API)
-that needs a login is sent to the login page instead of a 401.
+that needs a login is sent to the login page instead of a 401. Starlette's own answers (no such
+path 404, a method the path does not take 405, a body FastAPI could not parse 400) and FastAPI's
+validation errors (422) come in the same shape.
+
+The OpenAPI document says so: :func:`document_errors` gives every operation the error statuses
+it can answer (:func:`statuses_of`), each with the :class:`ErrorBody` schema, in place of
+FastAPI's default validation-error array.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from safetynet.errors import (
     BodyError,
@@ -46,6 +56,45 @@ ANSWERS: dict[type[SafetyNetError], tuple[int, str]] = {
     RateLimitError: (429, "rate_limited"),
     UnavailableError: (503, "rebuilding"),
 }
+
+
+# Starlette's own answers (routing, FastAPI's body parsing) by status: their kind name.
+HTTP_KINDS = {400: "unreadable_body", 404: "not_found", 405: "method_not_allowed"}
+DESCRIPTIONS = {
+    400: "Bad Request: the body could not be read (not JSON, nested too deep, an integer past "
+    "64 bits)",
+    401: "Unauthorized: no login (or receiver token), or the session ended",
+    403: "Forbidden: the role may not, or the CSRF token is missing or wrong",
+    404: "Not Found: no such record, or none active by that id",
+    405: "Method Not Allowed",
+    409: "Conflict: the record changed since it was read, or its state does not allow this",
+    413: "Content Too Large: the body is over its size or count limit",
+    415: "Unsupported Media Type: the body's Content-Type is not taken",
+    422: "Unprocessable Content: a field is missing, of the wrong type or out of range",
+    429: "Too Many Requests: slow down (Retry-After says when)",
+    503: "Service Unavailable: a search's live state is being rebuilt (Retry-After)",
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}},
+}
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer."""
+
+    detail: str = Field(description="what was wrong and what is valid")
+    error: str = Field(description="the kind of error: " + ", ".join(
+        sorted({kind for _, kind in ANSWERS.values()} | set(HTTP_KINDS.values()))))  # fmt: skip
+    errors: dict[str, str] | None = Field(
+        default=None, description="for input refused field by field: each field's message"
+    )
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that answers ``statuses`` in the error shape."""
+    return {
+        status: {"model": ErrorBody, "description": DESCRIPTIONS[status]} for status in statuses
+    }
 
 
 def answer_of(err: SafetyNetError) -> tuple[int, str]:
@@ -101,8 +150,84 @@ async def _invalid_request(_request: Request, err: Exception) -> Response:
     return JSONResponse({"detail": detail, "error": kind, "errors": errors}, status)
 
 
+async def _http_answer(_request: Request, err: Exception) -> Response:
+    """Starlette's and FastAPI's own errors (404, 405, an unparsable body) in our shape."""
+    assert isinstance(err, StarletteHTTPException)
+    kind = HTTP_KINDS.get(err.status_code, "http_error")
+    headers = dict(err.headers or {})
+    if err.status_code in (204, 304):
+        return Response(status_code=err.status_code, headers=headers)
+    return JSONResponse({"detail": str(err.detail), "error": kind}, err.status_code, headers)
+
+
+def statuses_of(path: str, method: str, operation: dict[str, Any]) -> list[int]:
+    """The error statuses an operation can answer.
+
+    Every operation may be refused as a whole for its input (422); one under ``/api/v1`` other
+    than the health check needs a login or token (401) and a role (403), and may name a record
+    that is not there (404); a body can be unreadable (400), too large (413) or of another type
+    (415); an unsafe method can conflict (409) and be rate-limited (429); a search's live parts
+    may still be rebuilding (503), and the ingest feeds them."""
+    statuses = {422}
+    protected = path.startswith("/api/v1/") and path != "/api/v1/health"
+    if protected:
+        statuses |= {401, 403, 404}
+    if "requestBody" in operation:
+        statuses |= {400, 413, 415}
+    if method in ("post", "put", "patch", "delete"):
+        statuses |= {409, 429} if protected else set()
+    if path.startswith("/api/v1/searches/{") or path == "/api/v1/reports":
+        statuses.add(503)
+    return sorted(statuses)
+
+
+def error_schema(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``build()``'s OpenAPI document with every operation's error answers in the one shape."""
+    document = build()
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for status in statuses_of(path, method, operation):
+                answer: dict[str, Any] = {
+                    "description": DESCRIPTIONS[status],
+                    "content": {"application/json": {"schema": ref}},
+                }
+                if status in (429, 503):
+                    answer["headers"] = RETRY_AFTER
+                responses[str(status)] = answer
+    return document
+
+
+def document_errors(app: FastAPI) -> None:
+    """Serve :func:`error_schema` of the app's routes as its OpenAPI document (built once)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = error_schema(
+                lambda: get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every kind of :data:`ANSWERS` (and FastAPI's validation errors) as above."""
+    """Answer every kind of :data:`ANSWERS` (and FastAPI's validation errors, and Starlette's
+    own errors) as above, and document those answers in the OpenAPI."""
     for cls in ANSWERS:
         app.add_exception_handler(cls, _answer)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_answer)
+    document_errors(app)

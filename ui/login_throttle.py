@@ -6,7 +6,7 @@ in from their own address is not slowed at all, and other users behind the stran
 (one office's NAT) are not either. After :data:`FREE_FAILURES` failures a pair waits
 ``BASE_DELAY_S · 2^(n − FREE_FAILURES)`` seconds from its last failure, at most
 :data:`MAX_DELAY_S`; a success clears the pair, and a pair forgets its failures after
-:data:`FORGET_AFTER_S` without one. So one address guesses at most about 3 + 15 passwords in
+:data:`FORGET_AFTER_S` without one. So one address guesses at most 16 passwords in
 the first hour and 4 an hour after that on one username (Argon2 makes each guess cost too).
 
 Memory is bounded: past :data:`MAX_PAIRS` pairs the ones idle longest are forgotten. The state
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from safetynet.errors import ConfigError
 
-FREE_FAILURES = 3
+FREE_FAILURES = 5  # a user who mistypes a few times is not slowed
 BASE_DELAY_S = 2.0
 MAX_DELAY_S = 15 * 60.0
 FORGET_AFTER_S = 3600.0
@@ -85,6 +85,17 @@ class LoginThrottle:
     def succeeded(self, username: str, address: str) -> None:
         with self._lock:
             self._pairs.pop((username.lower(), address), None)
+
+    def reset(self, key: str) -> None:
+        """An administrator's unlock: forget every failure of ``user:<username>`` (from any
+        address) or of ``ip:<address>`` (on any username)."""
+        kind, _, value = key.partition(":")
+        if kind not in ("user", "ip") or not value:
+            raise ValueError(f"key must be 'user:<username>' or 'ip:<address>', got {key!r}")
+        index, value = (0, value.lower()) if kind == "user" else (1, value)
+        with self._lock:
+            for pair in [p for p in self._pairs if p[index] == value]:
+                del self._pairs[pair]
 
 
 def trusted_networks(text: str | Sequence[str]) -> list[Network]:

@@ -1,14 +1,13 @@
-"""Passwords, sessions, CSRF tokens, receiver tokens and rate limits.
+"""Passwords, CSRF tokens, receiver tokens and the ingest's rate limit.
 
 - Passwords are hashed with Argon2id (argon2-cffi's defaults, RFC 9106's second choice).
-- A session is a cookie signed with the deployment's secret (itsdangerous), holding the user's
-  id, a CSRF token and when it was issued; it is HttpOnly, SameSite=Strict, and Secure when the
-  request came over TLS. Every request re-reads the user, so deactivating one ends their session.
+- Login sessions are held by the server (:mod:`ui.sessions`), failed logins slowed per username
+  and address (:mod:`ui.login_throttle`).
 - CSRF: every form carries the session's token in a hidden field and every script sends it in
   the ``X-CSRF-Token`` header; unsafe requests without the matching token are refused.
 - Receiver tokens are random 256-bit strings shown once; only their SHA-256 is stored.
-- Rate limits are sliding windows held in this process (a deployment of several processes
-  behind a load balancer gets per-process limits; see the README).
+- The ingest's rate limit is a sliding window held in this process (a deployment of several
+  processes behind a load balancer gets per-process limits; see the README).
 """
 
 from __future__ import annotations
@@ -23,13 +22,10 @@ from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from registry.logins import add_receiver_token
 
-SESSION_COOKIE = "safetynet_session"
-SESSION_MAX_AGE_S = 12 * 3600  # one long shift
 _hasher = PasswordHasher()
 
 
@@ -64,34 +60,6 @@ def create_receiver_token(session: Session, receiver_id: str, label: str | None)
     token = new_receiver_token()
     add_receiver_token(session, receiver_id, token_digest(token), label)
     return token
-
-
-@dataclass(frozen=True)
-class SessionData:
-    user_id: str
-    csrf: str
-
-
-class Sessions:
-    """Signs and reads the session cookie."""
-
-    def __init__(self, secret: str) -> None:
-        self._serializer = URLSafeTimedSerializer(secret, salt="safetynet-session")
-
-    def issue(self, user_id: str) -> tuple[str, SessionData]:
-        data = SessionData(user_id=user_id, csrf=secrets.token_urlsafe(24))
-        return self._serializer.dumps({"u": data.user_id, "c": data.csrf}), data
-
-    def read(self, cookie: str | None) -> SessionData | None:
-        if not cookie:
-            return None
-        try:
-            raw = self._serializer.loads(cookie, max_age=SESSION_MAX_AGE_S)
-        except BadSignature:
-            return None
-        if not isinstance(raw, dict) or not isinstance(raw.get("u"), str):
-            return None
-        return SessionData(user_id=raw["u"], csrf=str(raw.get("c", "")))
 
 
 @dataclass

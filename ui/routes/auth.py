@@ -1,30 +1,42 @@
-"""Logging in and out: the login page (with its own CSRF cookie, so a login cannot be forged),
-failed logins rate-limited per username and per address, the signed session cookie."""
+"""Logging in and out, and changing one's password.
+
+- The login page has its own CSRF cookie, so a login cannot be forged.
+- Failed logins are slowed per username *and* address (:mod:`ui.login_throttle`): a stranger's
+  guesses slow the stranger, never the real user logging in from elsewhere. The address is the
+  socket's peer, or ``X-Forwarded-For`` from a configured proxy only.
+- A login opens a session held by the server (:mod:`ui.sessions`); logout ends it there, so a
+  cookie kept or replayed afterwards reads nothing.
+- ``POST /api/v1/account/password`` changes the caller's password: every session of that user
+  ends (other devices too) and this device gets a new one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from registry.logins import password_of
-from ui.deps import App, MaybeUser, check_csrf
-from ui.security import (
-    SESSION_COOKIE,
-    SESSION_MAX_AGE_S,
-    hash_password,
-    same_token,
-    verify_password,
-)
+from registry.user_sessions import set_password
+from safetynet.errors import ForbiddenError, InputError, RateLimitError
+from ui.bodies import STRICT_BODY
+from ui.deps import ApiUser, App, MaybeUser, check_csrf, client_address_of
+from ui.errors import error_responses
+from ui.security import hash_password, same_token, verify_password
+from ui.sessions import SESSION_COOKIE
 from ui.templating import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 LOGIN_CSRF_COOKIE = "safetynet_login_csrf"
 FORM_EXPIRED = "the form is out of date (CSRF check); reload the page and try again"
+MIN_PASSWORD_CHARS = 12
 
 
 @lru_cache(maxsize=1)
@@ -42,7 +54,33 @@ def safe_next(target: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
-@router.get("/login")
+def _set_session_cookie(response: Response, request: Request, app: App, value: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+        max_age=int(app.sessions.max_age_s),
+    )
+
+
+async def _check_password(app: App, username: str, password: str) -> str | None:
+    """The user id if ``password`` is ``username``'s (Argon2 in a worker thread)."""
+
+    def check() -> str | None:
+        with app.session() as session:
+            found = password_of(session, username)
+        if found is None:
+            verify_password(_dummy_hash(), password)
+            return None
+        user_id, password_hash = found
+        return user_id if verify_password(password_hash, password) else None
+
+    return await asyncio.to_thread(check)
+
+
+@router.get("/login", include_in_schema=False)
 def login_page(request: Request, next: str = "/", error: str = "") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(
@@ -59,83 +97,93 @@ def login_page(request: Request, next: str = "/", error: str = "") -> Response:
     return response
 
 
-@router.post("/login")
+@router.post("/login", include_in_schema=False)
 async def login(
     request: Request,
     app: App,
     username: Annotated[str, Form(max_length=100)],
     password: Annotated[str, Form(max_length=1000)],
-    login_csrf: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "/",
+    login_csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+
+    def page(error: str, status: int = 200) -> Response:
+        response = render(
+            request, "login.html", None, login_csrf=cookie, next=safe_next(next), error=error
+        )
+        response.status_code = status
+        return response
+
     if not same_token(login_csrf, cookie):
-        return render(
-            request,
-            "login.html",
-            None,
-            login_csrf=cookie,
-            next=safe_next(next),
-            error="The login form expired; please try again.",
-        )
-    client_ip = request.client.host if request.client else "?"
-    keys = (f"user:{username.lower()}", f"ip:{client_ip}")
-    wait = max(app.login_failures.retry_after(k) for k in keys)
+        return page("The login form expired; please try again.")
+    address = client_address_of(request)
+    wait = app.login_failures.retry_after(username, address)
     if wait > 0:
-        response = render(
-            request,
-            "login.html",
-            None,
-            login_csrf=cookie,
-            next=safe_next(next),
-            error=f"Too many failed logins. Try again in {wait / 60:.0f} minutes.",
+        response = page(
+            f"Too many failed logins. Try again in {max(1, round(wait / 60))} minute(s).", 429
         )
-        response.status_code = 429
-        response.headers["Retry-After"] = f"{wait:.0f}"
+        response.headers["Retry-After"] = f"{max(1.0, wait):.0f}"
         return response
-
-    def check() -> str | None:
-        with app.session() as session:
-            found = password_of(session, username)
-        if found is None:
-            verify_password(_dummy_hash(), password)
-            return None
-        user_id, password_hash = found
-        return user_id if verify_password(password_hash, password) else None
-
-    user_id = await asyncio.to_thread(check)
+    user_id = await _check_password(app, username, password)
     if user_id is None:
-        for k in keys:
-            app.login_failures.hit(k)
-        response = render(
-            request,
-            "login.html",
-            None,
-            login_csrf=cookie,
-            next=safe_next(next),
-            error="Wrong username or password.",
-        )
-        response.status_code = 401
-        return response
-    app.login_failures.reset(keys[0])
-    cookie_value, _ = app.sessions.issue(user_id)
+        app.login_failures.failed(username, address)
+        return page("Wrong username or password.", 401)
+    app.login_failures.succeeded(username, address)
+    cookie_value, _ = await app.run(lambda session: app.sessions.open(session, user_id))
     done = RedirectResponse(safe_next(next), status_code=303)
-    done.set_cookie(
-        SESSION_COOKIE,
-        cookie_value,
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-        max_age=SESSION_MAX_AGE_S,
-    )
+    _set_session_cookie(done, request, app, cookie_value)
     done.delete_cookie(LOGIN_CSRF_COOKIE)
     return done
 
 
-@router.post("/logout")
-def logout(user: MaybeUser, csrf: Annotated[str, Form()] = "") -> Response:
+@router.post("/logout", include_in_schema=False)
+async def logout(
+    request: Request, app: App, user: MaybeUser, csrf: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
     if user is not None:
         check_csrf(user, csrf, FORM_EXPIRED)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        await app.run(lambda session: app.sessions.end(session, cookie))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+class PasswordChange(BaseModel):
+    model_config = STRICT_BODY
+
+    current_password: str = Field(max_length=1000)
+    new_password: str = Field(max_length=1000)
+
+
+@router.post(
+    "/api/v1/account/password",
+    tags=["account"],
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429),
+)
+async def change_password(
+    request: Request, app: App, user: ApiUser, body: PasswordChange
+) -> JSONResponse:
+    """Change the caller's password (the current one is asked for again). Every session of the
+    user ends, on every device; the answer carries this device's new session cookie."""
+    address = client_address_of(request)
+    wait = app.login_failures.retry_after(user.username, address)
+    if wait > 0:
+        raise RateLimitError("too many wrong passwords; retry later", retry_after_s=wait)
+    if len(body.new_password) < MIN_PASSWORD_CHARS:
+        raise InputError(f"new_password: must be at least {MIN_PASSWORD_CHARS} characters")
+    if await _check_password(app, user.username, body.current_password) != user.user_id:
+        app.login_failures.failed(user.username, address)
+        raise ForbiddenError("current_password is wrong")
+    app.login_failures.succeeded(user.username, address)
+    new_hash = await asyncio.to_thread(hash_password, body.new_password)
+
+    def change(session: Session) -> tuple[str, str]:
+        set_password(session, user.user_id, new_hash, datetime.now(UTC))
+        return app.sessions.open(session, user.user_id)
+
+    cookie_value, csrf = await app.run(change)
+    response = JSONResponse({"status": "changed", "csrf": csrf})
+    _set_session_cookie(response, request, app, cookie_value)
     return response
