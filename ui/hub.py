@@ -34,11 +34,10 @@ from safetynet.errors import UnavailableError
 from safetynet.reports import FieldReport, Fix, parse_report
 from ui.broadcast import Broadcaster, InProcessBroadcaster, Message, Subscription
 from ui.clock import TimeWindow, report_window
-from ui.live import SearchState, one_message
+from ui.live import COUNTS_BEFORE_LAST_SEEN_S, SearchState, one_message
 
 log = logging.getLogger(__name__)
 
-REBUILD_BEFORE_S = 600.0  # reports this long before the last known time still count
 MAX_REPLAYED = 500_000  # a day of 1,000 reports a minute from the whole search, and then some
 WAIT_FOR_REBUILD_S = 8.0  # a request waits this long for a rebuild before it says "rebuilding"
 RETRY_REBUILD_S = 5.0
@@ -103,19 +102,25 @@ class LiveHub:
             building.done.set()
         return state
 
-    def rebuilding(self) -> bool:
-        """Whether the start-up rebuild (or any rebuild) is still going on."""
+    def rebuilding(self, search_id: str | None = None) -> bool:
+        """Whether the start-up rebuild (or any rebuild) is still going on; for ``search_id``:
+        whether that search's state is being rebuilt or still waits for the start-up rebuild
+        (a page shows "rebuilding")."""
         with self._lock:
-            return bool(self._building) or not self.started.is_set()
+            if search_id is None:
+                return bool(self._building) or not self.started.is_set()
+            if search_id in self._building:
+                return True
+            return search_id not in self._states and not self.started.is_set()
 
     def window_of(self, now: datetime) -> Callable[[FieldReport], TimeWindow]:
         """The time window of a report at ``now``: from the last-seen times of the live
         searches it belongs to (:func:`ui.clock.report_window`)."""
         with self._lock:
-            searches = [(state.matches, state.last_known[2]) for state in self._states.values()]
+            searches = [(state.belongs, state.last_known[2]) for state in self._states.values()]
 
         def window(report: FieldReport) -> TimeWindow:
-            return report_window(now, [t for matches, t in searches if matches(report)])
+            return report_window(now, [t for belongs, t in searches if belongs(report)])
 
         return window
 
@@ -163,7 +168,7 @@ class LiveHub:
             setup = live_setup(session, search_id)
             if setup is None:
                 return None, set()
-            since = setup.last_known_at - timedelta(seconds=REBUILD_BEFORE_S)
+            since = setup.last_known_at - timedelta(seconds=COUNTS_BEFORE_LAST_SEEN_S)
             bodies = report_bodies_since(
                 session, since, list(setup.teams), setup.bracelet_id, setup.channel
             )

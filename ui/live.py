@@ -10,7 +10,11 @@ stored reports (:mod:`ui.hub` does the reading and the pushing).
 
 Which reports belong to a search: those naming the client's bracelet; undecoded pulses, bearings
 and silences on the bracelet's channel; and status reports of receivers the search knows (listed
-in one of its teams, or heard from on its bracelet).
+in one of its teams, or heard from on its bracelet) — each timed no earlier than
+:data:`COUNTS_BEFORE_LAST_SEEN_S` before the last-seen time. An earlier report is stored (the
+ingest's window takes reports from up to a day before) but says nothing about where the person
+is now; kept out, the live state is the same as one rebuilt from the stored reports, and the
+tracker never walks a day's gap from a stale pulse to the first fresh one.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import base64
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from locator.guidance import BY_CAR, ON_FOOT, guided_team, plan
@@ -45,6 +49,7 @@ TRAIL_POINTS = 600
 PUSH_PULSE_EVERY_S = 1.0
 HEARS_FOR_S = 30.0  # a receiver hears the bracelet for this long after its last pulse or bearing
 MOVES_AS_VEHICLE_M = 50.0  # an omni whose trail spans more than this rides in a vehicle
+COUNTS_BEFORE_LAST_SEEN_S = 600.0  # reports this long before the last-seen time still count
 
 
 def _moved_m(view: ReceiverView) -> float:
@@ -189,6 +194,14 @@ class SearchState:
         return True
 
     def matches(self, report: FieldReport) -> bool:
+        """Whether the live state takes ``report``: it belongs to the search and is not timed
+        before the last-seen time by more than :data:`COUNTS_BEFORE_LAST_SEEN_S`."""
+        counts_from = self.last_known[2] - timedelta(seconds=COUNTS_BEFORE_LAST_SEEN_S)
+        return report.t >= counts_from and self.belongs(report)
+
+    def belongs(self, report: FieldReport) -> bool:
+        """Whether ``report`` is about this search (its bracelet, channel or receivers),
+        whenever it was timed."""
         if isinstance(report, Status):
             return report.receiver_id in self.receivers or report.receiver_id in self.teams
         bracelet = report.bracelet_id if isinstance(report, Pulse | Bearing) else None
