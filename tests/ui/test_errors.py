@@ -135,3 +135,40 @@ def test_a_page_that_needs_a_login_sends_the_browser_to_it(app_env: Any) -> None
     )
     assert page.status_code == 303
     assert page.headers["location"] == f"/login?next=/searches/{seeded.search_id}"
+
+
+def test_starlettes_own_errors_answer_in_the_one_shape(app_env: Any) -> None:
+    client, _ = app_env
+    for answer, status, kind in (
+        (client.get("/api/v1/no-such-thing"), 404, "not_found"),
+        (client.delete("/api/v1/health"), 405, "method_not_allowed"),
+    ):
+        assert answer.status_code == status
+        assert answer.json() == {"detail": answer.json()["detail"], "error": kind}
+        assert answer.json()["detail"]
+    assert "GET" in client.delete("/api/v1/health").headers["allow"]
+
+
+def test_the_openapi_document_gives_every_error_status_the_one_shape(app_env: Any) -> None:
+    client, _ = app_env
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's array of errors is not what we send
+    assert set(schemas["ErrorBody"]["required"]) == {"detail", "error"}
+    documented: set[int] = set()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, answer in operation["responses"].items():
+                if int(status) < 400:
+                    continue
+                documented.add(int(status))
+                schema = answer["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+            if path != "/api/v1/health":
+                assert {"401", "403", "404", "422"} <= set(operation["responses"]), (method, path)
+            if "requestBody" in operation:
+                assert {"400", "413", "415"} <= set(operation["responses"]), (method, path)
+    # Every status the error tree answers with is documented somewhere.
+    assert {status for status, _ in ANSWERS.values()} <= documented
+    ingest = document["paths"]["/api/v1/reports"]["post"]["responses"]
+    assert "Retry-After" in ingest["429"]["headers"]

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from registry.logins import password_of
 from registry.user_sessions import set_password
-from safetynet.errors import ForbiddenError, InputError, RateLimitError
+from safetynet.errors import ForbiddenError, RateLimitError
 from ui.bodies import STRICT_BODY
 from ui.deps import ApiUser, App, MaybeUser, check_csrf, client_address_of
 from ui.errors import error_responses
@@ -154,7 +154,7 @@ class PasswordChange(BaseModel):
     model_config = STRICT_BODY
 
     current_password: str = Field(max_length=1000)
-    new_password: str = Field(max_length=1000)
+    new_password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=1000)
 
 
 @router.post(
@@ -171,8 +171,6 @@ async def change_password(
     wait = app.login_failures.retry_after(user.username, address)
     if wait > 0:
         raise RateLimitError("too many wrong passwords; retry later", retry_after_s=wait)
-    if len(body.new_password) < MIN_PASSWORD_CHARS:
-        raise InputError(f"new_password: must be at least {MIN_PASSWORD_CHARS} characters")
     if await _check_password(app, user.username, body.current_password) != user.user_id:
         app.login_failures.failed(user.username, address)
         raise ForbiddenError("current_password is wrong")
