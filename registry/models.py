@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,10 +30,34 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment in time, stored as UTC and read back aware.
+
+    SQLite keeps no offset: a ``DateTime(timezone=True)`` bound with a local time
+    (``07:04-05:00``) would be stored as ``07:04`` and read back as 07:04 UTC, five hours off.
+    Every time is turned into UTC before it is stored; a naive time is taken as UTC (the
+    registry's own convention), and what comes back naive (SQLite) is UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def new_id() -> str:
@@ -86,8 +110,8 @@ class Versioned:
     """Optimistic locking: an update from a stale copy raises ``StaleDataError``."""
 
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 - SQLAlchemy's directive
@@ -123,7 +147,7 @@ class Client(Versioned, Base):
     triggers: Mapped[str | None] = mapped_column(Text)
     approach_and_calm: Mapped[str | None] = mapped_column(Text)
     mobility_aids: Mapped[str | None] = mapped_column(Text)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     caregivers: Mapped[list[Caregiver]] = relationship(
         back_populates="client", cascade="all, delete-orphan"
@@ -218,7 +242,7 @@ class Bracelet(Versioned, Base):
     client_id: Mapped[str | None] = mapped_column(ForeignKey("client.id"), index=True)
     battery_installed_on: Mapped[date | None] = mapped_column(Date)
     battery_interval_days: Mapped[int] = mapped_column(Integer, default=180)
-    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class BatteryChange(Base):
@@ -236,7 +260,7 @@ class DailyTest(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     bracelet_pk: Mapped[str] = mapped_column(ForeignKey("bracelet.id"), index=True)
-    tested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    tested_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     tested_by: Mapped[str] = mapped_column(String(200))
     passed: Mapped[bool] = mapped_column(Boolean)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
@@ -259,17 +283,17 @@ class Search(Versioned, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
-    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_known_lat_deg: Mapped[float] = mapped_column(Float)
     last_known_lon_deg: Mapped[float] = mapped_column(Float)
-    last_known_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_known_at: Mapped[datetime] = mapped_column(UtcDateTime())
     clothing: Mapped[str | None] = mapped_column(Text)
     status: Mapped[SearchStatus] = mapped_column(_enum(SearchStatus, "search_status"))
-    found_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    found_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     found_lat_deg: Mapped[float | None] = mapped_column(Float)
     found_lon_deg: Mapped[float | None] = mapped_column(Float)
     found_condition: Mapped[str | None] = mapped_column(Text)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class SearchTeam(Base):
@@ -291,7 +315,7 @@ class SearchEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     search_id: Mapped[str] = mapped_column(ForeignKey("search.id"))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     kind: Mapped[str] = mapped_column(String(20))  # report, fix, note, assignment
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
@@ -351,7 +375,7 @@ class AuditEntry(Base):
     __table_args__ = (Index("audit_by_entity", "entity", "entity_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
     action: Mapped[str] = mapped_column(String(20))  # read, create, update, delete, export
     entity: Mapped[str] = mapped_column(String(50))
@@ -369,8 +393,8 @@ class ReceiverToken(Base):
     receiver_id: Mapped[str] = mapped_column(String(64), index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class StoredReport(Base):
@@ -390,11 +414,11 @@ class StoredReport(Base):
     receiver_id: Mapped[str] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(10))
-    t: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    t: Mapped[datetime] = mapped_column(UtcDateTime())
     bracelet_id: Mapped[str | None] = mapped_column(String(4))
     channel: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)  # the report's JSON text, as the spec writes it
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
 
 
@@ -409,6 +433,6 @@ class LoginSession(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("app_user.id"), index=True)
     csrf: Mapped[str] = mapped_column(String(64))
     password_mark: Mapped[str] = mapped_column(String(64))  # SHA-256 of the hash at login
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

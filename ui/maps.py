@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import folium
 import xstatic.pkg.leaflet as xstatic_leaflet
@@ -63,9 +64,10 @@ def render_map(lat_deg: float, lon_deg: float, base: BaseMap, zoom: int = 15) ->
         max_zoom=19,
     )
     if base.has_tiles:
-        folium.TileLayer(
-            tiles=base.url, attr=base.attribution, name="Base map", max_zoom=19
-        ).add_to(m)
+        # Tiles set without an attribution (SAFETYNET_TILE_URL alone) still draw, credited to
+        # their server, rather than failing every map page.
+        attribution = base.attribution or f"Map tiles: {urlsplit(base.url).netloc or 'local'}"
+        folium.TileLayer(tiles=base.url, attr=attribution, name="Base map", max_zoom=19).add_to(m)
     root: Any = m.get_root()  # a branca Figure
     root.render()
     return MapParts(

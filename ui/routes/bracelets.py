@@ -22,7 +22,9 @@ BRACELET_ID = r"^(0[xX])?[0-9A-Fa-f]{1,4}$"
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict JSON: no unknown keys, no ``true`` for a number, dates as ``YYYY-MM-DD`` text."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class NewBracelet(_Body):
@@ -33,7 +35,9 @@ class NewBracelet(_Body):
 
 class Assignment(_Body):
     bracelet_id: str = Field(pattern=BRACELET_ID, description="a bracelet in stock")
-    installed_on: date | None = Field(default=None, description="the battery's date; today")
+    installed_on: date | None = Field(
+        default=None, strict=False, description="the battery's date; today"
+    )
 
 
 class Swap(Assignment):

@@ -48,10 +48,14 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
     """The enrollment form's fields as the registry takes them, the photo, and the CSRF token."""
     form = await request.form()
     data: dict[str, Any] = {}
+    shown = form.get("checkboxes_shown") == "1"  # the page's form: an absent box is unticked
     for field in forms.client_fields():
         value = form.get(field.name)
-        if field.kind == "bool":  # a checkbox: absent when unticked, then the column's default
-            data[field.name] = bool(field.default) if value is None else value == "on"
+        if field.kind == "bool":  # a checkbox: absent when unticked, so the form says it drew them
+            if value is None:
+                data[field.name] = False if shown else bool(field.default)
+            else:
+                data[field.name] = value == "on"
         elif isinstance(value, str) and value.strip():
             number = value.strip().isdigit() and field.kind == "int"
             data[field.name] = int(value) if number else value
@@ -140,20 +144,23 @@ def _form_context(user: Authed, **extra: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _back_to_record(client_id: str, err: Exception | None = None) -> Response:
-    """To the client's record page, with the error (if any) shown on it."""
+def _back_to_record(client_id: str, err: Exception | None = None, notice: str = "") -> Response:
+    """To the client's record page, with the error (or what was done) shown on it."""
     if err is None:
-        return RedirectResponse(f"/clients/{client_id}", status_code=303)
+        tail = f"?notice={quote(notice)}#bracelet" if notice else ""
+        return RedirectResponse(f"/clients/{client_id}{tail}", status_code=303)
     return RedirectResponse(
         f"/clients/{client_id}?error={quote(str(err)[:ERROR_IN_URL_CHARS])}", 303
     )
 
 
 @router.get("/clients/new")
-def new_client_page(request: Request, user: PageUser) -> Response:
+async def new_client_page(request: Request, app: App, user: PageUser) -> Response:
     if not allowed(user.role, "write", "public"):
         raise ForbiddenError(f"a {user.role.value} may not enrol clients")
-    return render(request, "client_form.html", user, **_form_context(user, client=None))
+    centre = await app.run(service.map_centre)
+    context = _form_context(user, client=None, map=_map_for(app, centre))
+    return render(request, "client_form.html", user, **context)
 
 
 def _refused(err: Exception, data: dict[str, Any], photo: bytes | None) -> dict[str, Any]:
@@ -189,7 +196,9 @@ async def new_client(request: Request, app: App, user: PageUser) -> Response:
             session, user.actor, body, phone_region=region,
             confirmed_not_duplicate=confirmed).id)  # fmt: skip
     except (RegistryInputError, ForbiddenError, ConflictError) as err:
+        centre = await app.run(service.map_centre)
         context = _form_context(user, client=None, **_refused(err, data, photo))
+        context["map"] = _map_for(app, centre)
         response = render(request, "client_form.html", user, **context)
         response.status_code = status_of(err)
         return response
@@ -224,6 +233,10 @@ def _record_context(session: Session, user: Authed, client_id: str) -> dict[str,
 
 
 def _map_for(app: App, centre: tuple[float, float] | None) -> Any:
+    """The map places are picked on; none without a base map (a blank map shows nothing to
+    pick from: the form then asks for the coordinates)."""
+    if not app.base_map.has_tiles:
+        return None
     lat, lon = centre or US_CENTRE
     return render_map(lat, lon, app.base_map, zoom=15 if centre else 4)
 
@@ -295,6 +308,7 @@ async def _log_for_bracelet(
     bracelet: str,
     csrf: str,
     record: Callable[[Session], None],
+    done: str,
 ) -> Response:
     """Log something about one of the client's bracelets from its record page, then go back
     there (with the error, if any, shown on the page)."""
@@ -308,7 +322,7 @@ async def _log_for_bracelet(
         await app.run(work)
     except (RegistryInputError, NotFoundError, ForbiddenError) as err:
         return _back_to_record(client_id, err)
-    return _back_to_record(client_id)
+    return _back_to_record(client_id, notice=done)
 
 
 @router.post("/clients/{client_id}/battery")
@@ -330,6 +344,7 @@ async def battery_change(
         lambda session: service.record_battery_change(
             session, user.actor, bracelet, changed_on, by
         ),
+        f"Battery change on {changed_on:%Y-%m-%d} logged.",
     )
 
 
@@ -352,4 +367,7 @@ async def daily_test(
         lambda session: service.record_daily_test(
             session, user.actor, bracelet, datetime.now(UTC), result == "pass", by
         ),
+        "Daily test logged: heard (pass)."
+        if result == "pass"
+        else "Daily test logged: NOT heard (fail). Call the program to check the bracelet.",
     )

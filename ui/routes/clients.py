@@ -15,9 +15,9 @@ router = APIRouter(prefix="/api/v1/clients", tags=["clients"])
 
 
 class ClientEdit(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
     changes: dict[str, Any]
 
 
@@ -31,7 +31,7 @@ async def post_client(app: App, user: ApiUser, body: dict[str, Any]) -> dict[str
     """Enrol a client from the enrollment form's fields (photo as ``photo_base64``)."""
 
     def work(session: Any) -> dict[str, Any]:
-        client = service.enrol(session, user.actor, body)
+        client = service.enrol(session, user.actor, body, phone_region=app.settings.phone_region)
         return {"id": client.id, "version": client.version}
 
     return await app.run(work)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from registry import searches
+from registry import searches, service
 from registry.access import allowed
 from ui.deps import App, SearchReader
 from ui.ingest import web_receiver_id
@@ -39,9 +41,15 @@ async def search_page(request: Request, app: App, user: SearchReader, search_id:
 
 @router.get("/searches/{search_id}/team")
 async def team_page(request: Request, app: App, user: SearchReader, search_id: str) -> Response:
-    summary = await app.run(
-        lambda session: searches.search_summary(searches.get_search(session, search_id))
-    )
+    def work(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        search = searches.get_search(session, search_id)
+        # What a searcher needs to recognise the person: the public part of the record only.
+        record = service.read_client(session, user.actor, search.client_id,
+                                     reason=f"team page of search {search_id}")  # fmt: skip
+        person = {k: record.get(k) for k in ("id", "has_photo", *service.PUBLIC_FIELDS)}
+        return searches.search_summary(search), person
+
+    summary, person = await app.run(work)
     lkp = summary["last_known"]
     parts = render_map(lkp["lat_deg"], lkp["lon_deg"], app.base_map, zoom=TEAM_MAP_ZOOM)
     return render(
@@ -49,6 +57,7 @@ async def team_page(request: Request, app: App, user: SearchReader, search_id: s
         "team.html",
         user,
         search=summary,
+        person=person,
         map=parts,
         receiver_id=web_receiver_id(user.username),
     )

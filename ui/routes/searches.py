@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from registry import records, searches, service
 from registry.access import allowed, may
@@ -23,17 +23,31 @@ from ui.local_time import agency_zone, as_aware
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
 
 
+def _as_text(value: Any) -> Any:
+    """A time or date in a body is RFC 3339 text; a number (seconds since when?) is refused."""
+    if not isinstance(value, str | datetime | date):
+        raise ValueError("must be RFC 3339 text, such as 2026-12-02T03:10:00-05:00")
+    return value
+
+
+TextTime = Annotated[datetime, BeforeValidator(_as_text), Field(strict=False)]
+TextDate = Annotated[date, BeforeValidator(_as_text), Field(strict=False)]
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body taken as JSON says it: no unknown keys, no ``false`` for a number, no
+    ``"3"`` for an integer (strict), times and dates as RFC 3339 text."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class OpenSearch(_Body):
     client_id: str = Field(min_length=1, max_length=32)
     lat_deg: float = Field(ge=-90, le=90)
     lon_deg: float = Field(ge=-180, le=180)
-    last_seen: datetime = Field(
+    last_seen: TextTime = Field(
         description="when last seen; a time without an offset is the agency's local time "
-        "(SAFETYNET_TIME_ZONE)"
+        "(SAFETYNET_TIME_ZONE)",
     )
     clothing: str | None = Field(default=None, max_length=2000)
 
@@ -56,7 +70,7 @@ class Found(_Body):
 
 class StatusChange(_Body):
     status: Literal["active", "found", "suspended", "closed"]
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
     found: Found | None = None
 
 
@@ -72,13 +86,13 @@ class MissingPerson(_Body):
 
 
 class CoResponse(_Body):
-    encounter_on: date
+    encounter_on: TextDate
     kind: Literal["911-response", "follow-up"]
     clinician: str = Field(min_length=1, max_length=200)
     outcome: str | None = Field(default=None, max_length=4000)
 
 
-class Heard(BaseModel):
+class Heard(_Body):
     lat_deg: float = Field(ge=-90, le=90)
     lon_deg: float = Field(ge=-180, le=180)
 
