@@ -39,13 +39,12 @@ from numpy.typing import NDArray
 
 from locator.bearing_model import PLACE_BIAS_VAR_RAD2, REFLECTION_SHARE, bearing_update
 from locator.fixes import CHI2_2DOF_95
-from locator.motion import propagate, start_walking_velocity
-from locator.ranging import PlaceMeasurement, prior_level, rss_update, silence_log_likelihood
+from locator.motion import WALKING, draw_modes, propagate, start_walking_velocity
+from locator.ranging import PlaceMeasurement, prior_level, rss_update, silence_update
 
 MAX_PARTICLES = 20_000
 MIN_PARTICLES = 2_000
 PARTICLE_AREA_M2 = 15.0 * 15.0
-START_WALKING = 0.5  # at the first evidence, walking and stopped are equally likely
 RESAMPLE_JITTER_M = 3.0
 RESAMPLE_JITTER_MPS = 0.03
 RESEED_SHARE = 0.1
@@ -104,9 +103,8 @@ class ParticleTrack:
         self.rng = np.random.default_rng(seed)
         self.t_s = t_s
         self.position = np.array(positions_en, dtype=float)
-        self.walking: NDArray[np.bool_] = np.asarray(self.rng.random(n) < START_WALKING)
-        self.velocity = np.zeros((n, 2))
-        self.velocity[self.walking] = start_walking_velocity(self.rng, int(self.walking.sum()))
+        self.mode = draw_modes(self.rng, n)  # at the first evidence, the long-run shares
+        self.velocity = start_walking_velocity(self.rng, n)  # the stopped ones' heading memory
         self.log_w = np.full(n, -math.log(n))
         mean, cov = prior_level()
         self.level_mean = np.tile(mean, (n, 1))
@@ -115,6 +113,12 @@ class ParticleTrack:
         self.bias_var: dict[str, float] = {}
         self._trail: deque[tuple[float, NDArray[np.float32]]] = deque()
         self._keep_trail()
+
+    @property
+    def walking(self) -> NDArray[np.bool_]:
+        """Which particles walk (n,)."""
+        out: NDArray[np.bool_] = self.mode == WALKING
+        return out
 
     @property
     def size(self) -> int:
@@ -126,7 +130,7 @@ class ParticleTrack:
         dt = t_s - self.t_s
         if dt <= 0.0:
             return
-        propagate(self.position, self.velocity, self.walking, dt, self.rng)
+        propagate(self.position, self.velocity, self.mode, dt, self.rng)
         self.t_s = t_s
         if t_s - self._trail[-1][0] >= TRAIL_EVERY_S:
             self._keep_trail()
@@ -169,7 +173,7 @@ class ParticleTrack:
         pulses: int,
     ) -> None:  # fmt: skip
         """Weigh the cloud by a receiver's silence (see :mod:`locator.ranging`)."""
-        log_lik = silence_log_likelihood(
+        log_lik = silence_update(
             self.position, self.level_mean, self.level_cov, receiver_en, threshold_dbm,
             gain_dbi, pulses,
         )  # fmt: skip
@@ -188,7 +192,7 @@ class ParticleTrack:
         """(mean position (2,), its covariance (2×2, m²), mean velocity (2,), P(walking))."""
         w = self.weights()
         mean, cov = _moments(self.position, w)
-        velocity: NDArray[np.float64] = w @ self.velocity
+        velocity: NDArray[np.float64] = (w * self.walking) @ self.velocity
         return mean, cov, velocity, float(w @ self.walking)
 
     def major95_m(self) -> float:
@@ -222,11 +226,8 @@ class ParticleTrack:
         self.position[idx] = wedge_positions(
             self.rng, k, receiver_en, bearing_rad, sigma_rad, range_max_m
         )
-        walking = self.rng.random(k) < START_WALKING
-        self.walking[idx] = walking
-        v = np.zeros((k, 2))
-        v[walking] = start_walking_velocity(self.rng, int(walking.sum()))
-        self.velocity[idx] = v
+        self.mode[idx] = draw_modes(self.rng, k)
+        self.velocity[idx] = start_walking_velocity(self.rng, k)
         mean, cov = prior_level()
         self.level_mean[idx] = mean
         self.level_cov[idx] = cov
@@ -255,10 +256,9 @@ class ParticleTrack:
         positions = (self.rng.random() + np.arange(n)) / n
         idx = np.minimum(np.searchsorted(np.cumsum(w), positions), self.size - 1)
         self.position = self.position[idx] + self.rng.normal(0.0, RESAMPLE_JITTER_M, (n, 2))
-        self.walking = self.walking[idx]
+        self.mode = self.mode[idx]
         self.velocity = self.velocity[idx]
-        moving = self.walking
-        self.velocity[moving] += self.rng.normal(0.0, RESAMPLE_JITTER_MPS, (int(moving.sum()), 2))
+        self.velocity += self.rng.normal(0.0, RESAMPLE_JITTER_MPS, (n, 2))
         self.level_mean = self.level_mean[idx]
         self.level_cov = self.level_cov[idx]
         self.bias_mean = {k: v[idx] for k, v in self.bias_mean.items()}

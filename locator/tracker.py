@@ -41,6 +41,8 @@ from locator.particle import (
     wedge_positions,
 )
 from locator.ranging import (
+    AIR_SCATTER_DB,
+    AIR_SHARED_DB,
     RECEIVER_SHADOWING_DB,
     SHADOW_MEMORY_S,
     SILENCE_REPEAT_S,
@@ -76,6 +78,7 @@ class _Bracelet:
     track: ParticleTrack
     bearing_places: PlaceMemory = field(default_factory=PlaceMemory)
     rss_places: PlaceMemory = field(default_factory=lambda: PlaceMemory(SHADOW_MEMORY_S))
+    air_passes: PlaceMemory = field(default_factory=lambda: PlaceMemory(SHADOW_MEMORY_S))
     silence_places: PlaceMemory = field(default_factory=lambda: PlaceMemory(SILENCE_REPEAT_S))
     collectors: dict[str, PlaceCollector] = field(default_factory=dict)
     n_bearings: int = 0
@@ -155,13 +158,21 @@ class Locator:
 
     # --- pulses -------------------------------------------------------------------------------
     def _pulse(self, p: Pulse) -> list[Fix]:
-        if p.bracelet_id is None or p.lat_deg is None or p.lon_deg is None:
+        if p.lat_deg is None or p.lon_deg is None:
             return []
+        key_id = p.bracelet_id
+        if key_id is None:
+            # Not decoded (too weak for the ID, strong enough to measure): like an undecoded
+            # bearing, it is the pulse of the one bracelet heard on its channel, if only one is.
+            heard = self._channels.get(p.channel, set())
+            if len(heard) != 1 or next(iter(heard)) not in self.bracelets:
+                return []
+            (key_id,) = heard
         frame = self._frame_for(p.lat_deg, p.lon_deg)
         east, north = frame.to_en(p.lat_deg, p.lon_deg)
         t_s = p.t.timestamp()
         height = height_above_m(p.alt_m, frame.alt0_m)
-        key = p.bracelet_id
+        key = key_id
         b = self.bracelets.get(key)
         if b is None:
             seed = zlib.crc32(key.encode())
@@ -185,8 +196,14 @@ class Locator:
         if b.track.t_s - m.t_s > LATE_LIMIT_S:
             return False
         centre = m.centre_en
-        k = b.rss_places.count(receiver_id, centre[0], centre[1], m.t_s)
-        sigma_db = place_sigma(m.independent_db, RECEIVER_SHADOWING_DB, k)
+        if m.airborne:
+            # A pass from the air shares what is near the person (body, roof, trees): one
+            # place for the whole pass, whatever its length.
+            k = b.air_passes.count(receiver_id, 0.0, 0.0, m.t_s)
+            sigma_db = place_sigma(math.hypot(m.independent_db, AIR_SCATTER_DB), AIR_SHARED_DB, k)
+        else:
+            k = b.rss_places.count(receiver_id, centre[0], centre[1], m.t_s)
+            sigma_db = place_sigma(m.independent_db, RECEIVER_SHADOWING_DB, k)
         b.track.predict(now_s)
         b.track.update_place(m, sigma_db)
         return True

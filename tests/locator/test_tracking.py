@@ -13,9 +13,22 @@ from firmware_sim.scenario import load_scenario
 from firmware_sim.world import World
 from locator.bearing_model import PLACE_BIAS_VAR_RAD2, bearing_update, place_sigma
 from locator.fixes import inside_ellipse95
-from locator.motion import LEG_MEAN_S, STOP_MEAN_S, propagate
+from locator.motion import (
+    LEG_MEAN_S,
+    LOOK_MEAN_S,
+    REST_MEAN_S,
+    REST_SHARE,
+    WALKING,
+    propagate,
+)
 from locator.particle import ParticleTrack, disc_positions
-from locator.ranging import PlaceMeasurement, prior_level, rss_update
+from locator.ranging import (
+    PlaceMeasurement,
+    prior_level,
+    rss_update,
+    silence_fading_db,
+    silence_update,
+)
 from locator.tracker import Locator
 from safetynet.angles import bearing_of_enu
 from safetynet.geodesy import LocalFrame
@@ -24,6 +37,7 @@ from tests.conftest import REPO
 
 T0 = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 FRAME = LocalFrame(42.30206, -71.05761)
+SILENCE_FLOOR_DBM = -136.0  # the simulated receivers' noise, −130 dBm, less 6 dB of SNR
 
 
 def bearing_report(rx: tuple[float, float], deg: float, t_s: float, seq: int, rid: str) -> Bearing:
@@ -79,15 +93,38 @@ def test_level_and_exponent_are_learnt_at_the_true_position() -> None:
     assert level_mean[0, 0] == pytest.approx(-35.0, abs=4.0)
 
 
-def test_walking_and_stopped_shares_settle_at_their_dwell_times() -> None:
-    # A two-state Markov chain spends LEG/(LEG+STOP) of its time walking.
+def test_walking_looking_and_resting_shares_settle_at_their_dwell_times() -> None:
+    # A Markov chain spends in each mode its entry rate times its mean dwell: legs of LEG,
+    # each ending in a rest (share REST_SHARE, mean REST) or a look around (mean LOOK).
     rng = np.random.default_rng(5)
     n = 20_000
     pos, vel = np.zeros((n, 2)), np.zeros((n, 2))
-    walking = np.zeros(n, dtype=bool)
-    propagate(pos, vel, walking, 3000.0, rng)
-    assert walking.mean() == pytest.approx(LEG_MEAN_S / (LEG_MEAN_S + STOP_MEAN_S), abs=0.02)
-    assert np.all(vel[~walking] == 0.0)
+    vel[:, 1] = 1.0
+    mode = np.zeros(n, dtype=np.int8)
+    propagate(pos, vel, mode, 1800.0, rng)  # 360 steps of 5 s: the chain's own steps
+    look, rest = (1.0 - REST_SHARE) * LOOK_MEAN_S, REST_SHARE * REST_MEAN_S
+    total = LEG_MEAN_S + look + rest
+    assert np.mean(mode == WALKING) == pytest.approx(LEG_MEAN_S / total, abs=0.02)
+    assert np.mean(mode == 2) == pytest.approx(rest / total, abs=0.02)
+    # The stopped keep a walking velocity (the heading they will walk on): none is zero.
+    assert np.all(np.hypot(vel[:, 0], vel[:, 1]) > 0.0)
+
+
+def test_a_walker_who_stops_to_look_walks_on_his_heading() -> None:
+    # Particles that all walk north at 1 m/s, then stand for 20 s: the heading they set off on
+    # again is still mostly north (a person with dementia rarely backtracks).
+    rng = np.random.default_rng(9)
+    n = 5000
+    pos, vel = np.zeros((n, 2)), np.tile([0.0, 1.0], (n, 1))
+    mode = np.full(n, 1, dtype=np.int8)  # all looking around
+    propagate(pos, vel, mode, 20.0, rng)
+    assert float(np.mean(vel[:, 1] > 0.5)) > 0.9
+    standing = mode != WALKING
+    assert 0.3 < float(np.mean(standing)) < 0.8  # a look lasts LOOK_MEAN_S on average
+    # Standing: only jitter (a few walked a step or two and stopped again).
+    assert float(np.percentile(np.hypot(pos[standing, 0], pos[standing, 1]), 95)) < 3.0
+    walked = ~standing & (np.hypot(pos[:, 0], pos[:, 1]) > 5.0)
+    assert float(np.mean(pos[walked, 1] > np.abs(pos[walked, 0]))) > 0.9  # on north
 
 
 def test_two_nearly_parallel_bearings_give_a_long_honest_uncertainty() -> None:
@@ -199,3 +236,95 @@ def test_smoothed_trail_follows_the_walker() -> None:
     ]
     assert float(np.median(errors)) < 150.0
     assert float(np.mean(inside)) > 0.7
+
+
+@pytest.mark.parametrize("pulses", [1, 5, 10, 30])
+def test_the_silence_probit_matches_the_exact_chance_of_hearing_nothing(pulses: int) -> None:
+    # Closed form: no pulse of N Rayleigh-faded pulses above the floor, mean power x over it:
+    # (1 − exp(−1/x))^N. The probit stands in for it within a few per cent.
+    from scipy.stats import norm
+
+    offset, sigma = silence_fading_db(pulses)
+    margin_db = np.linspace(-25.0, 15.0, 401)
+    exact = (-np.expm1(-1.0 / 10.0 ** (margin_db / 10.0))) ** pulses
+    probit = norm.cdf((offset - margin_db) / sigma)
+    assert float(np.max(np.abs(probit - exact))) < (0.055 if pulses == 1 else 0.015)
+
+
+def test_silences_teach_a_weak_link_instead_of_pushing_the_person_away() -> None:
+    # A dense city (the simulator's kind of link): level −38 dBm at 1 m, exponent 3.8, 8 dB
+    # shadowing. A receiver listens at many places 200–1500 m from the person; from most it
+    # hears nothing. At the true position, the particle's exponent moves from the prior's
+    # 3.0 towards the truth, and the silences count against the truth far less than if each
+    # of them were judged by the prior's link (as if independent).
+    rng = np.random.default_rng(11)
+    level_true, n_true, shadow = -38.0, 3.8, 8.0
+    floor_dbm = SILENCE_FLOOR_DBM
+    here, far = np.array([[0.0, 0.0]]), np.array([[2000.0, 0.0]])
+    mean, cov = prior_level()
+    lm, lc = mean[None, :].copy(), cov[None, :].copy()
+    lm_far, lc_far = lm.copy(), lc.copy()
+    log_here = log_far = log_here_prior = log_far_prior = 0.0
+    silences = 0
+    for _ in range(120):
+        r = float(rng.uniform(200.0, 1500.0))
+        theta = float(rng.uniform(0.0, 2.0 * math.pi))
+        rx = (r * math.sin(theta), r * math.cos(theta))
+        power = level_true - 10.0 * n_true * math.log10(r) + float(rng.normal(0.0, shadow))
+        faded = power + 10.0 * np.log10(rng.exponential(1.0, 10))
+        if np.any(faded > floor_dbm):
+            continue  # heard: not a silence
+        silences += 1
+        log_here += float(silence_update(here, lm, lc, rx, floor_dbm, 0.0, 10)[0])
+        log_far += float(silence_update(far, lm_far, lc_far, rx, floor_dbm, 0.0, 10)[0])
+        for pos, which in ((here, "here"), (far, "far")):
+            m0, c0 = mean[None, :].copy(), cov[None, :].copy()
+            value = float(silence_update(pos, m0, c0, rx, floor_dbm, 0.0, 10)[0])
+            if which == "here":
+                log_here_prior += value
+            else:
+                log_far_prior += value
+    assert silences > 60
+    assert lm[0, 1] > 3.4  # learnt: the link is weak (the prior says 3.0)
+    # Judged one by one by the prior's link, the silences rule the truth out (e^-50 or less
+    # against 2 km off); learnt, they leave it within a few e-folds.
+    assert log_far_prior - log_here_prior > 20.0
+    assert log_far - log_here < 5.0
+
+
+def test_a_helicopter_pass_does_not_drag_the_fix_off_the_bearings() -> None:
+    # The simulator's air link: free space over the slant range from 300 m up (no ground
+    # exponent, no shadowing). Bearings hold the person; the pass must not pull the fix to
+    # its track, and it teaches the level.
+    target = (100.0, 200.0)
+    rxs = [(900.0, 0.0), (-600.0, 600.0), (0.0, -800.0)]
+    level_true = -37.0
+    locator = Locator(frame=FRAME)
+    rng = np.random.default_rng(12)
+    fixes: list[Fix] = []
+    seq = 0
+    for k in range(12):
+        rx = rxs[k % 3]
+        deg = toward(rx, target) + float(rng.normal(0, 4.0))
+        fixes += locator.add(bearing_report(rx, deg, 30.0 * k, seq, f"T{k % 3}"))
+        seq += 1
+        if k < 6:
+            continue
+        for j in range(15):  # a pass at 60 m/s, 2 km to the west and closing
+            air = (-2000.0 + 120.0 * (15 * (k - 6) + j), 1500.0)
+            slant = math.hypot(math.dist(air, target), 300.0)
+            lat, lon = FRAME.to_lat_lon(*air)
+            rssi = level_true - 20.0 * math.log10(slant) + float(rng.normal(0.0, 1.5))
+            pulse = Pulse(
+                receiver_id="HELI-1", seq=seq, t=T0 + timedelta(seconds=30.0 * k + 2 * j + 1),
+                channel=19, freq_hz=216_462_612, bracelet_id="3A7F", status=None,
+                rssi_dbm=round(rssi, 1), snr_db=20.0, gain_db=30.0, lat_deg=lat, lon_deg=lon,
+                alt_m=FRAME.alt0_m + 300.0, heading_deg=None, antenna="omni",
+            )  # fmt: skip
+            seq += 1
+            fixes += locator.add(pulse)
+    est = np.array(FRAME.to_en(fixes[-1].lat_deg, fixes[-1].lon_deg))
+    assert np.linalg.norm(est - np.array(target)) < 80.0
+    assert inside_ellipse95(est - np.array(target), np.array(fixes[-1].cov_enu_m2))
+    track = locator.bracelets["3A7F"].track
+    assert float(track.weights() @ track.level_mean[:, 0]) == pytest.approx(level_true, abs=4.0)
