@@ -576,6 +576,7 @@ def list_clients(session: Session, actor: Actor) -> list[dict[str, Any]]:
         b = worn.get(c.id)
         rows.append({"id": c.id, "first_name": c.first_name, "last_name": c.last_name,
                      "nickname": c.nickname, "has_photo": c.photo is not None,
+                     "date_of_birth": c.date_of_birth.isoformat(),
                      "bracelet_id": None if b is None else f"{b.bracelet_id:04X}",
                      "channel": None if b is None else b.channel})  # fmt: skip
     return rows

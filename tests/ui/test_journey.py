@@ -378,3 +378,37 @@ def test_a_place_is_set_by_tapping_the_map(browser: Any, tmp_path: Path) -> None
     assert stored_lon is not None
     assert abs(stored_lat - ORIGIN[0]) < 1e-4
     assert abs(stored_lon - ORIGIN[1]) < 1e-4
+
+
+def test_opening_a_search_for_a_client_without_a_bracelet_warns_first(
+    browser: Any, server: dict[str, Any]
+) -> None:
+    """The dispatcher is told plainly, before the map, that the radio cannot find this person;
+    the map's panel says it again."""
+    base = server["base"]
+    context = browser.new_context(**VIEWPORTS["desktop"])
+    page = context.new_page()
+    _login(page, base, "family")
+    csrf = page.get_attribute('meta[name="csrf-token"]', "content") or ""
+    made = page.request.post(f"{base}/api/v1/clients", headers={"X-CSRF-Token": csrf},
+                             data={"first_name": "Nell", "last_name": "Okafor",
+                                   "date_of_birth": "1948-08-08"})  # fmt: skip
+    assert made.status == 201, made.text()
+    nell = made.json()["id"]
+    _login(page, base, "dispatcher")
+    option = page.inner_text(f'#open-search option[value="{nell}"]')
+    assert "NO BRACELET" in option
+    page.select_option('#open-search select[name="client_id"]', nell)
+    page.fill('#open-search input[name="lat_deg"]', "42.35")
+    page.fill('#open-search input[name="lon_deg"]', "-71.06")
+    page.click('#open-search button[type="submit"]')
+    page.wait_for_selector("#open-search-warning:not([hidden])")
+    warning = page.inner_text("#open-search-warning")
+    assert "no bracelet" in warning.lower()
+    assert "/searches/" not in page.url  # not sent to the map before reading it
+    Steps(page, "desktop").shot("no-bracelet-warning")
+    page.click("#open-search-go")
+    page.wait_for_url(re.compile(r".*/searches/[0-9a-f]{32}$"))
+    assert "No bracelet on file" in page.inner_text("#bracelet-line")
+    assert "no bracelet" in page.inner_text("#client-panel .warning").lower()
+    context.close()
