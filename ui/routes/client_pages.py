@@ -44,8 +44,10 @@ def _whole_number(name: str, value: str) -> int:
     return int(value)
 
 
-async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, str]:
-    """The enrollment form's fields as the registry takes them, the photo, and the CSRF token."""
+async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, str, str]:
+    """The enrollment form's fields as the registry takes them, the photo, the CSRF token, and
+    what is wrong with the photo (empty when nothing), so that its message comes beside every
+    other field's rather than alone first."""
     form = await request.form()
     data: dict[str, Any] = {}
     shown = form.get("checkboxes_shown") == "1"  # the page's form: an absent box is unticked
@@ -83,18 +85,30 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
     data["places"] = places
     photo = form.get("photo")
     photo_bytes = None
+    photo_error = ""
     if isinstance(photo, UploadFile) or hasattr(photo, "read"):
         photo_bytes = await photo.read(MAX_PHOTO_BYTES + 1)  # type: ignore[union-attr]
         size = getattr(photo, "size", None)
         if photo_bytes:
-            check_photo(photo_bytes, size_bytes=size)  # the real size, not the bytes read
+            try:
+                check_photo(photo_bytes, size_bytes=size)  # the real size, not the bytes read
+            except RegistryInputError as err:
+                photo_error = err.errors.get("photo", str(err))
+                photo_bytes = None
         else:
             photo_bytes = None
     kept = form.get("photo_kept")
     if photo_bytes is None and isinstance(kept, str) and kept:
         photo_bytes = base64.b64decode(kept)  # the photo chosen before a refusal, kept
     csrf = form.get("csrf")
-    return data, photo_bytes, csrf if isinstance(csrf, str) else ""
+    return data, photo_bytes, csrf if isinstance(csrf, str) else "", photo_error
+
+
+def _with_photo(err: RegistryInputError, photo_error: str) -> RegistryInputError:
+    """The registry's refusal with the photo's message beside the others'."""
+    if not photo_error:
+        return err
+    return RegistryInputError.of({**err.errors, "photo": photo_error})
 
 
 def _number(value: Any) -> Any:
@@ -186,15 +200,24 @@ async def new_client(request: Request, app: App, user: PageUser) -> Response:
     try:
         form = await request.form()
         confirmed = form.get("not_duplicate") == "on"
-        data, photo, csrf = await _form_data(request)
+        data, photo, csrf, photo_error = await _form_data(request)
         check_csrf(user, csrf, FORM_EXPIRED)
         body = dict(data)
         if photo is not None:
             body["photo_base64"] = base64.b64encode(photo).decode()
         region = app.settings.phone_region
-        client_id = await app.run(lambda session: service.enrol(
-            session, user.actor, body, phone_region=region,
-            confirmed_not_duplicate=confirmed).id)  # fmt: skip
+
+        def work(session: Session) -> str:
+            try:
+                client = service.enrol(session, user.actor, body, phone_region=region,
+                                       confirmed_not_duplicate=confirmed)  # fmt: skip
+            except RegistryInputError as err:
+                raise _with_photo(err, photo_error) from None
+            if photo_error:  # everything else was fine: rolled back, the photo's message alone
+                raise RegistryInputError.of({"photo": photo_error})
+            return str(client.id)
+
+        client_id = await app.run(work)
     except (RegistryInputError, ForbiddenError, ConflictError) as err:
         centre = await app.run(service.map_centre)
         context = _form_context(user, client=None, **_refused(err, data, photo))
@@ -258,7 +281,7 @@ async def edit_client(request: Request, app: App, user: PageUser, client_id: str
     data: dict[str, Any] = {}
     photo: bytes | None = None
     try:
-        data, photo, csrf = await _form_data(request)
+        data, photo, csrf, photo_error = await _form_data(request)
         check_csrf(user, csrf, FORM_EXPIRED)
         version = int(str(form.get("version", "0")))
         changes = dict(data)
@@ -275,8 +298,13 @@ async def edit_client(request: Request, app: App, user: PageUser, client_id: str
         region = app.settings.phone_region
 
         def work(session: Session) -> None:
-            records.update_client(session, user.actor, client_id, version, changes,
-                                  phone_region=region)  # fmt: skip
+            try:
+                records.update_client(session, user.actor, client_id, version, changes,
+                                      phone_region=region)  # fmt: skip
+            except RegistryInputError as err:
+                raise _with_photo(err, photo_error) from None
+            if photo_error:  # rolled back: nothing saved until the photo is one we take
+                raise RegistryInputError.of({"photo": photo_error})
             if photo is not None:
                 service.set_photo(session, user.actor, client_id, photo)
 
