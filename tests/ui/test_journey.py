@@ -281,7 +281,11 @@ def test_the_programs_day_through_the_pages(
     page.click('#export-form button[value="page"]')
     page.wait_for_selector("h1")
     assert f"{first}" in page.inner_text("main")
-    assert "Ann Delgado" in page.inner_text("main")
+    printed = page.inner_text("main")
+    assert "Ann Delgado" in printed
+    assert born in printed
+    assert "hearing aid, left ear" in printed
+    assert "speak slowly" in printed  # the health detail an admin hands over
     steps.shot("export-printable")
     steps.fits()
     with _db(server) as db:

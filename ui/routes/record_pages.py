@@ -17,6 +17,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from registry import bracelets, records, service
+from registry.fields import PLACE_KIND_LABELS, label
+from registry.models import CLINICAL_FIELDS
 from safetynet.errors import SafetyNetError
 from ui.deps import App, PageUser, check_csrf
 from ui.routes.auth import FORM_EXPIRED
@@ -180,5 +182,8 @@ async def export(
             headers={"Content-Disposition": f'attachment; filename="{name}"',
                      "Cache-Control": "private, no-store"},
         )  # fmt: skip
+    fields = [(f, label(f)) for f in ("date_of_birth", *service.PUBLIC_FIELDS[4:],
+                                      *CLINICAL_FIELDS)]  # fmt: skip
     return render(request, "export.html", user, record=record, reason=reason,
-                  printed_at=datetime.now(UTC))  # fmt: skip
+                  printed_at=datetime.now(UTC), labels=fields,
+                  place_kinds=PLACE_KIND_LABELS)  # fmt: skip
