@@ -34,7 +34,7 @@ from registry.service import Actor
 from safetynet.errors import ForbiddenError, NotAuthenticatedError
 from safetynet.settings import Settings
 from ui.hub import LiveHub
-from ui.login_throttle import LoginThrottle, Network, client_address
+from ui.login_throttle import LoginThrottle, Network, client_address, from_trusted_proxy
 from ui.maps import BaseMap
 from ui.security import RateLimiter, same_token, token_digest
 from ui.sessions import SESSION_COOKIE, ServerSessions
@@ -113,6 +113,18 @@ def client_address_of(conn: HTTPConnection) -> str:
     """The address the request came from (``X-Forwarded-For`` only from a trusted proxy)."""
     peer = conn.client.host if conn.client else None
     return client_address(peer, conn.headers.get("x-forwarded-for"), state_of(conn).trusted_proxies)
+
+
+def over_tls(conn: HTTPConnection) -> bool:
+    """Whether the request came over TLS: to this server, or to a configured proxy that says
+    so in ``X-Forwarded-Proto`` (its nearest value; believed from no one else)."""
+    if conn.url.scheme in ("https", "wss"):
+        return True
+    peer = conn.client.host if conn.client else None
+    if not from_trusted_proxy(peer, state_of(conn).trusted_proxies):
+        return False
+    proto = conn.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+    return proto == "https"
 
 
 def current_user(conn: HTTPConnection) -> Authed | None:

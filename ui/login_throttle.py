@@ -123,6 +123,11 @@ def _in(address: str, networks: Sequence[Network]) -> bool:
     return any(ip in net for net in networks)
 
 
+def from_trusted_proxy(peer: str | None, trusted: Sequence[Network]) -> bool:
+    """Whether the socket's peer is one of the configured proxies."""
+    return peer is not None and _in(peer, trusted)
+
+
 def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str:
     """The address a request came from. ``X-Forwarded-For`` counts only when the peer is a
     trusted proxy; then its entries are read from the right (the nearest hop), skipping trusted

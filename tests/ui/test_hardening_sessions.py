@@ -1,7 +1,7 @@
 """Sessions end when they end, through the real app on SQLite and PostgreSQL: a cookie replayed
 after logout, after a password change or after the idle time reads nothing; a stranger's wrong
 passwords do not stop the right user logging in from another address; X-Forwarded-For counts
-only from a configured proxy."""
+only from a configured proxy, and so does X-Forwarded-Proto for a Secure cookie."""
 
 from __future__ import annotations
 
@@ -186,3 +186,31 @@ def test_forwarded_for_counts_only_from_the_configured_proxy(server: tuple[FastA
         # Through the proxy, 1.1.1.1 itself was never slowed: the direct header was not believed.
         assert attempt(proxy, "family", PASSWORD, **{"X-Forwarded-For": "1.1.1.1"}) == 303
     assert answers[-1] == 429
+
+
+def _secure_cookie(client: TestClient, **headers: str) -> bool:
+    page = client.get("/login")
+    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    answer = client.post(
+        "/login",
+        data={"username": "dispatcher", "password": PASSWORD, "login_csrf": token.group(1)},
+        headers=headers,
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    cookie = next(v for k, v in answer.headers.multi_items() if k == "set-cookie"
+                  and v.startswith("safetynet_session="))  # fmt: skip
+    return "secure" in [part.strip().lower() for part in cookie.split(";")]
+
+
+def test_the_cookie_is_secure_behind_a_tls_proxy_only_when_it_says_so(
+    server: tuple[FastAPI, str],
+) -> None:
+    app, _ = server
+    https = {"X-Forwarded-Proto": "https"}
+    with browser(app, PROXY) as proxy:
+        assert _secure_cookie(proxy, **https)  # the agency's TLS proxy: Secure
+        assert not _secure_cookie(proxy)  # the proxy, over plain HTTP
+    with browser(app, STRANGER) as direct:
+        assert not _secure_cookie(direct, **https)  # anyone else saying so is not believed

@@ -5,7 +5,8 @@
   guesses slow the stranger, never the real user logging in from elsewhere. The address is the
   socket's peer, or ``X-Forwarded-For`` from a configured proxy only.
 - A login opens a session held by the server (:mod:`ui.sessions`); logout ends it there, so a
-  cookie kept or replayed afterwards reads nothing.
+  cookie kept or replayed afterwards reads nothing. The cookie is Secure when the request came
+  over TLS, to this server or to a configured proxy (``X-Forwarded-Proto``).
 - ``POST /api/v1/account/password`` changes the caller's password: every session of that user
   ends (other devices too) and this device gets a new one.
 """
@@ -27,7 +28,7 @@ from registry.logins import password_of
 from registry.user_sessions import set_password
 from safetynet.errors import ForbiddenError, RateLimitError
 from ui.bodies import STRICT_BODY
-from ui.deps import ApiUser, App, MaybeUser, check_csrf, client_address_of
+from ui.deps import ApiUser, App, MaybeUser, check_csrf, client_address_of, over_tls
 from ui.errors import error_responses
 from ui.security import hash_password, same_token, verify_password
 from ui.sessions import SESSION_COOKIE
@@ -45,10 +46,6 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_hex(16))
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 def safe_next(target: str) -> str:
     """Only local paths: never redirect a login to another site."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
@@ -60,7 +57,7 @@ def _set_session_cookie(response: Response, request: Request, app: App, value: s
         value,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=over_tls(request),
         max_age=int(app.sessions.max_age_s),
     )
 
@@ -91,7 +88,7 @@ def login_page(request: Request, next: str = "/", error: str = "") -> Response:
         token,
         httponly=True,
         samesite="strict",
-        secure=_secure(request),
+        secure=over_tls(request),
         max_age=3600,
     )
     return response
