@@ -13,6 +13,10 @@ reports outside the time window of :mod:`ui.clock` (a receiver's bad clock, stor
 window was checked at ingest) are passed over, and at most :data:`MAX_REPLAYED` are replayed.
 At start-up :meth:`LiveHub.rebuild_in_background` rebuilds every active search in a thread, so
 the server answers from its first second.
+
+Each search's state takes its reports under its own lock, and an ingest waits only for the
+searches its reports belong to: a slow step of one search (its bracelet heard again after two
+days, the tracker walking the gap) never holds up the reports of another.
 """
 
 from __future__ import annotations
@@ -65,7 +69,10 @@ class LiveHub:
         self.broadcaster: Broadcaster = broadcaster or InProcessBroadcaster()
         self._states: dict[str, SearchState] = {}
         self._building: dict[str, _Building] = {}
+        # The hub's lock guards the tables above; each state has its own lock for its steps, so
+        # a slow step of one search never holds up the ingest of another.
         self._lock = threading.RLock()
+        self._state_locks: dict[str, threading.Lock] = {}
         self.started = threading.Event()  # set once the start-up rebuild has run
 
     # --- states ---------------------------------------------------------------------------------
@@ -96,6 +103,7 @@ class LiveHub:
                     late = [r for r in building.arrived if (r.receiver_id, r.seq) not in keys]
                     state.take(late)
                     self._states[search_id] = state
+                    self._state_locks[search_id] = threading.Lock()
         finally:
             with self._lock:
                 self._building.pop(search_id, None)
@@ -127,8 +135,12 @@ class LiveHub:
     def probability(self, search_id: str) -> dict[str, Any] | None:
         """The probability map of an active search (see :meth:`SearchState.probability`)."""
         state = self.state(search_id)
+        if state is None:
+            return None
         with self._lock:
-            return None if state is None else state.probability()
+            lock = self._state_locks.get(search_id) or threading.Lock()
+        with lock:
+            return state.probability()
 
     def load_active(self) -> int:
         """Rebuild every active search's state (at start-up); returns how many."""
@@ -160,6 +172,7 @@ class LiveHub:
         """The search is no longer active (found, suspended, closed) or its teams changed."""
         with self._lock:
             self._states.pop(search_id, None)
+            self._state_locks.pop(search_id, None)
         self.publish(search_id, {"type": "changed"})
 
     def _rebuild(self, search_id: str) -> tuple[SearchState | None, set[tuple[str, int]]]:
@@ -207,13 +220,17 @@ class LiveHub:
         with self._lock:
             for building in self._building.values():
                 building.arrived.extend(reports)  # applied when its replay is done
-            for search_id, state in list(self._states.items()):
+            live = [(sid, state, self._state_locks[sid]) for sid, state in self._states.items()]
+        for search_id, state, lock in live:
+            if not any(state.matches(report) for report in reports):
+                continue  # not this search's: never wait for its lock
+            with lock:
                 messages, fixes = state.take(reports)
-                if fixes:
-                    out[search_id] = fixes
                 message = one_message(messages)
-                if message is not None:
+                if message is not None:  # in the state's order
                     self.publish(search_id, message)
+            if fixes:
+                out[search_id] = fixes
         return out
 
     # --- the push -------------------------------------------------------------------------------

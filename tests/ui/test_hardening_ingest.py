@@ -25,8 +25,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from registry.db import make_engine
+from registry.models import Role
 from registry.reports import ReportRow, store_reports
-from safetynet.reports import format_time, report_to_obj
+from registry.service import Actor, assign_bracelet, enrol, open_search
+from safetynet.reports import format_time, parse_report, report_to_obj
 from tests.ui_support import (
     PASSWORD,
     TOKENS,
@@ -38,6 +40,7 @@ from tests.ui_support import (
 )
 from ui.app import create_app
 from ui.clock import BEFORE_LAST_SEEN, FUTURE_SLACK
+from ui.hub import LiveHub
 
 FAR_FUTURE = "9999-12-31T23:59:59Z"
 SOON_2036 = "2036-02-07T06:28:16Z"
@@ -220,3 +223,58 @@ def test_the_search_page_says_rebuilding_until_the_rebuild_is_done(tmp_path: Pat
     assert page.status_code == 200
     assert 'id="rebuilding"' not in page.text
     app.state.safetynet.engine.dispose()
+
+
+def _pulse_report(bracelet_id: str, channel: int, t: datetime, seq: int) -> Any:
+    return parse_report({"kind": "pulse", "receiver_id": "HH-07", "seq": seq, "t": format_time(t),
+                         "channel": channel, "freq_hz": 216_462_612, "bracelet_id": bracelet_id,
+                         "status": None, "rssi_dbm": -97.0, "snr_db": 18.0, "gain_db": 28.0,
+                         "lat_deg": 42.30206, "lon_deg": -71.05761, "alt_m": None,
+                         "heading_deg": None, "antenna": "omni"})  # fmt: skip
+
+
+def test_a_slow_step_of_one_search_does_not_hold_up_another(tmp_path: Path) -> None:
+    """Search A has been open two days and its bracelet is heard again after all that time: the
+    tracker walks the gap, a slow step. Search B's reports meanwhile are taken at once."""
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    now = datetime.now(UTC)
+    two_days_ago = now - timedelta(days=2)
+    seeded = seed(url, two_days_ago)  # search A: Walter, bracelet 3A7F on channel 19
+    engine = make_engine(url)
+    with Session(engine) as session, session.begin():
+        family = Actor(seeded.users["family"], Role.FAMILY)
+        ada = enrol(session, family, {"first_name": "Ada", "last_name": "Quinn",
+                                      "date_of_birth": "1950-02-03"})  # fmt: skip
+        admin = Actor(seeded.users["admin"], Role.ADMIN)
+        assign_bracelet(session, admin, 0x1B2C, 7, ada.id, now.date())
+        dispatcher = Actor(seeded.users["dispatcher"], Role.DISPATCHER)
+        search_b = open_search(
+            session, dispatcher, ada.id, 42.31, -71.06, now - timedelta(minutes=5)
+        ).id
+    hub = LiveHub(engine)
+    assert hub.load_active() == 2
+    hub.ingest([_pulse_report("3A7F", 19, two_days_ago + timedelta(minutes=1), 1)])
+    slow_s: list[float] = []
+
+    def heard_again() -> None:
+        t0 = time.perf_counter()
+        hub.ingest([_pulse_report("3A7F", 19, now - timedelta(seconds=10), 2)])
+        slow_s.append(time.perf_counter() - t0)
+
+    walker = threading.Thread(target=heard_again)
+    walker.start()
+    time.sleep(0.05)
+    quick_s = []
+    for seq in range(3, 8):
+        t0 = time.perf_counter()
+        hub.ingest([_pulse_report("1B2C", 7, now - timedelta(seconds=60 - seq), seq)])
+        quick_s.append(time.perf_counter() - t0)
+    walker.join(60)
+    state_b = hub.state(search_b)
+    assert state_b is not None
+    assert state_b.reports_seen == 5
+    print(f"\nsearch A's step over two days: {slow_s[0]:.2f} s; search B's ingests meanwhile: "
+          f"slowest {max(quick_s) * 1000:.0f} ms")  # fmt: skip
+    assert slow_s[0] > 0.3  # the slow step really is slow ...
+    assert sum(quick_s) < slow_s[0] / 2  # ... and B's reports did not wait for it
+    engine.dispose()
