@@ -128,3 +128,20 @@ def test_forwarded_for_only_from_trusted_proxies() -> None:
     assert client_address(None, None, proxies) == "unknown"
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         trusted_networks("10.0.0.300")
+
+
+def test_an_administrators_unlock_forgets_a_user_or_an_address() -> None:
+    throttle = LoginThrottle()
+    for address in ("203.0.113.9", "198.51.100.7"):
+        for user in ("ada", "bo"):
+            for _ in range(FREE_FAILURES + 1):
+                throttle.failed(user, address, 0.0)
+    throttle.reset("user:ADA")  # usernames are compared without case
+    assert throttle.retry_after("ada", "203.0.113.9", 1.0) == 0
+    assert throttle.retry_after("ada", "198.51.100.7", 1.0) == 0
+    assert throttle.retry_after("bo", "203.0.113.9", 1.0) > 0
+    throttle.reset("ip:203.0.113.9")
+    assert throttle.retry_after("bo", "203.0.113.9", 1.0) == 0
+    assert throttle.retry_after("bo", "198.51.100.7", 1.0) > 0
+    with pytest.raises(ValueError, match="user:<username>"):
+        throttle.reset("ada")
