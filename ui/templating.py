@@ -37,6 +37,7 @@ def render(request: Request, name: str, user: Authed | None, **context: Any) -> 
         {
             "local": lambda t: local_text(t, zone),
             "zone_name": zone_label(zone),
+            "zone_key": getattr(zone, "key", ""),  # an IANA name for the pages' scripts
             "user": user,
             "csrf": user.csrf if user else "",
             "nonce": request.state.nonce,

@@ -20,6 +20,15 @@
 
   function label(text) { const s = document.createElement("span"); s.textContent = text; return s; }
   function ageS(t) { return Math.max(0, (Date.now() - Date.parse(t)) / 1000); }
+  // Times as the agency's wall clock (its zone from the server; the browser's own when unknown).
+  const zoneOpts = root.dataset.zone ? { timeZone: root.dataset.zone } : {};
+  function clock(t, seconds) {
+    if (!t) return "";
+    const d = new Date(t);
+    if (Number.isNaN(d.getTime())) return "";
+    return d.toLocaleTimeString("en-GB", { ...zoneOpts, hour: "2-digit", minute: "2-digit", ...(seconds ? { second: "2-digit" } : {}) });
+  }
+  const zoneName = root.dataset.zoneName || "";
   function ago(t) { const s = Math.round(ageS(t)); return s < 2 ? "now" : s < 120 ? `${s} s ago` : `${Math.round(s / 60)} min ago`; }
 
   function drawBearings() {
@@ -47,8 +56,9 @@
     document.getElementById("fix-latlon").textContent = `${fix.lat_deg.toFixed(5)}, ${fix.lon_deg.toFixed(5)}`;
     const e = fix.ellipse95;
     document.getElementById("fix-ellipse").textContent = `${e.semi_major_m.toFixed(0)} × ${e.semi_minor_m.toFixed(0)} m, axis ${e.orientation_deg.toFixed(0)}°`;
-    document.getElementById("fix-time").textContent = fix.t.slice(11, 19) + " UTC";
-    document.getElementById("fix-basis").textContent = `${fix.n_bearings} bearings, ${fix.n_pulses} pulses (${fix.method})`;
+    document.getElementById("fix-time").textContent = `${clock(fix.t, true)} ${zoneName}`;
+    const nb = fix.n_bearings, np = fix.n_pulses;
+    document.getElementById("fix-basis").textContent = `${nb} bearing${nb === 1 ? "" : "s"} and ${np} pulse${np === 1 ? "" : "s"}`;
   }
 
   function drawTrack() {
@@ -84,9 +94,10 @@
   function addSilence(s) { L.circleMarker([s[0], s[1]], { radius: 5, color: "#7f8c8d", weight: 1, fill: false }).addTo(layers.silent); }
 
   const timeline = document.getElementById("timeline");
+  let lastLoggedFix = null;
   function addEvent(e) {
     const li = document.createElement("li"), t = document.createElement("time");
-    t.textContent = (e.at || "").slice(11, 19);
+    t.textContent = clock(e.at, true);
     li.appendChild(t);
     let text = e.kind;
     const b = e.body || {};
@@ -94,7 +105,15 @@
     else if (e.kind === "assignment") text = `Team ${b.team}: ${(b.receiver_ids || []).join(", ")}`;
     else if (e.kind === "status") text = `Search ${b.from} → ${b.to}`;
     else if (e.kind === "link") text = `Linked report ${b.missing_person_report} (${b.agency})`;
-    else if (e.kind === "fix") text = `Fix ±${(b.ellipse95 || {}).semi_major_m | 0} m`;
+    else if (e.kind === "fix") {
+      // A fix goes into the log when it is news (the first, a move of 100 m, or two minutes
+      // since the last logged): the live box shows every one, the log keeps the teams' events.
+      const at = Date.parse(e.at || "") || 0, last = lastLoggedFix;
+      const moved = last && b.lat_deg != null ? Geo.distance(last.lat, last.lon, b.lat_deg, b.lon_deg) : Infinity;
+      if (last && moved < 100 && at - last.at < 120000) return;
+      lastLoggedFix = { at, lat: b.lat_deg, lon: b.lon_deg };
+      text = `Fix ±${(b.ellipse95 || {}).semi_major_m | 0} m`;
+    }
     else if (e.kind === "heard") { text = `${b.by} heard the bracelet`; L.circleMarker([b.lat_deg, b.lon_deg], { radius: 8, color: "#d35400", weight: 3, fill: false }).addTo(layers.heard); }
     else if (e.kind === "bearing") text = `Bearing ${b.bearing_deg}° from ${b.receiver_id}`;
     li.appendChild(document.createTextNode(text));
@@ -106,7 +125,7 @@
     for (const k of ["track", "fix", "bearings", "receivers", "heard", "silent", "lkp"]) layers[k].clearLayers();
     const lkp = s.last_known;
     L.circleMarker([lkp.lat_deg, lkp.lon_deg], { radius: 8, color: "#2c3e50", weight: 3, fillColor: "#fff", fillOpacity: 1 })
-      .bindTooltip(label(`Last known point ${lkp.t.slice(11, 16)} UTC`)).addTo(layers.lkp);
+      .bindTooltip(label(`Last known point, ${clock(lkp.t)} ${zoneName}`)).addTo(layers.lkp);
     bearings = s.bearings; track = s.track; receivers = {};
     for (const r of s.receivers) receivers[r.receiver_id] = r;
     s.heard.forEach(addHeard); s.silences.forEach(addSilence);
@@ -156,7 +175,7 @@
       layers.prob.clearLayers();
       L.imageOverlay(m.png, m.bounds, { opacity: 0.75, interactive: false }).addTo(layers.prob);
       document.getElementById("prob-areas").textContent =
-        `Half the probability lies in ${m.area50_km2.toFixed(2)} km², 90 % in ${m.area90_km2.toFixed(2)} km²` + (m.as_of ? ` (as of ${m.as_of.slice(11, 19)} UTC)` : "");
+        `Half the probability lies in ${m.area50_km2.toFixed(2)} km², 90 % in ${m.area90_km2.toFixed(2)} km²` + (m.as_of ? ` (as of ${clock(m.as_of, true)} ${zoneName})` : "");
       layers.guide.clearLayers();
       const list = document.getElementById("guidance");
       list.replaceChildren();
