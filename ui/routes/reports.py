@@ -50,11 +50,6 @@ class IngestAnswer(BaseModel):
             },
         }
     },
-    responses={
-        401: {"description": "bad or missing token"},
-        413: {"description": "too large"},
-        429: {"description": "slow down (Retry-After)"},
-    },
 )
 async def post_reports(request: Request, app: App) -> Any:
     """Store field reports (spec/reports.md): idempotent by (receiver_id, seq), partial
