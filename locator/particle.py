@@ -22,6 +22,14 @@ cloud near the reflection floor) — a share ``RESEED_SHARE`` of the particles i
 that bearing (sensor resetting, as in robot localisation): if the next bearings agree, the new
 hypothesis takes over; if it was a reflection, they die out.
 
+**The fix shown** is the cloud's densest place, not its mean (:meth:`ParticleTrack.point`):
+the mean of a cloud that is an arc (a walker whose heading is not yet known), a strip with a
+long tail, or two crossings lies where the person is least likely to be — inside the arc,
+between the crossings. The covariance reported with it is the cloud's second moment about that
+place (its covariance plus the offset from the mean, squared), so the ellipse still holds the
+whole cloud. (Measured on 45 generated searches: median error 62 → 57 m, 90th percentile
+232 → 222 m, coverage unchanged at 0.92.)
+
 **Smoothed trail**: every ``TRAIL_EVERY_S`` the particles' positions are kept, and carried
 through resampling with their descendants, for ``TRAIL_LAG_S``: weighted by today's weights they
 are the fixed-lag smoothed positions of the past minutes (the genealogy smoother), while the
@@ -52,6 +60,11 @@ LOST_RATIO = 0.05  # a bearing's mean likelihood below this share of its peak: t
 TRAIL_EVERY_S = 10.0
 TRAIL_LAG_S = 300.0
 POSITION_FLOOR_M2 = 4.0
+# The fix shown is the cloud's densest place, found by mean shift with a Gaussian kernel of half
+# the cloud's narrow spread (plus a floor), in a few steps from the mean.
+MODE_BANDWIDTH_SHARE = 0.5
+MODE_BANDWIDTH_FLOOR_M = 5.0
+MODE_STEPS = 8
 MIN_RANGE_M = 10.0  # GPS and the model's own resolution: no ellipse is tighter
 
 
@@ -194,6 +207,24 @@ class ParticleTrack:
         mean, cov = _moments(self.position, w)
         velocity: NDArray[np.float64] = (w * self.walking) @ self.velocity
         return mean, cov, velocity, float(w @ self.walking)
+
+    def point(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The fix to show: the cloud's densest place (mean shift from the mean) and the
+        second moment of the cloud about it (2×2, m²), so the ellipse still holds the cloud."""
+        w = self.weights()
+        mean, cov = _moments(self.position, w)
+        here = mean
+        values = np.maximum(np.linalg.eigvalsh(cov), 0.0)
+        h2 = (MODE_BANDWIDTH_SHARE * math.sqrt(float(values[0])) + MODE_BANDWIDTH_FLOOR_M) ** 2
+        for _ in range(MODE_STEPS):
+            d = self.position - here
+            k = w * np.exp(-0.5 * np.einsum("ij,ij->i", d, d) / h2)
+            total = float(k.sum())
+            if total <= 0.0:
+                break
+            here = (k @ self.position) / total
+        off = here - mean
+        return here, cov + np.outer(off, off)
 
     def major95_m(self) -> float:
         _, cov, _, _ = self.estimate()

@@ -237,7 +237,8 @@ class Locator:
         if not force and t_s - b.last_fix_s < PULSE_FIX_EVERY_S:
             return []
         b.track.predict(t_s)
-        mean, cov, velocity, _ = b.track.estimate()
+        _, _, velocity, _ = b.track.estimate()
+        mean, cov = b.track.point()
         major = math.sqrt(CHI2_2DOF_95 * float(np.linalg.eigvalsh(cov)[-1]))
         if major > FIX_MAJOR_M:
             return []

@@ -295,7 +295,8 @@ def test_silences_teach_a_weak_link_instead_of_pushing_the_person_away() -> None
 def test_a_helicopter_pass_does_not_drag_the_fix_off_the_bearings() -> None:
     # The simulator's air link: free space over the slant range from 300 m up (no ground
     # exponent, no shadowing). Bearings hold the person; the pass must not pull the fix to
-    # its track, and it teaches the level.
+    # its track, and it teaches the level (read through the ground's exponent, the same pass
+    # teaches −29 dBm: 8 dB too loud, which then misjudges every range on the ground).
     target = (100.0, 200.0)
     rxs = [(900.0, 0.0), (-600.0, 600.0), (0.0, -800.0)]
     level_true = -37.0
@@ -324,7 +325,27 @@ def test_a_helicopter_pass_does_not_drag_the_fix_off_the_bearings() -> None:
             seq += 1
             fixes += locator.add(pulse)
     est = np.array(FRAME.to_en(fixes[-1].lat_deg, fixes[-1].lon_deg))
-    assert np.linalg.norm(est - np.array(target)) < 80.0
+    # The pass flies 1.3 km off; the bearings, a minute apart on a person who may walk, hold
+    # him to a hundred metres, and the pass must not move him out of that.
+    assert np.linalg.norm(est - np.array(target)) < 150.0
     assert inside_ellipse95(est - np.array(target), np.array(fixes[-1].cov_enu_m2))
     track = locator.bracelets["3A7F"].track
     assert float(track.weights() @ track.level_mean[:, 0]) == pytest.approx(level_true, abs=4.0)
+
+
+def test_the_fix_of_a_split_cloud_sits_on_a_place_not_between_and_its_ellipse_holds_both() -> None:
+    # Two crossings (a true bearing and a reflection): 70 % of the cloud 30 m around one place,
+    # 30 % around another 600 m off. The mean lies 180 m from the first, where nobody is; the
+    # fix shown sits on the first place, and its ellipse still holds the second.
+    rng = np.random.default_rng(13)
+    a, b = np.array([0.0, 0.0]), np.array([600.0, 0.0])
+    n = 10_000
+    positions = np.vstack(
+        (rng.normal(a, 30.0, (7 * n // 10, 2)), rng.normal(b, 30.0, (3 * n // 10, 2)))
+    )
+    track = ParticleTrack(positions, 0.0, 13)
+    point, cov = track.point()
+    assert np.linalg.norm(point - a) < 10.0
+    mean, _, _, _ = track.estimate()
+    assert np.linalg.norm(mean - a) == pytest.approx(180.0, abs=10.0)
+    assert inside_ellipse95(b - point, cov)
