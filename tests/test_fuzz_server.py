@@ -418,7 +418,7 @@ FORM_VALUE = st.one_of(
             "on",
             "pass",
             "fail",
-            DIGITS,
+            "9" * 400,  # 4,301 digits are the corpus's, posted to every field
             "1e400",
             "NaN",
         ]
@@ -444,14 +444,47 @@ def form_case(client: TestClient, csrf: str, path: str, fields: list[str]) -> An
     return run
 
 
+# Server errors this suite found in forms it does not own, reported to their owners: a number
+# field of the enrolment form is converted with int(), and 4,301 digits raise ValueError.
+KNOWN_SERVER_ERRORS = {("/clients/new", "height_cm")}
+FORM_CORPUS = [DIGITS, "-" + DIGITS, "1e400", "NaN", "-1", "9999-12-31", "0001-01-01", "\x00",
+               "x" * 100_000]  # fmt: skip
+
+
 def test_every_form(server: dict[str, Any]) -> None:
     client, csrf = server["client"], server["csrf"]
     pages = forms(server["seeded"])
     assert len(pages) >= 10
     before = CASES["forms"]
+    errors: list[str] = []  # every server error of the corpus, all listed at the end
+    for path, fields in pages:
+        for field in fields:  # every field of every form with each of the corpus's values
+            for value in FORM_CORPUS:
+                if (path, field) in KNOWN_SERVER_ERRORS and value.lstrip("-") == DIGITS:
+                    continue  # reported, see test_known_server_errors_are_still_there
+                CASES["forms corpus"] += 1
+                headers = {"accept": "text/html"}
+                data = {field: value, "csrf": csrf}
+                answer = client.post(path, data=data, headers=headers, follow_redirects=False)
+                ANSWERS[str(answer.status_code)] += 1
+                if answer.status_code >= 500:
+                    errors.append(f"POST {path} {field}={value[:20]!r}… -> {answer.status_code}")
+    assert not errors, "\n".join(errors)
     for path, fields in pages:
         form_case(client, csrf, path, fields)()
     assert CASES["forms"] - before >= 0.9 * FORM_EXAMPLES_PER_FORM * len(pages)
+
+
+@pytest.mark.xfail(strict=True, reason="reported: the enrolment form's int() of 4,301 digits")
+def test_known_server_errors_are_still_there(server: dict[str, Any]) -> None:
+    """Each known server error, posted: while it is there this test fails (expected); once it
+    is mended the test passes, xfail's strictness fails the run, and the entry is removed."""
+    for path, field in sorted(KNOWN_SERVER_ERRORS):
+        data = {field: DIGITS, "csrf": server["csrf"]}
+        answer = server["client"].post(
+            path, data=data, headers={"accept": "text/html"}, follow_redirects=False
+        )
+        assert answer.status_code < 500, f"POST {path} {field}=<4,301 digits>"
 
 
 @fuzz(LOGIN_EXAMPLES)
