@@ -1,5 +1,5 @@
 """Fuzzing the server in-process (its ASGI app through the test client, a real SQLite registry):
-the ingest, every API body and every form, logged in as an admin (who may do the most) with the
+the ingest, every API body, every query and path parameter and every form, logged in as an admin (who may do the most) with the
 right CSRF token, so that input gets past the door and into the checks. No answer may be a
 server error (5xx) and no exception may escape; an ingest answer of 200 accounts for every item.
 
@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -379,6 +380,38 @@ def test_every_api_body(server: dict[str, Any]) -> None:
                 "X-CSRF-Token": csrf, "Content-Type": "application/json"})  # fmt: skip
             no_server_error(answer, f"{method} {path}", raw)
     assert CASES["api bodies"] - before >= 0.9 * API_EXAMPLES_PER_OPERATION * len(operations)
+
+
+PARAMETER_CORPUS = [DIGITS, "-" + DIGITS, "1e400", "NaN", "9999-12-31T23:59:59Z",
+                    "0001-01-01T00:00:00Z", "\x00", "x" * 10_000, "true", "0.0", "-1"]  # fmt: skip
+
+
+def test_every_query_and_path_parameter(server: dict[str, Any]) -> None:
+    """Each documented query and path parameter of every operation, alone, with each value of
+    the corpus (the others as the seeded search, client and bracelet)."""
+    client, csrf, seeded = server["client"], server["csrf"], server["seeded"]
+    ids = {"search_id": seeded.search_id, "client_id": seeded.client_id, "bracelet_id": "3A7F",
+           "fmt": "geojson"}  # fmt: skip
+    errors: list[str] = []
+    for path, item in server["app"].openapi()["paths"].items():
+        for method, operation in item.items():
+            parameters = operation.get("parameters", [])
+            for value in PARAMETER_CORPUS:
+                for parameter in parameters:
+                    CASES["parameters"] += 1
+                    name, where = parameter["name"], parameter["in"]
+                    url = path.format(**{**ids, name: quote(value, safe="")} if where == "path"
+                                      else ids)  # fmt: skip
+                    query = {name: value} if where == "query" else None
+                    answer = client.request(method.upper(), url, params=query,
+                                            headers={"X-CSRF-Token": csrf})  # fmt: skip
+                    ANSWERS[str(answer.status_code)] += 1
+                    if answer.status_code >= 500:
+                        errors.append(
+                            f"{method} {path} {name}={value[:20]!r} -> {answer.status_code}"
+                        )
+    assert CASES["parameters"] >= 200
+    assert not errors, "\n".join(errors)
 
 
 # --- every form --------------------------------------------------------------------------------
