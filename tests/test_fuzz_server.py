@@ -1,7 +1,8 @@
 """Fuzzing the server in-process (its ASGI app through the test client, a real SQLite registry):
-the ingest, every API body, every query and path parameter and every form, logged in as an admin (who may do the most) with the
-right CSRF token, so that input gets past the door and into the checks. No answer may be a
-server error (5xx) and no exception may escape; an ingest answer of 200 accounts for every item.
+the ingest, every API body, every query and path parameter and every form, logged in as an
+admin (who may do the most) with the right CSRF token, so that input gets past the door and
+into the checks. No answer may be a server error (5xx) and no exception may escape; an ingest
+answer of 200 accounts for every item.
 
 Inputs are drawn from the report schema of spec/reports.md (each field's valid values mixed with
 mutants: wrong types, booleans for numbers, integers past 64 bits, times of 0001, 1980, 2036 and
