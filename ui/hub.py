@@ -142,6 +142,17 @@ class LiveHub:
         with lock:
             return state.probability()
 
+    def snapshot(self, search_id: str) -> dict[str, Any] | None:
+        """What a page draws of an active search, read under the search's lock (an ingest
+        adding a receiver meanwhile would change the tables being read)."""
+        state = self.state(search_id)
+        if state is None:
+            return None
+        with self._lock:
+            lock = self._state_locks.get(search_id) or threading.Lock()
+        with lock:
+            return state.snapshot()
+
     def load_active(self) -> int:
         """Rebuild every active search's state (at start-up); returns how many."""
         try:

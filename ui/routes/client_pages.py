@@ -31,17 +31,10 @@ from ui.templating import render
 
 router = APIRouter(include_in_schema=False)
 CAREGIVER_ROWS = 3
+MAX_DIGITS = 9  # the most digits a whole-number field of the form is read with
 PLACE_ROWS = 3
 US_CENTRE = (39.8283, -98.5795)  # the map's start when no place or search is on file
-UNIT_WORDS = {"_cm": "cm"}  # how a form's message names the unit of a field's suffix
 ERROR_IN_URL_CHARS = 300  # an error carried back to the record page in its query string
-
-
-def _whole_number(name: str, value: str) -> int:
-    if not value.strip().isdigit():
-        unit = next((f" of {w}" for s, w in UNIT_WORDS.items() if name.endswith(s)), "")
-        raise RegistryInputError(f"{name}: must be a whole number{unit}, got {value!r}")
-    return int(value)
 
 
 async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, str, str]:
@@ -59,8 +52,11 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
             else:
                 data[field.name] = value == "on"
         elif isinstance(value, str) and value.strip():
-            number = value.strip().isdigit() and field.kind == "int"
-            data[field.name] = int(value) if number else value
+            # A whole number the registry then checks; anything else (or a number of more
+            # digits than any field takes) goes on as text, refused there with its message.
+            text = value.strip()
+            number = field.kind == "int" and text.isdigit() and len(text) <= MAX_DIGITS
+            data[field.name] = int(text) if number else value
     caregivers = []
     for i in range(CAREGIVER_ROWS):
         cg_name, phone = form.get(f"caregiver_name_{i}"), form.get(f"caregiver_phone_{i}")

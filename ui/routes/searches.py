@@ -145,10 +145,10 @@ async def get_search(
 def _snapshot(app: AppState, user: Authed, search_id: str) -> dict[str, Any]:
     if not allowed(user.role, "read", "search"):
         raise ForbiddenError(f"a {user.role.value} may not read searches")
-    state = app.hub.state(search_id)
-    if state is None:
+    snapshot = app.hub.snapshot(search_id)
+    if snapshot is None:
         raise NotFoundError(f"no active search {search_id!r}")
-    return state.snapshot()
+    return snapshot
 
 
 @router.get("/{search_id}/state")
@@ -341,7 +341,8 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
 
     closed = asyncio.create_task(until_closed())
     try:
-        await websocket.send_json(state.snapshot())
+        first = await asyncio.to_thread(app.hub.snapshot, search_id)
+        await websocket.send_json(first if first is not None else {"type": "ended"})
         while True:
             getter = asyncio.create_task(subscription.get())
             done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -350,11 +351,11 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
                 break
             message = getter.result()
             if message["type"] in ("resync", "changed"):
-                fresh = await asyncio.to_thread(app.hub.state, search_id)
+                fresh = await asyncio.to_thread(app.hub.snapshot, search_id)
                 if fresh is None:
                     await websocket.send_json({"type": "ended"})
                     break
-                await websocket.send_json(fresh.snapshot())
+                await websocket.send_json(fresh)
                 continue
             await websocket.send_json(message)
     except WebSocketDisconnect:
