@@ -31,6 +31,7 @@ from locator.features import feature_masks, load_geojson
 from registry.db import make_engine, upgrade
 from safetynet.geodesy import LocalFrame
 from safetynet.settings import Settings
+from ui.body_limit import BodyLimit
 from ui.deps import AppState
 from ui.errors import install_error_handlers
 from ui.hub import LiveHub
@@ -131,6 +132,7 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
     app.mount("/static/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), name="app-static")
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)  # every body bounded before a parser reads it
 
     @app.middleware("http")
     async def _headers(
