@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry import bracelets, records, service
@@ -64,7 +64,10 @@ async def post_bracelet(app: App, user: ApiUser, body: NewBracelet) -> dict[str,
 
 @router.post("/program/bracelets/{bracelet_id}/retire")
 async def retire_bracelet(
-    app: App, user: ApiUser, bracelet_id: str, body: Reason
+    app: App,
+    user: ApiUser,
+    bracelet_id: Annotated[str, Path(pattern=BRACELET_ID, description="as printed: 3A7F")],
+    body: Reason,
 ) -> dict[str, Any]:
     """Take a bracelet out of service for good; its wearer, if any, is left without one."""
     number = bracelets.parse_bracelet_id(bracelet_id)
