@@ -31,6 +31,8 @@ from registry.models import (
     Place,
     PlaceKind,
     Role,
+    Search,
+    SearchStatus,
 )
 from registry.service import (
     PUBLIC_FIELDS,
@@ -214,6 +216,13 @@ def soft_delete_client(session: Session, actor: Actor, client_id: str, reason: s
         raise RegistryInputError.of({"reason": (
             "Say why the record is deleted (a duplicate, moved away): it is kept in the audit "
             "log.")})  # fmt: skip
+    active = session.scalar(select(Search.id).where(
+        Search.client_id == client_id, Search.status == SearchStatus.ACTIVE))  # fmt: skip
+    if active is not None:
+        raise ConflictError(
+            "This person is being searched for now: the record and its bracelet are in use by "
+            "the search. Close the search first, then delete the record."
+        )
     now = _now()
     client.deleted_at = now
     client.updated_at = now

@@ -7,7 +7,11 @@ offset (a ``datetime-local`` field) is read in that zone, daylight saving includ
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from safetynet.settings import Settings
@@ -16,6 +20,23 @@ from safetynet.settings import Settings
 def agency_zone(settings: Settings) -> tzinfo:
     if settings.time_zone:
         return ZoneInfo(settings.time_zone)
+    return machine_zone()
+
+
+@functools.cache
+def machine_zone() -> tzinfo:
+    """The server machine's zone with its rules (daylight saving included): ``TZ``, else what
+    ``/etc/localtime`` links to, else ``/etc/timezone``; a fixed offset only when none names one."""
+    names = [os.environ.get("TZ", "").removeprefix(":")]
+    with contextlib.suppress(OSError):
+        target = str(Path("/etc/localtime").resolve())
+        names.append(target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else "")
+    with contextlib.suppress(OSError):
+        names.append(Path("/etc/timezone").read_text().strip())
+    for name in names:
+        if name:
+            with contextlib.suppress(ValueError, OSError, KeyError):  # not a zone's name
+                return ZoneInfo(name)
     local = datetime.now().astimezone().tzinfo
     return local if local is not None else UTC
 

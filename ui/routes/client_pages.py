@@ -37,11 +37,27 @@ US_CENTRE = (39.8283, -98.5795)  # the map's start when no place or search is on
 ERROR_IN_URL_CHARS = 300  # an error carried back to the record page in its query string
 
 
+FORM_PART_BYTES = 4 * 1024 * 1024  # a kept photo (base64 in a text field) may be this large
+MAX_ROWS = 50  # caregivers or places a form may carry
+
+
+async def _read_form(request: Request) -> Any:
+    return await request.form(max_part_size=FORM_PART_BYTES)
+
+
+def _row_count(form: Any, name: str, default: int) -> int:
+    """How many rows of a list the page drew (it says so), so that none beyond is dropped."""
+    value = form.get(name)
+    if isinstance(value, str) and value.isdigit():
+        return min(int(value), MAX_ROWS)
+    return default
+
+
 async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, str, str]:
     """The enrollment form's fields as the registry takes them, the photo, the CSRF token, and
     what is wrong with the photo (empty when nothing), so that its message comes beside every
     other field's rather than alone first."""
-    form = await request.form()
+    form = await _read_form(request)
     data: dict[str, Any] = {}
     shown = form.get("checkboxes_shown") == "1"  # the page's form: an absent box is unticked
     for field in forms.client_fields():
@@ -58,7 +74,7 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
             number = field.kind == "int" and text.isdigit() and len(text) <= MAX_DIGITS
             data[field.name] = int(text) if number else value
     caregivers = []
-    for i in range(CAREGIVER_ROWS):
+    for i in range(_row_count(form, "caregiver_rows", CAREGIVER_ROWS)):
         cg_name, phone = form.get(f"caregiver_name_{i}"), form.get(f"caregiver_phone_{i}")
         if any(isinstance(x, str) and x.strip() for x in (cg_name, phone)):
             caregivers.append(
@@ -71,9 +87,10 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
             )
     data["caregivers"] = caregivers
     places = []
-    for i in range(PLACE_ROWS):
+    for i in range(_row_count(form, "place_rows", PLACE_ROWS)):
         label, lat, lon = (form.get(f"place_{k}_{i}") for k in ("label", "lat", "lon"))
-        if not any(isinstance(x, str) and x.strip() for x in (label, lat, lon)):
+        notes = form.get(f"place_notes_{i}")
+        if not any(isinstance(x, str) and x.strip() for x in (label, lat, lon, notes)):
             continue
         places.append({"kind": form.get(f"place_kind_{i}") or "frequented", "label": label,
                        "lat_deg": _number(lat), "lon_deg": _number(lon),
@@ -83,7 +100,7 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
     photo_bytes = None
     photo_error = ""
     if isinstance(photo, UploadFile) or hasattr(photo, "read"):
-        photo_bytes = await photo.read(MAX_PHOTO_BYTES + 1)  # type: ignore[union-attr]
+        photo_bytes = await photo.read(MAX_PHOTO_BYTES + 1)
         size = getattr(photo, "size", None)
         if photo_bytes:
             try:
@@ -95,9 +112,17 @@ async def _form_data(request: Request) -> tuple[dict[str, Any], bytes | None, st
             photo_bytes = None
     kept = form.get("photo_kept")
     if photo_bytes is None and isinstance(kept, str) and kept:
-        photo_bytes = base64.b64decode(kept)  # the photo chosen before a refusal, kept
+        try:  # the photo chosen before a refusal, kept
+            photo_bytes = check_kept(base64.b64decode(kept, validate=True))
+        except (ValueError, RegistryInputError):
+            photo_error = "The photo could not be kept; please choose it again."
     csrf = form.get("csrf")
     return data, photo_bytes, csrf if isinstance(csrf, str) else "", photo_error
+
+
+def check_kept(photo: bytes) -> bytes:
+    check_photo(photo)
+    return photo
 
 
 def _with_photo(err: RegistryInputError, photo_error: str) -> RegistryInputError:
@@ -168,7 +193,7 @@ def _back_to_record(client_id: str, err: Exception | None = None, notice: str = 
 async def new_client_page(request: Request, app: App, user: PageUser) -> Response:
     if not allowed(user.role, "write", "public"):
         raise ForbiddenError(f"a {user.role.value} may not enrol clients")
-    centre = await app.run(service.map_centre)
+    centre = await app.run(lambda session: _searches_centre(session, user))
     context = _form_context(user, client=None, map=_map_for(app, centre))
     return render(request, "client_form.html", user, **context)
 
@@ -194,7 +219,7 @@ async def new_client(request: Request, app: App, user: PageUser) -> Response:
     data: dict[str, Any] = {}
     photo: bytes | None = None
     try:
-        form = await request.form()
+        form = await _read_form(request)
         confirmed = form.get("not_duplicate") == "on"
         data, photo, csrf, photo_error = await _form_data(request)
         check_csrf(user, csrf, FORM_EXPIRED)
@@ -215,7 +240,7 @@ async def new_client(request: Request, app: App, user: PageUser) -> Response:
 
         client_id = await app.run(work)
     except (RegistryInputError, ForbiddenError, ConflictError) as err:
-        centre = await app.run(service.map_centre)
+        centre = await app.run(lambda session: _searches_centre(session, user))
         context = _form_context(user, client=None, **_refused(err, data, photo))
         context["map"] = _map_for(app, centre)
         response = render(request, "client_form.html", user, **context)
@@ -246,9 +271,14 @@ def _record_context(session: Session, user: Authed, client_id: str) -> dict[str,
     if out["can_keep"]:
         out["stock"] = bracelets.program_gaps(session, user.actor)["bracelets_without_client"]
     spot = next((p for p in record.get("places", []) if p.get("lat_deg") is not None), None)
-    centre = (spot["lat_deg"], spot["lon_deg"]) if spot else service.map_centre(session)
+    centre = (spot["lat_deg"], spot["lon_deg"]) if spot else _searches_centre(session, user)
     out["centre"] = centre
     return out
+
+
+def _searches_centre(session: Session, user: Authed) -> tuple[float, float] | None:
+    """Where the newest search began, for those who may read searches (a family may not)."""
+    return service.map_centre(session) if allowed(user.role, "read", "search") else None
 
 
 def _map_for(app: App, centre: tuple[float, float] | None) -> Any:
@@ -273,7 +303,7 @@ async def client_page(
 
 @router.post("/clients/{client_id}")
 async def edit_client(request: Request, app: App, user: PageUser, client_id: str) -> Response:
-    form = await request.form()
+    form = await _read_form(request)
     data: dict[str, Any] = {}
     photo: bytes | None = None
     try:
@@ -282,11 +312,16 @@ async def edit_client(request: Request, app: App, user: PageUser, client_id: str
         version = int(str(form.get("version", "0")))
         changes = dict(data)
         clinical_read = allowed(user.role, "read", "clinical")
+        public_write = allowed(user.role, "write", "public")
+        if not allowed(user.role, "write", "contacts"):
+            changes.pop("caregivers", None)  # a clinician saves health detail, not contacts
+            changes.pop("places", None)
         for field in forms.client_fields():
-            if field.clinical and not allowed(user.role, "write", "clinical"):
+            may_write = allowed(user.role, "write", "clinical") if field.clinical else public_write
+            if not may_write:
                 changes.pop(field.name, None)
             elif (
-                field.kind == "text"
+                field.kind in ("text", "int")
                 and field.name not in changes
                 and (not field.clinical or clinical_read)
             ):
@@ -309,7 +344,17 @@ async def edit_client(request: Request, app: App, user: PageUser, client_id: str
         page = await app.run(lambda session: _record_context(session, user, client_id))
         context = _form_context(user, **page)
         context.update(_refused(err, data, photo))
-        context["values"] = {**page["client"], **data}
+        if isinstance(err, ConflictError):
+            # Saved by someone else meanwhile: what is on file now, with its version, so that
+            # saving again can only be a change made to it (never the stale copy over theirs).
+            context["values"] = page["client"]
+            context["error"] = (
+                "Someone else saved this record after you opened it. Nothing of yours was "
+                "saved: below is the record as it is now; make your change again."
+            )
+            context["errors"] = {}
+        else:
+            context["values"] = {**page["client"], **data}
         context["map"] = _map_for(app, page["centre"])
         response = render(request, "client_form.html", user, **context)
         response.status_code = status_of(err) if not isinstance(err, ValueError) else 422

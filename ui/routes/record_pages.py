@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from registry import bracelets, records, service
-from registry.fields import PLACE_KIND_LABELS, label
+from registry.fields import PLACE_KIND_LABELS, RegistryInputError, label
 from registry.models import CLINICAL_FIELDS
 from safetynet.errors import SafetyNetError
 from ui.deps import App, PageUser, check_csrf
@@ -88,6 +88,11 @@ async def retire_worn(
 
     def work(session: Any) -> None:
         number = bracelets.parse_bracelet_id(bracelet_id)
+        worn = service.worn_bracelet(session, client_id)
+        if worn is None or worn.bracelet_id != number:
+            raise RegistryInputError.of({"bracelet_id": (
+                f"Bracelet {bracelet_id} is not the one this client wears; nothing was "
+                "retired.")})  # fmt: skip
         bracelets.retire_bracelet(session, user.actor, number, reason)
 
     return await _do(app, f"/clients/{client_id}", work, f"Bracelet {bracelet_id} retired.")
@@ -123,8 +128,6 @@ async def retire_stock(
 
 
 def _whole(text: str, field: str) -> int:
-    from registry.fields import RegistryInputError
-
     if not text.strip().isdigit():
         raise RegistryInputError.of({field: f"Write a whole number here; “{text}” is not one."})
     return int(text)
@@ -184,6 +187,8 @@ async def export(
         )  # fmt: skip
     fields = [(f, label(f)) for f in ("date_of_birth", *service.PUBLIC_FIELDS[4:],
                                       *CLINICAL_FIELDS)]  # fmt: skip
-    return render(request, "export.html", user, record=record, reason=reason,
+    page = render(request, "export.html", user, record=record, reason=reason,
                   printed_at=datetime.now(UTC), labels=fields,
                   place_kinds=PLACE_KIND_LABELS)  # fmt: skip
+    page.headers["Cache-Control"] = "private, no-store"  # the full record, health included
+    return page

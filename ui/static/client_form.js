@@ -115,7 +115,9 @@
     if (markers.has(row)) { markers.get(row).remove(); markers.delete(row); }
     if (raw.trim() === "" || !Number.isFinite(lat) || !Number.isFinite(lon)) return null;
     const label = form.querySelector(`[name="place_label_${row}"]`).value || `Place ${Number(row) + 1}`;
-    const marker = L.marker([lat, lon], { title: label }).addTo(map).bindTooltip(label);
+    const tip = document.createElement("span");
+    tip.textContent = label;  // text, never markup: the label is what someone typed
+    const marker = L.marker([lat, lon], { title: label }).addTo(map).bindTooltip(tip);
     markers.set(row, marker);
     return marker;
   }
