@@ -134,24 +134,24 @@ class LiveHub:
 
     def probability(self, search_id: str) -> dict[str, Any] | None:
         """The probability map of an active search (see :meth:`SearchState.probability`)."""
-        state = self.state(search_id)
-        if state is None:
-            return None
-        with self._lock:
-            lock = self._state_locks.get(search_id) or threading.Lock()
-        with lock:
-            return state.probability()
+        return self._read(search_id, SearchState.probability)
 
     def snapshot(self, search_id: str) -> dict[str, Any] | None:
         """What a page draws of an active search, read under the search's lock (an ingest
         adding a receiver meanwhile would change the tables being read)."""
+        return self._read(search_id, SearchState.snapshot)
+
+    def _read(
+        self, search_id: str, read: Callable[[SearchState], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
+        """``read`` of an active search's state under that search's lock; None if not active."""
         state = self.state(search_id)
         if state is None:
             return None
         with self._lock:
             lock = self._state_locks.get(search_id) or threading.Lock()
         with lock:
-            return state.snapshot()
+            return read(state)
 
     def load_active(self) -> int:
         """Rebuild every active search's state (at start-up); returns how many."""

@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import require_tool
 from tests.ui_support import (
     ARTIFACTS,
     ORIGIN,
@@ -34,17 +33,6 @@ from tests.ui_support import (
 from ui.app import create_app
 
 SHOTS = ARTIFACTS / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = require_tool("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

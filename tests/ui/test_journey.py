@@ -32,7 +32,6 @@ from sqlalchemy.orm import Session
 
 from registry.db import make_engine
 from registry.models import AuditEntry, Bracelet, Client, Search, User
-from tests.conftest import require_tool
 from tests.ui_support import ARTIFACTS, ORIGIN, PASSWORD, running_server, seed, settings_for
 from ui.app import create_app
 
@@ -46,17 +45,6 @@ VIEWPORTS: dict[str, dict[str, Any]] = {
 # Per viewport, a different person and bracelet, so that both runs share one server.
 PEOPLE = {"desktop": ("Rosa", "Delgado", "1951-03-14", "4B10", 7),
           "phone": ("Arthur", "Pennington", "1939-11-02", "4B11", 8)}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = require_tool("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
