@@ -34,6 +34,16 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if IN_CI else "dev")
 
 
+def fuzz(examples: int) -> settings:
+    """Exactly ``examples`` cases, whatever the profile; no deadline (CI machines are shared)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 @pytest.fixture(scope="session")
 def spec_dir() -> Path:
     return SPEC_DIR

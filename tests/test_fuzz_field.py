@@ -20,29 +20,20 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware_sim.scenario import load_scenario, parse_scenario
 from receiver.files import open_sigmf
 from receiver.handheld import SnhhParser
 from safetynet.errors import InputError
+from tests.conftest import fuzz
 
 SNHH_EXAMPLES = 800
 SNHH_MUTATED_STREAMS = 4000
 SIGMF_EXAMPLES = 600
 SCENARIO_EXAMPLES = 600
 NOISE_FILES = 200
-
-
-def fuzz(examples: int) -> settings:
-    """Exactly ``examples`` cases, whatever the profile; no deadline (CI machines are shared)."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
 
 
 def _checksum(body: str) -> str:

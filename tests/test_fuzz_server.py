@@ -27,11 +27,12 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.models import Client
 from safetynet.reports import format_time
+from tests.conftest import fuzz
 from tests.ui_support import TOKENS, login, seed, settings_for
 from ui.app import create_app
 from ui.routes import client_pages, record_pages
@@ -44,16 +45,6 @@ LOGIN_EXAMPLES = 60
 CASES: Counter[str] = Counter()
 ANSWERS: Counter[str] = Counter()  # what the cases got: statuses, reports accepted
 NOW = datetime.now(UTC)
-
-
-def fuzz(examples: int) -> settings:
-    """Exactly ``examples`` cases, whatever the profile; no deadline (CI machines are shared)."""
-    return settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
 
 
 @pytest.fixture(scope="module", autouse=True)
