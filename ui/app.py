@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import fastapi_swagger  # type: ignore[import-untyped]
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from markupsafe import escape
 from sqlalchemy import Engine
 
 from locator.features import feature_masks, load_geojson
@@ -57,6 +60,9 @@ from ui.tiles import TileFile
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
+# Swagger UI 5 (it reads OpenAPI 3.1, which FastAPI writes), as the fastapi-swagger package ships
+# it; only its files are used.
+SWAGGER_DIR = Path(fastapi_swagger.__file__).parent / "resources"
 
 
 def csp_header(base: BaseMap, nonce: str) -> str:
@@ -127,10 +133,28 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
         version="0.1.0",
         lifespan=lifespan,
         description="Ingest of field reports, the registry and live searches.",
+        docs_url=None,  # served below with its assets from this server, never a CDN
+        redoc_url=None,
     )
     app.state.safetynet = app_state
     app.mount("/static/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), name="app-static")
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs(request: Request) -> HTMLResponse:
+        """The API's interactive documentation, all of it from this server (works offline)."""
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="SafetyNet API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
+        nonce = escape(request.state.nonce)
+        html = bytes(page.body).decode().replace("<script>", f'<script nonce="{nonce}">')
+        return HTMLResponse(html)
+
     install_error_handlers(app)
     app.add_middleware(BodyLimit)  # every body bounded before a parser reads it
 

@@ -7,7 +7,9 @@ Every error answer has one JSON shape::
 
 ``detail`` is the message (what was wrong and what is valid), ``error`` the kind, and for input
 refused field by field ``errors`` maps each field's path to its message. A page (not the API)
-that needs a login is sent to the login page instead of a 401. Starlette's own answers (no such
+that needs a login is sent to the login page instead of a 401; any other error a browser meets
+on a page (403, 404, 405, 409, 422, 500, ...) is a styled page in words (:func:`error_page`),
+with the same status, while the API keeps JSON. Starlette's own answers (no such
 path 404, a method the path does not take 405, a body FastAPI could not parse 400) and FastAPI's
 validation errors (422) come in the same shape.
 
@@ -24,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,6 +43,7 @@ from safetynet.errors import (
     SafetyNetError,
     UnavailableError,
 )
+from ui.templating import templates
 
 # Each kind: its HTTP status and its name in the body. A subclass not listed answers as its
 # nearest listed ancestor; a kind not listed at all (ConfigError, DeviceError) is a server error.
@@ -125,6 +128,57 @@ def wants_html(request: Request) -> bool:
     )
 
 
+# A browser's error page: its heading and what the person can do, by status.
+PAGE_WORDS: dict[int, tuple[str, str]] = {
+    400: ("The request could not be read", "Go back and try again."),
+    403: (
+        "You may not open this page",
+        "Your role does not allow it. If you need it, ask your "
+        "program's administrator, or log in as someone who may.",
+    ),
+    404: (
+        "Nothing here",
+        "The page or record does not exist, or is no longer active. Check the "
+        "address, or start again from the home page.",
+    ),
+    405: ("This page cannot be used that way", "Go back and use the page's own buttons."),
+    409: (
+        "Someone else changed this first",
+        "Reload the page to see the current record, then make your change again.",
+    ),
+    413: ("That was too large to send", "Send a smaller file or fewer items."),
+    415: ("That kind of file is not taken", "Send one of the kinds the page asks for."),
+    422: (
+        "Some of what was sent was refused",
+        "Go back, correct what is said above and send it again.",
+    ),
+    429: ("Too many tries", "Wait a little, then try again."),
+    503: (
+        "Not ready yet",
+        "The search is being rebuilt; the page will work again in a few seconds.",
+    ),
+    500: (
+        "Something went wrong on the server",
+        "Nothing you did caused this. Try again; if it "
+        "goes on, tell your administrator the time it happened.",
+    ),
+}
+
+
+def error_page(request: Request, status: int, detail: str, kind: str,
+               headers: dict[str, str] | None = None) -> HTMLResponse:  # fmt: skip
+    """A styled error page for a browser: the status's heading, the detail, what to do next."""
+    heading, advice = PAGE_WORDS.get(status, ("That did not work", "Go back and try again."))
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"user": None, "csrf": "", "status": status, "heading": heading, "advice": advice,
+         "detail": detail, "kind": kind},
+        status_code=status,
+        headers=headers,
+    )  # fmt: skip
+
+
 async def _answer(request: Request, err: Exception) -> Response:
     assert isinstance(err, SafetyNetError)
     if isinstance(err, NotAuthenticatedError) and wants_html(request):
@@ -135,10 +189,13 @@ async def _answer(request: Request, err: Exception) -> Response:
     if isinstance(err, RateLimitError | UnavailableError):
         wait_s = err.retry_after_s
         headers["Retry-After"] = f"{wait_s:.0f}" if wait_s >= 1 else "1"
+    if wants_html(request):
+        status, kind = answer_of(err)
+        return error_page(request, status, str(err), kind, headers)
     return JSONResponse(error_body(err), status_of(err), headers=headers)
 
 
-async def _invalid_request(_request: Request, err: Exception) -> Response:
+async def _invalid_request(request: Request, err: Exception) -> Response:
     """FastAPI's own validation of paths, queries and bodies, in the same shape as ours."""
     assert isinstance(err, RequestValidationError)
     errors: dict[str, str] = {}
@@ -147,17 +204,30 @@ async def _invalid_request(_request: Request, err: Exception) -> Response:
         errors.setdefault(where, str(item.get("msg", "invalid")))
     detail = "; ".join(f"{where}: {message}" for where, message in errors.items())
     status, kind = ANSWERS[InputError]
+    if wants_html(request):
+        return error_page(request, status, detail, kind)
     return JSONResponse({"detail": detail, "error": kind, "errors": errors}, status)
 
 
-async def _http_answer(_request: Request, err: Exception) -> Response:
+async def _http_answer(request: Request, err: Exception) -> Response:
     """Starlette's and FastAPI's own errors (404, 405, an unparsable body) in our shape."""
     assert isinstance(err, StarletteHTTPException)
     kind = HTTP_KINDS.get(err.status_code, "http_error")
     headers = dict(err.headers or {})
     if err.status_code in (204, 304):
         return Response(status_code=err.status_code, headers=headers)
+    if wants_html(request) and err.status_code >= 400:
+        return error_page(request, err.status_code, str(err.detail), kind, headers)
     return JSONResponse({"detail": str(err.detail), "error": kind}, err.status_code, headers)
+
+
+async def _server_error(request: Request, _err: Exception) -> Response:
+    """An error no handler knows (a bug): 500 in the one shape, never a trace to the caller (the
+    server's log has it)."""
+    detail = "an internal error; the server's log has the details"
+    if wants_html(request):
+        return error_page(request, 500, detail, "internal")
+    return JSONResponse({"detail": detail, "error": "internal"}, 500)
 
 
 def statuses_of(path: str, method: str, operation: dict[str, Any]) -> list[int]:
@@ -230,4 +300,5 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(cls, _answer)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_answer)
+    app.add_exception_handler(Exception, _server_error)
     document_errors(app)

@@ -166,6 +166,12 @@ def test_a_family_cannot_open_another_familys_client_or_a_search(
     assert response is not None
     assert response.status == 403
     assert page.locator("#clinical-panel").count() == 0
+    # The refusal is a page in words with a way home, not the API's JSON.
+    assert page.inner_text("h1") == "You may not open this page"
+    assert "{" not in page.inner_text("main")
+    assert page.locator('main a[href="/"]').count() == 1
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "refused-page.png"))
     context.close()
     # Their own client's family sees the record, but not the clinical panel of the search.
     context = browser.new_context(bypass_csp=True)
@@ -220,6 +226,29 @@ def test_the_team_page_sends_a_manual_bearing_that_reaches_the_dispatchers_map(
     dpage.screenshot(path=str(SHOTS / "dispatcher-map-with-manual-bearing.png"))
     team.close()
     dispatcher.close()
+
+
+def test_the_api_docs_work_offline_under_the_pages_csp(browser: Any, live: dict[str, Any]) -> None:
+    """/docs: Swagger UI from this server only, its inline start-up allowed by the page's nonce
+    (the context keeps the CSP), every operation listed."""
+    base = live["base"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    document = page.request.get(f"{base}/openapi.json").json()
+    operations = sum(len(item) for item in document["paths"].values())
+    assert page.locator(".opblock").count() == operations
+    assert page.get_by_text("/api/v1/reports", exact=True).count() >= 1
+    assert not errors, errors
+    assert _outside(requests, base) == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "api-docs.png"))
+    context.close()
 
 
 def test_screenshots_are_kept() -> None:

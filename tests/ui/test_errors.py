@@ -172,3 +172,53 @@ def test_the_openapi_document_gives_every_error_status_the_one_shape(app_env: An
     assert {status for status, _ in ANSWERS.values()} <= documented
     ingest = document["paths"]["/api/v1/reports"]["post"]["responses"]
     assert "Retry-After" in ingest["429"]["headers"]
+
+
+HTML = {"accept": "text/html,application/xhtml+xml"}
+
+
+def test_a_browser_meets_errors_as_pages_in_words_and_the_api_keeps_json(app_env: Any) -> None:
+    client, _ = app_env
+    login(client, "family")
+    # A page the role may not see: a styled 403 page, no JSON, the reason in words.
+    forbidden = client.get("/program", headers=HTML)
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"].startswith("text/html")
+    assert "<h1>You may not open this page</h1>" in forbidden.text
+    assert "The program&#39;s lists are for program staff." in forbidden.text
+    assert '"detail"' not in forbidden.text
+    assert 'href="/"' in forbidden.text
+    # No such page, and no such record behind a page: a 404 page that says what to do.
+    for url, said in (("/no-such-page", "Not Found"), ("/clients/nobody", "no client")):
+        missing = client.get(url, headers=HTML)
+        assert missing.status_code == 404, url
+        assert "<h1>Nothing here</h1>" in missing.text, url
+        assert said in missing.text, url
+    # The same requests from a program (no text/html asked for) and every API path keep JSON.
+    assert client.get("/program").json()["error"] == "forbidden"
+    api = client.get("/api/v1/clients/nobody", headers=HTML)
+    assert api.status_code == 404
+    assert api.json() == {"detail": "client_id: no client 'nobody'", "error": "not_found"}
+
+
+def test_a_bug_answers_500_without_a_trace_as_a_page_or_json(db_url: str, tmp_path: Path) -> None:
+    seed(db_url)
+    app = create_app(settings_for(tmp_path, db_url))
+
+    async def broken() -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    app.add_api_route("/broken-page", broken)
+    app.add_api_route("/api/v1/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        page = client.get("/broken-page", headers=HTML)
+        assert page.status_code == 500
+        assert "Something went wrong on the server" in page.text
+        assert "secret internals" not in page.text
+        api = client.get("/api/v1/broken")
+        assert api.status_code == 500
+        assert api.json() == {
+            "detail": "an internal error; the server's log has the details",
+            "error": "internal",
+        }
+    app.state.safetynet.engine.dispose()
