@@ -26,6 +26,17 @@ def _with_nonce(html: str, nonce: str) -> Markup:
 
 templates.env.filters["with_nonce"] = _with_nonce
 
+# Each role as the header says it: a person's words, never the enum's.
+ROLE_LABELS = {
+    Role.ADMIN: "Administrator",
+    Role.PROGRAM_STAFF: "Program staff",
+    Role.DISPATCHER: "Dispatcher",
+    Role.SEARCHER: "Search team",
+    Role.CLINICIAN: "Clinician",
+    Role.FAMILY: "Family",
+}
+templates.env.filters["role_label"] = lambda role: ROLE_LABELS.get(role, str(role))
+
 
 def render(request: Request, name: str, user: Authed | None, **context: Any) -> HTMLResponse:
     """The page ``name`` for ``user`` (None: not logged in); ``local(t)`` shows a time on the
