@@ -560,7 +560,8 @@ def export_client(session: Session, actor: Actor, client_id: str, reason: str) -
 
 
 def list_clients(session: Session, actor: Actor) -> list[dict[str, Any]]:
-    """The clients this actor may see (a family: its own), with their bracelet, by name."""
+    """The clients this actor may see (a family: its own), with their bracelet and, while a
+    search for them is active, when it was opened (``searched_since``), by name."""
     _require(session, actor, "read", "public")
     query = select(Client).where(Client.deleted_at.is_(None))
     if actor.role is Role.FAMILY:
@@ -571,6 +572,15 @@ def list_clients(session: Session, actor: Actor) -> list[dict[str, Any]]:
         b.client_id: b
         for b in session.scalars(select(Bracelet).where(Bracelet.status == BraceletStatus.ASSIGNED))
     }
+    # Each client's active search, if any: when it was opened (a family must see at once that
+    # a search is under way; nothing else of the search is said here).
+    searching = dict(
+        session.execute(
+            select(Search.client_id, func.min(Search.opened_at))
+            .where(Search.status == SearchStatus.ACTIVE)
+            .group_by(Search.client_id)
+        ).all()
+    )
     rows = []
     for c in session.scalars(query.order_by(Client.last_name, Client.first_name)):
         b = worn.get(c.id)
@@ -578,7 +588,8 @@ def list_clients(session: Session, actor: Actor) -> list[dict[str, Any]]:
                      "nickname": c.nickname, "has_photo": c.photo is not None,
                      "date_of_birth": c.date_of_birth.isoformat(),
                      "bracelet_id": None if b is None else f"{b.bracelet_id:04X}",
-                     "channel": None if b is None else b.channel})  # fmt: skip
+                     "channel": None if b is None else b.channel,
+                     "searched_since": searching.get(c.id)})  # fmt: skip
     return rows
 
 
