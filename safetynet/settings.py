@@ -24,6 +24,8 @@ server call :func:`get_settings`, which tests can replace through :func:`overrid
                            (ISO 3166 code); default ``US``
 ``SAFETYNET_TIME_ZONE``    the agency's time zone (IANA name, ``America/New_York``) times are
                            entered and shown in; default the server machine's own
+``SAFETYNET_DISTANCE_UNITS``  ``metric`` (metres, km, hectares; the default) or ``imperial``
+                           (feet, miles, acres): how the pages say distances and areas
 =========================  ===================================================================
 """
 
@@ -32,9 +34,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from safetynet.errors import ConfigError
@@ -69,6 +72,7 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1, le=24)
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     time_zone: str | None = None
+    distance_units: Literal["metric", "imperial"] = "metric"
 
     @field_validator("time_zone")
     @classmethod
@@ -107,7 +111,15 @@ _override: Settings | None = None
 
 @lru_cache(maxsize=1)
 def _from_environment() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as err:  # say which variable is wrong, in words
+        problems = []
+        for e in err.errors():
+            name = "SAFETYNET_" + "_".join(str(part) for part in e["loc"]).upper()
+            message = e["msg"].removeprefix("Value error, ")
+            problems.append(message if message.startswith(name) else f"{name}: {message}")
+        raise ConfigError("; ".join(problems)) from None
 
 
 def get_settings() -> Settings:

@@ -4,7 +4,8 @@ What goes out: the last known point, the current fix with its 95 % ellipse (as a
 track of fixes, every bearing as a line from its receiver (length ``BEARING_LINE_M``), each
 receiver's trail. No personal detail of the client is written: an export leaves the registry's
 access rules behind, so it carries the search's id and the bracelet, not the name.
-GPX has no polygons: the ellipse goes out as a closed track.
+GPX has no polygons: the ellipse goes out as a closed track. Points carry their USNG reference
+(a ``usng`` property; the description in KML and GPX).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from safetynet.geodesy import forward
+from ui.usng import usng
 
 BEARING_LINE_M = 3000.0
 
@@ -49,7 +51,12 @@ def features(search: dict[str, Any], snapshot: dict[str, Any]) -> list[dict[str,
         {
             "type": "Feature",
             "geometry": {"type": "Point", "coordinates": [lkp["lon_deg"], lkp["lat_deg"]]},
-            "properties": {"name": "Last known point", "kind": "last_known_point", "t": lkp["t"]},
+            "properties": {
+                "name": "Last known point",
+                "kind": "last_known_point",
+                "t": lkp["t"],
+                "usng": usng(lkp["lat_deg"], lkp["lon_deg"]),
+            },
         }
     ]
     fix = snapshot.get("fix")
@@ -62,6 +69,7 @@ def features(search: dict[str, Any], snapshot: dict[str, Any]) -> list[dict[str,
                     "name": "Estimated position",
                     "kind": "fix",
                     "t": fix["t"],
+                    "usng": usng(fix["lat_deg"], fix["lon_deg"]),
                     "semi_major_m": fix["ellipse95"]["semi_major_m"],
                     "semi_minor_m": fix["ellipse95"]["semi_minor_m"],
                 },
@@ -150,6 +158,8 @@ def to_kml(search: dict[str, Any], snapshot: dict[str, Any]) -> str:
         g = f["geometry"]
         if g["type"] == "Point":
             shape = f"<Point><coordinates>{_coords([g['coordinates']])}</coordinates></Point>"
+            if f["properties"].get("usng"):
+                shape = f"<description>USNG {escape(f['properties']['usng'])}</description>{shape}"
         elif g["type"] == "LineString":
             shape = (
                 f"<LineString><coordinates>{_coords(g['coordinates'])}</coordinates></LineString>"
@@ -169,6 +179,11 @@ def to_kml(search: dict[str, Any], snapshot: dict[str, Any]) -> str:
     )
 
 
+def _usng_desc(feature: dict[str, Any]) -> str:
+    grid = feature["properties"].get("usng")
+    return f"<desc>USNG {escape(grid)}</desc>" if grid else ""
+
+
 def to_gpx(search: dict[str, Any], snapshot: dict[str, Any]) -> str:
     parts = []
     for f in features(search, snapshot):
@@ -178,7 +193,7 @@ def to_gpx(search: dict[str, Any], snapshot: dict[str, Any]) -> str:
             lon, lat = g["coordinates"]
             parts.append(
                 f"<wpt lat={quoteattr(f'{lat:.7f}')} lon={quoteattr(f'{lon:.7f}')}>"
-                f"<name>{name}</name></wpt>"
+                f"<name>{name}</name>{_usng_desc(f)}</wpt>"
             )
             continue
         points = g["coordinates"] if g["type"] == "LineString" else g["coordinates"][0]

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from registry.models import Role
 from ui.deps import Authed
 from ui.local_time import agency_zone, local_text, zone_label
+from ui.usng import usng
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
@@ -25,6 +26,18 @@ def _with_nonce(html: str, nonce: str) -> Markup:
 
 
 templates.env.filters["with_nonce"] = _with_nonce
+
+
+def _place(lat_deg: float | None, lon_deg: float | None) -> str:
+    """A position as a person reads it: USNG beside decimal degrees (where.js's ``position``)."""
+    if lat_deg is None or lon_deg is None:
+        return "—"
+    grid = usng(lat_deg, lon_deg)
+    degrees = f"{lat_deg:.5f}, {lon_deg:.5f}"
+    return f"{grid} · {degrees}" if grid else degrees
+
+
+templates.env.globals["place"] = _place
 
 # Each role as the header says it: a person's words, never the enum's.
 ROLE_LABELS = {
@@ -40,8 +53,10 @@ templates.env.filters["role_label"] = lambda role: ROLE_LABELS.get(role, str(rol
 
 def render(request: Request, name: str, user: Authed | None, **context: Any) -> HTMLResponse:
     """The page ``name`` for ``user`` (None: not logged in); ``local(t)`` shows a time on the
-    agency's wall clock, ``zone_name`` names that zone."""
-    zone = agency_zone(request.app.state.safetynet.settings)
+    agency's wall clock, ``zone_name`` names that zone, ``units`` the agency's distance units
+    (read by where.js from the page's root element)."""
+    settings = request.app.state.safetynet.settings
+    zone = agency_zone(settings)
     return templates.TemplateResponse(
         request,
         name,
@@ -49,6 +64,7 @@ def render(request: Request, name: str, user: Authed | None, **context: Any) -> 
             "local": lambda t: local_text(t, zone),
             "zone_name": zone_label(zone),
             "zone_key": getattr(zone, "key", ""),  # an IANA name for the pages' scripts
+            "units": settings.distance_units,
             "user": user,
             "csrf": user.csrf if user else "",
             "nonce": request.state.nonce,

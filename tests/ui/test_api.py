@@ -21,6 +21,7 @@ from safetynet.reports import report_to_obj
 from safetynet.settings import Settings
 from tests.ui_support import TOKENS, login, scenario_reports, seed, settings_for, walker_truth
 from ui.app import create_app
+from ui.usng import parse_usng
 
 # Reports lie within the server's time window (ui/clock.py): a minute before the test runs.
 RECENT_T = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.123Z")
@@ -307,10 +308,17 @@ def test_exports_parse_and_hold_the_search(app_env: Any) -> None:
     kinds = [f["properties"]["kind"] for f in geo.json()["features"]]
     assert "last_known_point" in kinds
     assert "bearing" in kinds
+    lkp = next(f for f in geo.json()["features"] if f["properties"]["kind"] == "last_known_point")
+    # The reference of the point's own 1 m square: read back, within its half-diagonal.
+    lat, lon, _ = parse_usng(lkp["properties"]["usng"])
+    assert inverse(42.30206, -71.05761, lat, lon).distance_m < 0.71
+    assert lkp["properties"]["usng"].startswith("19T CG ")
     assert "Walter" not in geo.text  # no personal detail leaves in an export
     kml = ET.fromstring(client.get(f"{base}.kml").content)
     names = [e.text for e in kml.iter("{http://www.opengis.net/kml/2.2}name")]
     assert "Last known point" in names
+    descriptions = [e.text for e in kml.iter("{http://www.opengis.net/kml/2.2}description")]
+    assert f"USNG {lkp['properties']['usng']}" in descriptions
     gpx = ET.fromstring(client.get(f"{base}.gpx").content)
     wpt = gpx.find("{http://www.topografix.com/GPX/1/1}wpt")
     assert wpt is not None

@@ -6,6 +6,27 @@
   const form = document.getElementById("open-search");
   if (!form) return;
   const err = document.getElementById("open-search-error");
+  // A place typed as a USNG reference (or "lat, lon") fills the two degree fields; typing in
+  // those fields instead clears it, so the form never holds two different places.
+  const place = document.getElementById("open-search-place"), read = document.getElementById("open-search-place-read");
+  const latField = form.elements.lat_deg, lonField = form.elements.lon_deg;
+  function readPlace() {
+    const text = place.value.trim();
+    place.setCustomValidity("");
+    if (!text) { read.textContent = ""; return true; }
+    try {
+      const p = Where.parsePlace(text);
+      latField.value = p.lat.toFixed(6); lonField.value = p.lon.toFixed(6);
+      read.textContent = `= ${Where.position(p.lat, p.lon)}` + (p.size_m > 1 ? ` (centre of the ${Where.distance(p.size_m)} square)` : "");
+      return true;
+    } catch (e) {
+      read.textContent = `Not a place: ${e.message}`;
+      place.setCustomValidity(e.message);
+      return false;
+    }
+  }
+  place.addEventListener("input", readPlace);
+  for (const field of [latField, lonField]) field.addEventListener("input", () => { place.value = ""; read.textContent = ""; });
   function problem(f) {
     const lat = Number(f.get("lat_deg")), lon = Number(f.get("lon_deg"));
     if (f.get("lat_deg") === "" || !(lat >= -90 && lat <= 90)) return "The latitude must be a number within -90..90 (such as 42.3601).";
@@ -16,6 +37,7 @@
   }
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
+    if (!readPlace()) { err.textContent = `The last known point: ${place.validationMessage}.`; return; }
     const f = new FormData(form);
     err.textContent = problem(f);
     if (err.textContent) return;
