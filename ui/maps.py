@@ -12,6 +12,7 @@ background still work when a search area has no coverage.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ import folium
 import xstatic.pkg.leaflet as xstatic_leaflet
 
 LEAFLET_DIR = Path(xstatic_leaflet.BASE_DIR)
+# folium's own <meta> tags: the page has its charset, and its viewport must not forbid zooming
+# (folium's says user-scalable=no, which WCAG 1.4.4 refuses: a phone user must be able to zoom).
+_FOLIUM_METAS = re.compile(r"<meta\s+(?:http-equiv|name)=\"(?:content-type|viewport)\"[^>]*>", re.S)
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 
@@ -71,7 +75,7 @@ def render_map(lat_deg: float, lon_deg: float, base: BaseMap, zoom: int = 15) ->
     root: Any = m.get_root()  # a branca Figure
     root.render()
     return MapParts(
-        header=root.header.render(),
+        header=_FOLIUM_METAS.sub("", root.header.render()),
         html=root.html.render(),
         script=root.script.render(),
         name=m.get_name(),
