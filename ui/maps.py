@@ -31,7 +31,10 @@ OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 
 class LocalMap(folium.Map):
     # folium reads these class attributes when it renders the page's head.
-    default_js = [("leaflet", "/static/leaflet/leaflet.js")]  # noqa: RUF012
+    default_js = [  # noqa: RUF012
+        ("leaflet", "/static/leaflet/leaflet.js"),
+        ("basemap", "/static/app/basemap.js"),  # says so on the map when tiles cannot come
+    ]
     default_css = [("leaflet_css", "/static/leaflet/leaflet.css")]  # noqa: RUF012
 
 
@@ -77,6 +80,6 @@ def render_map(lat_deg: float, lon_deg: float, base: BaseMap, zoom: int = 15) ->
     return MapParts(
         header=_FOLIUM_METAS.sub("", root.header.render()),
         html=root.html.render(),
-        script=root.script.render(),
+        script=f"{root.script.render()}\nBasemap.watch({m.get_name()});",
         name=m.get_name(),
     )
