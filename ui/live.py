@@ -23,7 +23,7 @@ import base64
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from locator.guidance import BY_CAR, ON_FOOT, guided_team, plan
@@ -50,6 +50,7 @@ PUSH_PULSE_EVERY_S = 1.0
 HEARS_FOR_S = 30.0  # a receiver hears the bracelet for this long after its last pulse or bearing
 MOVES_AS_VEHICLE_M = 50.0  # an omni whose trail spans more than this rides in a vehicle
 COUNTS_BEFORE_LAST_SEEN_S = 600.0  # reports this long before the last-seen time still count
+SMOOTHED_EVERY_S = 10.0  # the smoothed trail is pushed at most this often (report time)
 
 
 def _moved_m(view: ReceiverView) -> float:
@@ -118,6 +119,7 @@ class SearchState:
     latest_t: datetime | None = None
     category: str = "dementia"  # the lost-person statistics the map started from
     _last_pushed_pulse: dict[str, float] = field(default_factory=dict)
+    _smoothed_pushed_s: float | None = None
 
     @classmethod
     def start(cls, setup: LiveSetup, features: dict[str, Any] | None = None) -> SearchState:
@@ -179,7 +181,32 @@ class SearchState:
             for fix in fixes:
                 messages.append({"type": "fix", "fix": report_to_obj(fix)})
                 out.append(fix)
+        if out:
+            t = out[-1].t.timestamp()
+            last = self._smoothed_pushed_s
+            if last is None or not 0 <= t - last < SMOOTHED_EVERY_S:
+                self._smoothed_pushed_s = t
+                messages.append({"type": "smoothed", "smoothed": self.smoothed()})
         return messages, out
+
+    def smoothed(self) -> list[list[Any]]:
+        """The track of the last minutes as the map draws it: [lat, lon, t] every
+        ``TRAIL_EVERY_S``, each the fixed-lag smoothed position (the particles' positions then,
+        weighted by what is known now; :meth:`locator.particle.ParticleTrack.trail`). The live
+        fix stays causal; this line is where the person most likely went."""
+        frame = self.locator.frame
+        if not self.fixes or frame is None:
+            return []
+        key = self.fixes[-1]["bracelet_id"]
+        points = self.locator.trail(key) if key is not None else []
+        if not points and self.channel is not None:
+            points = self.locator.trail(f"ch{self.channel}")
+        out = []
+        for p in points:
+            lat, lon = frame.to_lat_lon(float(p.position_en[0]), float(p.position_en[1]))
+            when = format_time(datetime.fromtimestamp(p.t_s, UTC))
+            out.append([round(lat, 7), round(lon, 7), when])
+        return out
 
     def worth_pushing(self, report: FieldReport) -> bool:
         """Pages get every bearing, silence and status, but pulses at most one per receiver per
@@ -311,6 +338,7 @@ class SearchState:
             "last_known": {"lat_deg": lat, "lon_deg": lon, "t": format_time(t)},
             "fix": self.fixes[-1] if self.fixes else None,
             "track": [[f["lat_deg"], f["lon_deg"], f["t"]] for f in self.fixes],
+            "smoothed": self.smoothed(),
             "bearings": list(self.bearings)[-100:],
             "heard": list(self.heard)[-1000:],
             "silences": list(self.silences)[-1000:],
