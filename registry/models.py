@@ -101,6 +101,20 @@ class EncounterKind(enum.StrEnum):
     FOLLOW_UP = "follow-up"
 
 
+class NotifyScope(enum.StrEnum):
+    """Whom a notification target reaches, and with what."""
+
+    PROGRAM = "program"  # the program itself: batteries due and daily tests missed, every client
+    SEARCH = "search"  # someone the program names for searches: search opened, person found
+    FAMILY_MAIL = "family_mail"  # the mail account families' e-mail goes out through
+
+
+class NoticeStatus(enum.StrEnum):
+    SENDING = "sending"  # claimed: being sent now (or the sender stopped mid-way: not resent)
+    SENT = "sent"
+    FAILED = "failed"  # tried and refused or unanswered; the next run tries again
+
+
 def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
     return Enum(kind, name=name, native_enum=False, validate_strings=True, length=20,
                 values_callable=lambda e: [m.value for m in e])  # fmt: skip
@@ -436,3 +450,52 @@ class LoginSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class NotifyTarget(Base):
+    """Where the program's notices go: an Apprise URL (e-mail, an SMS gateway, a chat webhook)
+    and who it reaches, in words. The URL may hold a password or a token: it is never shown
+    back whole (:func:`registry.notify.masked`)."""
+
+    __tablename__ = "notify_target"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    scope: Mapped[NotifyScope] = mapped_column(_enum(NotifyScope, "notify_scope"))
+    label: Mapped[str] = mapped_column(String(200))  # "Program office", "Sgt. Dana Ruiz"
+    url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class NoticeSent(Base):
+    """The log of notices sent, one row per notice, recipient and day (the agency's).
+
+    The row is written before the notice goes out (``sending``), and the partial unique index
+    ``notice_once_a_day`` allows one row that is not ``failed`` per day, notice and recipient:
+    a notice reaches a recipient once a day and never twice, even when two runs overlap; a
+    failed one is tried again by the next run."""
+
+    __tablename__ = "notice_sent"
+    __table_args__ = (
+        Index(
+            "notice_once_a_day",
+            "day",
+            "notice_key",
+            "recipient_key",
+            unique=True,
+            sqlite_where=text("status <> 'failed'"),
+            postgresql_where=text("status <> 'failed'"),
+        ),
+        Index("notice_sent_by_time", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[date] = mapped_column(Date)
+    notice_key: Mapped[str] = mapped_column(String(100))  # battery:3A7F, search-found:<id>
+    recipient_key: Mapped[str] = mapped_column(String(100))  # target:<id>, family:<user id>
+    recipient: Mapped[str] = mapped_column(String(400))  # as the page shows it, secrets masked
+    subject: Mapped[str] = mapped_column(String(300))
+    status: Mapped[NoticeStatus] = mapped_column(_enum(NoticeStatus, "notice_status"))
+    error: Mapped[str | None] = mapped_column(Text)  # why it failed, secrets masked
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
