@@ -45,7 +45,12 @@ from registry.service import (
     worn_bracelet,
 )
 
-EVENT_KINDS = ("report", "fix", "note", "assignment", "status", "link", "heard")
+EVENT_KINDS = ("report", "fix", "note", "assignment", "status", "link", "heard", "acknowledged")
+# The alerts of the dispatcher's map a dispatcher acknowledges (once for everyone watching): the
+# bracelet heard, the first fix, the person found, and a receiver that stopped reporting (its id
+# and the time of its last report, seconds since 1970: a second silence is a new alert).
+ALERT_KEY = re.compile(r"heard|first-fix|found|silent:[A-Za-z0-9._-]{1,64}:[0-9]{1,12}")
+ALERT_TITLES = {"heard": "bracelet heard", "first-fix": "first fix", "found": "person found"}
 NCIC_CATEGORIES = ("Disability", "Endangered", "Involuntary", "Juvenile", "Catastrophe Victim",
                    "Other")  # fmt: skip
 # Which status may follow which: a search can be suspended and resumed, found or closed.
@@ -143,6 +148,39 @@ def add_note(session: Session, actor: Actor, search_id: str, text: str) -> Searc
     get_search(session, search_id)
     note = _text({"text": text}, "text", required=True, max_len=4000)
     return add_event(session, actor, search_id, "note", {"text": note})
+
+
+def acknowledged_alerts(session: Session, actor: Actor, search_id: str) -> list[dict[str, Any]]:
+    """The acknowledgements of a search's alerts, oldest first: each event's body holds the
+    alert's ``key``, who acknowledged it (``by``) and the log's ``text``."""
+    get_search(session, search_id)
+    return recent_events(session, actor, search_id, 10_000, kinds=("acknowledged",))
+
+
+def acknowledge_alert(
+    session: Session, actor: Actor, search_id: str, key: str
+) -> tuple[dict[str, Any], bool]:
+    """Record in the search's log that ``actor`` acknowledged the alert ``key`` (see
+    :data:`ALERT_KEY`), e.g. "Alert acknowledged: first fix, by Dana". An alert is acknowledged
+    once: a second acknowledgement returns the first. Returns the event and whether it is new."""
+    _require(session, actor, "write", "search")
+    if not isinstance(key, str) or not ALERT_KEY.fullmatch(key):
+        raise RegistryInputError(
+            "key: heard, first-fix, found or silent:<receiver id>:<seconds since 1970>, "
+            f"got {key!r}"
+        )
+    for done in acknowledged_alerts(session, actor, search_id):
+        if done["body"].get("key") == key:
+            return done, False
+    user = session.get(User, actor.user_id)
+    by = user.display_name if user is not None else actor.user_id
+    silent = key.startswith("silent:")
+    title = f"{key.split(':')[1]} stopped reporting" if silent else ALERT_TITLES[key]
+    body = {"key": key, "by": by, "text": f"Alert acknowledged: {title}, by {by}"}
+    event = add_event(session, actor, search_id, "acknowledged", body)
+    out = {"id": event.id, "at": as_utc(event.at).isoformat(), "kind": event.kind,
+           "body": event.body, "user_id": event.user_id}  # fmt: skip
+    return out, True
 
 
 def recent_events(

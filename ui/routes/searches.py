@@ -92,6 +92,15 @@ class CoResponse(_Body):
     outcome: str | None = Field(default=None, max_length=4000)
 
 
+class Acknowledgement(_Body):
+    key: str = Field(
+        min_length=1,
+        max_length=100,
+        description="the alert: heard, first-fix, found or silent:<receiver id>:<seconds since "
+        "1970 of its last report>",
+    )
+
+
 class Heard(_Body):
     lat_deg: float = Field(ge=-90, le=90)
     lon_deg: float = Field(ge=-180, le=180)
@@ -232,6 +241,33 @@ async def post_note(app: App, user: ApiUser, search_id: str, body: Note) -> dict
         return out
 
     return await asyncio.to_thread(work)
+
+
+@router.get("/{search_id}/alerts/acknowledged")
+async def get_acknowledged(app: App, user: ApiUser, search_id: str) -> list[dict[str, Any]]:
+    """The search's alerts a dispatcher acknowledged (the map shows them to no one again)."""
+    return await app.run(
+        lambda session: searches.acknowledged_alerts(session, user.actor, search_id)
+    )
+
+
+@router.post("/{search_id}/alerts/acknowledged", status_code=201)
+async def post_acknowledged(
+    app: App, user: ApiUser, search_id: str, body: Acknowledgement, response: Response
+) -> dict[str, Any]:
+    """Acknowledge one of the map's alerts for every dispatcher of the search, in its log
+    (201; 200 with the first acknowledgement when someone was quicker)."""
+
+    def work() -> tuple[dict[str, Any], bool]:
+        with app.transaction() as session:
+            return searches.acknowledge_alert(session, user.actor, search_id, body.key)
+
+    out, new = await asyncio.to_thread(work)
+    if new:
+        app.hub.publish(search_id, {"type": "event", "event": out})
+    else:
+        response.status_code = 200
+    return out
 
 
 @router.post("/{search_id}/missing-person-reports", status_code=201)
