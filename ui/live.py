@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from locator.guidance import BY_CAR, ON_FOOT, guided_team, plan
 from locator.probmap import ProbMap
 from locator.tracker import Locator
@@ -40,7 +42,7 @@ from safetynet.reports import (
     format_time,
     report_to_obj,
 )
-from ui.heat_image import heat_png
+from ui.heat_image import heat_png, heat_rgba
 
 if TYPE_CHECKING:
     from registry.searches import LiveSetup
@@ -51,6 +53,9 @@ HEARS_FOR_S = 30.0  # a receiver hears the bracelet for this long after its last
 MOVES_AS_VEHICLE_M = 50.0  # an omni whose trail spans more than this rides in a vehicle
 COUNTS_BEFORE_LAST_SEEN_S = 600.0  # reports this long before the last-seen time still count
 SMOOTHED_EVERY_S = 10.0  # the smoothed trail is pushed at most this often (report time)
+# The heat image's colours at these levels (square root of the probability relative to the
+# peak) are the map legend's scale, so the legend shows exactly the image's colours.
+HEAT_LEGEND_LEVELS = (0.05, 0.25, 0.5, 0.75, 1.0)
 
 
 def _moved_m(view: ReceiverView) -> float:
@@ -280,7 +285,8 @@ class SearchState:
         return obj, fixes
 
     def probability(self) -> dict[str, Any]:
-        """The probability map as the dispatcher's page draws it, with guidance per receiver:
+        """The probability map as the dispatcher's page draws it (the heat image and, for its
+        legend, the image's colours at :data:`HEAT_LEGEND_LEVELS`), with guidance per receiver:
         the next listening point within about three minutes — on foot for a handheld Yagi, by
         car for an omni that moves; fixed stations get none."""
         grid = self.probmap
@@ -324,6 +330,14 @@ class SearchState:
             "area90_km2": round(a90 / 1e6, 3),
             "cell_m": grid.cell_m,
             "png": "data:image/png;base64," + base64.b64encode(heat_png(grid.p)).decode(),
+            "scale": [
+                [level, *map(int, rgba)]
+                for level, rgba in zip(
+                    HEAT_LEGEND_LEVELS,
+                    heat_rgba(np.square([HEAT_LEGEND_LEVELS]))[0],
+                    strict=True,
+                )
+            ],
             "guidance": guidance,
             "as_of": None if grid.t is None else format_time(grid.t),
         }

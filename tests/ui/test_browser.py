@@ -86,14 +86,17 @@ def test_dispatcher_sees_a_fix_appear_and_move_with_nothing_leaving_localhost(
     # A fix appears...
     page.wait_for_selector("#fix-info:not([hidden])", timeout=60_000)
     first = page.inner_text("#fix-latlon")
-    assert re.fullmatch(r"42\.\d{5}, -71\.\d{5}", first)
+    # USNG beside decimal degrees (the demo lies in zone 19T, near Boston).
+    assert re.fullmatch(r"19T [A-Z]{2} \d{5} \d{5} · 42\.\d{5}, -71\.\d{5}", first), first
     # ...and moves as new reports arrive, without a reload.
     page.wait_for_function(
         f"document.getElementById('fix-latlon').textContent !== {first!r}", timeout=60_000
     )
     page.wait_for_function("Number(document.getElementById('bearing-count').textContent) > 0",
                            timeout=60_000)  # fmt: skip
-    assert re.fullmatch(r"\d+ × \d+ m, axis \d+°", page.inner_text("#fix-ellipse"))
+    assert re.fullmatch(
+        r"[\d.,]+ k?m long × [\d.,]+ k?m wide, long axis \d+°", page.inner_text("#fix-ellipse")
+    )
     assert page.locator("#receivers tbody tr").count() >= 3
     page.wait_for_timeout(1500)
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ async def search_page(request: Request, app: App, user: SearchReader, search_id:
         clinical=allowed(user.role, "read", "clinical"),
         co_response=allowed(user.role, "write", "co_response"),
         can_write=allowed(user.role, "write", "search"),
+        ncic_categories=searches.NCIC_CATEGORIES,
     )
 
 
