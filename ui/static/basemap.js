@@ -16,16 +16,23 @@ const Basemap = (() => {
       b.textContent = button.label;
       L.DomEvent.on(b, "click", ev => { L.DomEvent.stop(ev); button.act(); });
     }
+    // Read once, it can go: on a phone's small map it would hide what matters.
+    const hide = L.DomUtil.create("button", "basemap-hide", box);
+    hide.type = "button";
+    hide.textContent = "×";
+    hide.title = "Hide this notice";
+    hide.setAttribute("aria-label", "Hide this notice");
     L.DomEvent.disableClickPropagation(box);
     const control = L.control({ position: "bottomleft" });
     control.onAdd = () => box;
+    L.DomEvent.on(hide, "click", ev => { L.DomEvent.stop(ev); control.remove(); });
     return control.addTo(map);
   }
   function watch(map) {
     let layer = null;
     map.eachLayer(l => { if (l instanceof L.TileLayer) layer = l; });
     if (!layer) {
-      notice(map, "No street map (map tiles are off on this server): the search's own layers are drawn on a plain background.");
+      notice(map, "No street map: tiles are off on this server. The search's own layers are drawn on a plain background.");
       return;
     }
     let failed = 0, shown = null, lastUrl = "";
