@@ -172,3 +172,35 @@ def test_the_keyboard_alone_logs_in_and_reaches_the_open_search_form(
             break
     assert order == ["place", "lat_deg", "lon_deg", "last_seen", "clothing"]
     context.close()
+
+
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_the_family_sees_the_search_under_way_and_nothing_clinical(
+    browser: Any, live: dict[str, Any], screen: str
+) -> None:
+    base, seeded = live["base"], live["seeded"]
+    context = browser.new_context(viewport=SCREENS[screen])
+    page = context.new_page()
+    _login(page, base, "family")
+    box = page.locator(".search-under-way")
+    assert box.is_visible()
+    words = box.inner_text()
+    assert "A search for Walter Brown is under way" in words, words
+    assert "911" in words, words
+    assert "search under way" in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / f"family-home-{screen}.png"))
+    page.goto(f"{base}/clients/{seeded.client_id}")
+    page.wait_for_selector("#on-file")
+    text = page.inner_text("main")
+    # What the family wrote is on file, said so, and not shown back (seed: approach and triggers).
+    assert "On file, visible to dispatchers and clinicians" in text, text[:400]
+    fields = page.eval_on_selector_all("textarea, input", "els => els.map(e => e.value)")
+    assert not {"speak softly", "sirens"} & set(fields)
+    assert "speak softly" not in page.content()
+    assert "sirens" not in page.content()
+    # The search's map is not theirs: a page in words, not JSON.
+    answer = page.goto(f"{base}/searches/{seeded.search_id}")
+    assert answer is not None
+    assert answer.status == 403
+    assert "{" not in page.inner_text("main")
+    context.close()
