@@ -4,7 +4,8 @@ teams, status, notes, links, exports, "heard here", and the live push over a Web
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+import threading
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -14,7 +15,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from registry import records, searches, service
 from registry.access import allowed, may
-from safetynet.errors import ConflictError, ForbiddenError, NotFoundError, UnavailableError
+from registry.service import as_utc
+from safetynet.errors import (
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+    UnavailableError,
+)
+from ui.clock import report_window
 from ui.deps import ApiUser, App, AppState, Authed, current_user, state_of
 from ui.exports import to_geojson, to_gpx, to_kml
 from ui.ingest import web_receiver_id
@@ -32,6 +41,13 @@ def _as_text(value: Any) -> Any:
 
 TextTime = Annotated[datetime, BeforeValidator(_as_text), Field(strict=False)]
 TextDate = Annotated[date, BeforeValidator(_as_text), Field(strict=False)]
+
+
+HEARD_KEY = r"^[A-Za-z0-9_-]{8,64}$"
+# A heard report's key is checked and stored under this lock (one process, as SQLite runs) and
+# the search row's (PostgreSQL, any number of processes): the same key sent twice at once is
+# still stored once.
+_heard_lock = threading.Lock()
 
 
 class _Body(BaseModel):
@@ -104,6 +120,17 @@ class Acknowledgement(_Body):
 class Heard(_Body):
     lat_deg: float = Field(ge=-90, le=90)
     lon_deg: float = Field(ge=-180, le=180)
+    t: TextTime | None = Field(
+        default=None,
+        description="when it was heard (a phone without coverage sends it later); a time "
+        "without an offset is the agency's local time; default: now",
+    )
+    key: str | None = Field(
+        default=None,
+        pattern=HEARD_KEY,
+        description="the sender's id for this report (8 to 64 letters, digits, - or _): sent "
+        "again, it is stored once (200 with the first)",
+    )
 
 
 @router.get("")
@@ -321,29 +348,59 @@ async def get_export(
     )
 
 
-@router.post("/{search_id}/heard", status_code=201)
-async def heard_here(app: App, user: ApiUser, search_id: str, body: Heard) -> dict[str, Any]:
-    """A searcher heard the bracelet by ear or on a scanner here (no signal strength)."""
+@router.post(
+    "/{search_id}/heard",
+    status_code=201,
+    responses={200: {"description": "the same key came before from this login: the first"}},
+)
+async def heard_here(
+    app: App, user: ApiUser, search_id: str, body: Heard, response: Response
+) -> dict[str, Any]:
+    """A searcher heard the bracelet by ear or on a scanner here (no signal strength): 201; 200
+    with the first when the same ``key`` came before from this login (a phone's retry)."""
     if not may(user.role, "send_field_reports"):
         raise ForbiddenError("only searchers and dispatchers report what they heard")
+    receiver_id = web_receiver_id(user.username)
+    now = datetime.now(UTC)
+    at = now if body.t is None else as_aware(body.t, agency_zone(app.settings))
 
-    def work() -> dict[str, Any]:
-        with app.transaction() as session:
+    def work() -> tuple[dict[str, Any], bool]:
+        with _heard_lock, app.transaction() as session:
             search = searches.get_search(session, search_id)
+            session.refresh(search, with_for_update=True)
             if search.status.value != "active":
                 raise ConflictError("the search is not active")
+            late_or_early = report_window(now, [as_utc(search.last_known_at)]).problem(at)
+            if late_or_early is not None:
+                raise InputError(f"t: {late_or_early}")
+            if body.key is not None:
+                for before in searches.recent_events(
+                    session, user.actor, search_id, 10_000, kinds=("heard",)
+                ):
+                    if (before["body"].get("key"), before["body"].get("receiver_id")) == (
+                        body.key,
+                        receiver_id,
+                    ):
+                        return before, False
             body_obj = {
                 "heard": True,
                 "lat_deg": body.lat_deg,
                 "lon_deg": body.lon_deg,
-                "receiver_id": web_receiver_id(user.username),
+                "receiver_id": receiver_id,
                 "by": user.username,
             }
-            event = searches.add_event(session, None, search_id, "heard", body_obj)
-            return {"id": event.id, "at": event.at.isoformat(), "kind": "heard", "body": body_obj}
+            if body.key is not None:
+                body_obj["key"] = body.key
+            event = searches.add_event(session, None, search_id, "heard", body_obj, at=at)
+            out = {"id": event.id, "at": as_utc(event.at).isoformat(), "kind": "heard",
+                   "body": body_obj, "user_id": None}  # fmt: skip
+            return out, True
 
-    out = await asyncio.to_thread(work)
-    app.hub.publish(search_id, {"type": "event", "event": out})
+    out, new = await asyncio.to_thread(work)
+    if new:
+        app.hub.publish(search_id, {"type": "event", "event": out})
+    else:
+        response.status_code = 200
     return out
 
 
