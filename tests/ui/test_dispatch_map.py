@@ -333,6 +333,34 @@ def test_ten_minutes_in(browser: Any, live: dict[str, Any], viewport: dict[str, 
     context.close()
 
 
+def test_each_action_answers_under_its_button(browser: Any, live: dict[str, Any]) -> None:
+    context, page, errors = _open(browser, live, PHONE)
+    page.get_by_label("Note for the search's log").fill("Team 2 checked the school yard")
+    page.click("#note-form button")
+    page.wait_for_selector("#note-form .act-msg.done")
+    assert page.inner_text("#note-form .act-msg").startswith("Added to the log at ")
+    assert page.input_value("#note-form input[name=text]") == ""
+    page.wait_for_function(
+        "[...document.querySelectorAll('#timeline li')].some(li => "
+        "li.textContent.includes('Team 2 checked the school yard'))"
+    )
+    # Refused: said why, under the button, and what was typed stays.
+    page.get_by_label("Team name").fill("Team 4")
+    page.get_by_label("Receivers").fill("HH 07 <b>")
+    page.click("#team-form button")
+    page.wait_for_selector("#team-form .act-msg.error")
+    assert page.inner_text("#team-form .act-msg").startswith("Not saved: ")
+    assert page.input_value("#team-form input[name=name]") == "Team 4"
+    # Every field has a label a person reads (no placeholder stands in for one).
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('.actions input, .actions select')]
+          .filter(e => !e.closest('label')).map(e => e.name)"""
+    )
+    assert unlabelled == []
+    assert errors == []
+    context.close()
+
+
 def test_the_person_found_is_an_alert_and_ends_the_live_map(
     browser: Any, live: dict[str, Any]
 ) -> None:

@@ -508,31 +508,45 @@
     document.getElementById("live-state").textContent = `search ${root.dataset.status}`;
   }
 
-  function wire(id, build, url) {
+  // Each action says under its own button what happened: done (and the form empties) or why not
+  // (and what was typed stays).
+  function say(form, text, bad) {
+    const msg = form.querySelector(".act-msg");
+    if (!msg) return;
+    msg.textContent = text;
+    msg.classList.toggle("error", Boolean(bad));
+    msg.classList.toggle("done", !bad && Boolean(text));
+  }
+  function wire(id, build, url, done) {
     const form = document.getElementById(id);
     if (!form) return;
     form.addEventListener("submit", async ev => {
       ev.preventDefault();
-      const err = document.getElementById("action-error");
-      err.textContent = "";
-      try { await Geo.post(url(), build(new FormData(form))); form.reset(); }
-      catch (e) { err.textContent = e.message; }
+      say(form, "");
+      const button = form.querySelector("button");
+      button.disabled = true;
+      try {
+        await Geo.post(url(), build(new FormData(form)));
+        form.reset();
+        say(form, `${done} at ${clock(new Date().toISOString(), true)}.`);
+      } catch (e) { say(form, `Not saved: ${e.message}`, true); }
+      button.disabled = false;
     });
   }
   const words = s => (s || "").split(/[\s,]+/).filter(Boolean);
-  wire("note-form", f => ({ text: f.get("text") }), () => `${base}/notes`);
-  wire("team-form", f => ({ name: f.get("name"), receiver_ids: words(f.get("receiver_ids")), members: words(f.get("members")) }), () => `${base}/teams`);
-  wire("mp-form", f => ({ agency: f.get("agency"), report_number: f.get("report_number"), ncic_category: f.get("ncic_category"), entered_in_ncic: f.get("entered_in_ncic") === "on" }), () => `${base}/missing-person-reports`);
-  wire("co-form", f => ({ encounter_on: f.get("encounter_on"), kind: f.get("kind"), clinician: f.get("clinician"), outcome: f.get("outcome") || null }), () => `${base}/co-response`);
+  wire("note-form", f => ({ text: f.get("text") }), () => `${base}/notes`, "Added to the log");
+  wire("team-form", f => ({ name: f.get("name"), receiver_ids: words(f.get("receiver_ids")), members: words(f.get("members")) }), () => `${base}/teams`, "Team assigned");
+  wire("mp-form", f => ({ agency: f.get("agency"), report_number: f.get("report_number"), ncic_category: f.get("ncic_category"), entered_in_ncic: f.get("entered_in_ncic") === "on" }), () => `${base}/missing-person-reports`, "Report linked");
+  wire("co-form", f => ({ encounter_on: f.get("encounter_on"), kind: f.get("kind"), clinician: f.get("clinician"), outcome: f.get("outcome") || null }), () => `${base}/co-response`, "Encounter linked");
   const found = document.getElementById("found-form");
   if (found) found.addEventListener("submit", async ev => {
     ev.preventDefault();
-    const err = document.getElementById("action-error");
+    say(found, "");
     try {
       const view = await (await fetch(base)).json();
       const at = track.length ? track[track.length - 1] : [view.last_known.lat_deg, view.last_known.lon_deg];
       await Geo.post(`${base}/status`, { status: "found", version: view.version, found: { lat_deg: at[0], lon_deg: at[1], condition: new FormData(found).get("condition") } });
       location.href = "/";
-    } catch (e) { err.textContent = e.message; }
+    } catch (e) { say(found, `Not saved: ${e.message}`, true); }
   });
 })();
