@@ -74,6 +74,7 @@ class ReceiverView:
     lat_deg: float | None = None
     lon_deg: float | None = None
     last_report_t: str | None = None
+    position_t: str | None = None  # the time of the last report that said where it was
     gps_fix: bool | None = None
     clipping: bool | None = None
     noise_dbm: float | None = None
@@ -97,6 +98,7 @@ class ReceiverView:
             "lat_deg": self.lat_deg,
             "lon_deg": self.lon_deg,
             "last_report_t": self.last_report_t,
+            "position_t": self.position_t,
             "gps_fix": self.gps_fix,
             "clipping": self.clipping,
             "noise_dbm": self.noise_dbm,
@@ -257,6 +259,8 @@ class SearchState:
         view = self.receiver(report.receiver_id)
         view.moved_to(report.lat_deg, report.lon_deg)
         view.last_report_t = format_time(report.t)
+        if report.lat_deg is not None and report.lon_deg is not None:
+            view.position_t = view.last_report_t
         obj = report_to_obj(report)
         if isinstance(report, Status):
             view.gps_fix, view.clipping = report.gps_fix, report.clipping
