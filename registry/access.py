@@ -7,7 +7,8 @@ with mental-health clinicians), ``program`` (bracelets, batteries, tests), ``sea
 their log and links). Actions: ``read`` and ``write``.
 
 Beside the matrix, :data:`DUTIES` names who may do what is not one kind of data: send reports
-from the field by login, browse the client list, see the program's lists, issue receiver tokens.
+from the field by login, browse the client list, see the program's lists, issue receiver tokens,
+choose where the program's notices go.
 
 Family members act only on their own clients (the family links) and never see co-response
 detail; clinical detail is read only by dispatchers, clinicians and admins (a family writes it
@@ -40,7 +41,9 @@ MATRIX: dict[Role, dict[str, set[str]]] = {
 
 
 # Duties that are not reading or writing one kind of data: who may do them.
-Duty = Literal["send_field_reports", "browse_clients", "program_lists", "receiver_tokens"]
+Duty = Literal[
+    "send_field_reports", "browse_clients", "program_lists", "receiver_tokens", "notify_targets"
+]
 DUTIES: dict[Duty, frozenset[Role]] = {
     # Manual bearings, silences and "heard here" from a browser (a searcher only while on a team
     # of an active search: the ingest checks that against the searches).
@@ -52,6 +55,9 @@ DUTIES: dict[Duty, frozenset[Role]] = {
     "program_lists": frozenset({Role.PROGRAM_STAFF, Role.ADMIN}),
     # Issuing a token a field receiver sends its reports with.
     "receiver_tokens": frozenset({Role.ADMIN}),
+    # Where the program's notices go (e-mail, SMS gateways, chat webhooks; their URLs hold
+    # passwords): program staff see the targets, masked, and the notices sent.
+    "notify_targets": frozenset({Role.ADMIN}),
 }
 
 
