@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from registry import search_notices
 from registry.access import allowed
 from registry.models import (
     Bracelet,
@@ -276,6 +277,8 @@ def set_status(
         change["found"] = found
     add_event(session, actor, search_id, "status", change)
     _audit(session, actor, "update", "search", search_id, ["status"], f"{old.value}->{new.value}")
+    if new is SearchStatus.FOUND:
+        search_notices.search_found(session, search)  # sent once this commits
     return search
 
 

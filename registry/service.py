@@ -23,6 +23,7 @@ from sqlalchemy import func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from registry import search_notices
 from registry.access import Kind, allowed
 from registry.fields import (
     DEFAULT_PHONE_REGION,
@@ -439,7 +440,9 @@ def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, 
 
     A client without a bracelet that passed its daily test gets the warning of
     :func:`search_warnings` written into the search's log (a note by no user), so every screen
-    of the search shows it; the caller shows it to the dispatcher who opened it."""
+    of the search shows it; the caller shows it to the dispatcher who opened it. The people the
+    program names for searches are told once the transaction commits, in the background
+    (:mod:`registry.search_notices`)."""
     _require(session, actor, "write", "search")
     client = session.get(Client, client_id)
     if client is None or client.deleted_at is not None:
@@ -479,6 +482,7 @@ def open_search(session: Session, actor: Actor, client_id: str, lat_deg: float, 
         session.add(SearchEvent(search_id=search.id, at=now, kind="note",
                                 body={"text": warning, "warning": "bracelet"}))  # fmt: skip
     _audit(session, actor, "create", "search", search.id, [], "search opened")
+    search_notices.search_opened(session, search, warning)  # sent once this commits
     return search
 
 
