@@ -1,5 +1,6 @@
 """``safetynet registry``: enrol from a JSON file, keep the bracelet inventory (add, assign, swap,
-retire), list who has no bracelet, batteries due, delete and restore a record, export a client."""
+retire), list who has no bracelet, batteries due, send the day's notices, delete and restore a
+record, export a client."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ examples:
   safetynet registry retire 3A7F --reason "lost in the river"
   safetynet registry unassigned
   safetynet registry batteries-due --within-days 14
+  safetynet registry notify --dry-run       # the day's notices, shown and not sent
+  safetynet registry notify                 # sent (from cron: 0 7 * * * safetynet registry notify)
   safetynet registry delete CLIENT_ID --reason "duplicate of 5f3c..."
   safetynet registry restore CLIENT_ID --reason "not a duplicate after all"
   safetynet registry export CLIENT_ID --reason "records request 2026-114" > client.json
@@ -35,7 +38,7 @@ def add_parser(subparsers: Any) -> None:
     from safetynet.cli import existing_file
 
     p = subparsers.add_parser(
-        "registry", help="enrol clients, keep the bracelets, list batteries due, export a record",
+        "registry", help="enrol clients, keep the bracelets, send notices, export a record",
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
@@ -86,6 +89,18 @@ def add_parser(subparsers: Any) -> None:
     b = sub.add_parser("batteries-due", help="bracelets whose battery runs out soon")
     b.add_argument("--within-days", type=int, default=14)
     b.set_defaults(handler=run_batteries)
+    n = sub.add_parser(
+        "notify", help="send the day's notices: batteries due, daily tests missed (for cron)",
+        description="Send today's notices (batteries due, daily tests missed) to the program's "
+        "targets and to families with an e-mail address on file, each once a day: a second run "
+        "the same day sends only what is new. Prints what it sent; exits 1 if a send failed.",
+    )  # fmt: skip
+    n.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+    n.add_argument(
+        "--battery-days", type=_notice_days, default=None,
+        help="announce a battery change this many days before it is due (default 14)",
+    )  # fmt: skip
+    n.set_defaults(handler=run_notify)
     x = sub.add_parser("export", help="the full record of one client, as JSON (audited)")
     x.add_argument("client_id")
     x.add_argument("--reason", required=True, help="why (written to the audit log)")
@@ -99,6 +114,12 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(
             f"a date year-month-day (2026-12-02), got {text!r}"
         ) from None
+
+
+def _notice_days(text: str) -> int:
+    if not text.strip().isdigit() or not 0 <= int(text) <= 365:
+        raise argparse.ArgumentTypeError(f"a whole number of days, 0..365, got {text!r}")
+    return int(text)
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -244,6 +265,48 @@ def run_batteries(args: argparse.Namespace) -> int:
             )
             print(f"{bracelet}  due {due}  ({days} days)  client {client}")
     return 0
+
+
+def run_notify(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from registry.daily_notices import BATTERY_NOTICE_DAYS, describe_account, send_daily
+    from registry.models import NotifyScope
+    from registry.notify import targets
+    from safetynet.settings import get_settings
+
+    zone_name = get_settings().time_zone
+    zone = ZoneInfo(zone_name) if zone_name else None
+    now = datetime.now(UTC)
+    today = (now.astimezone(zone) if zone is not None else now.astimezone()).date()
+    days = BATTERY_NOTICE_DAYS if args.battery_days is None else args.battery_days
+    session, actor = _open(args)
+    with session:
+        program = targets(session, NotifyScope.PROGRAM)
+        account = describe_account(session)
+        outcomes = send_daily(session, actor, today, now, zone, battery_days=days,
+                              dry_run=args.dry_run)  # fmt: skip
+    mode = " (dry run: nothing is sent)" if args.dry_run else ""
+    print(f"notices of {today.isoformat()}{mode}: batteries due within {days} days, daily "
+          "tests missed")  # fmt: skip
+    if not program:
+        print("  the program has no target for its notices (add one on the program page)")
+    if account is None:
+        print("  no mail account for families is set: families get no e-mail")
+    if not outcomes:
+        print("  nothing to tell: no battery due, no daily test missed")
+    for o in outcomes:
+        line = f"  {o.status:<12} {o.recipient}"
+        if o.subject:
+            line += f": {o.subject}"
+        line += f" [{', '.join(o.notice_keys)}]"
+        if o.status == "sent":
+            line += f" in {o.elapsed_s:.2f} s"
+        if o.error:
+            line += f": {o.error}"
+        print(line)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
 def run_export(args: argparse.Namespace) -> int:
