@@ -30,10 +30,12 @@ from starlette.requests import HTTPConnection
 from registry.access import allowed
 from registry.logins import active_login, receiver_of_token
 from registry.models import Role
+from registry.notify import NOTIFIER, Notifier
 from registry.service import Actor
 from safetynet.errors import ForbiddenError, NotAuthenticatedError
 from safetynet.settings import Settings
 from ui.hub import LiveHub
+from ui.local_time import agency_zone
 from ui.login_throttle import LoginThrottle, Network, client_address, from_trusted_proxy
 from ui.maps import BaseMap
 from ui.security import RateLimiter, same_token, token_digest
@@ -73,9 +75,14 @@ class AppState:
     login_failures: LoginThrottle
     ingest_limit: RateLimiter
     trusted_proxies: list[Network] = field(default_factory=list)
+    notifier: Notifier | None = None  # how a search's notices go out; made from the settings
+
+    def __post_init__(self) -> None:
+        if self.notifier is None:  # notices tell times on the agency's clock
+            self.notifier = Notifier(zone=agency_zone(self.settings))
 
     def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+        return Session(self.engine, expire_on_commit=False, info={NOTIFIER: self.notifier})
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
