@@ -160,12 +160,15 @@ class ProbMap:
             return
         if report.lat_deg is None or report.lon_deg is None:
             return
-        if isinstance(report, Pulse) and not self._gate.pulse_counts(report):
-            return
         east, north = self.frame.to_en(report.lat_deg, report.lon_deg)
-        if isinstance(report, Silence) and not self._gate.silence_counts(report, east, north):
-            return
+        # A repeat adds no evidence, but the map is of the moment it was heard: the person
+        # walked on meanwhile (so the map's "as of" keeps up with the fix).
+        repeat = (isinstance(report, Pulse) and not self._gate.pulse_counts(report)) or (
+            isinstance(report, Silence) and not self._gate.silence_counts(report, east, north)
+        )
         self.advance(report.t)
+        if repeat:
+            return
         if isinstance(report, Bearing):
             self.bearing(east, north, report.bearing_deg, report.sigma_deg)
         elif isinstance(report, Silence):

@@ -4,6 +4,7 @@ the Kalman fix on a simulated search."""
 
 from __future__ import annotations
 
+import copy
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -111,9 +112,12 @@ def test_a_silence_where_the_same_receiver_listened_before_counts_once() -> None
         )
 
     grid.add(silence(1, 0.0, 0.0))
+    walked = copy.deepcopy(grid)
+    walked.advance(T0 + timedelta(seconds=10.0))  # the person walks on: the map's "as of"
+    grid.add(silence(2, 10.0, 30.0))  # 30 m on, 10 s later: the same shadowing, no evidence
+    assert grid.t == walked.t
+    assert np.array_equal(grid.p, walked.p)
     once = grid.p.copy()
-    grid.add(silence(2, 10.0, 30.0))  # 30 m on, 10 s later: the same shadowing
-    assert np.array_equal(grid.p, once)
     grid.add(silence(3, 20.0, 400.0))  # 400 m on: new ground
     assert not np.array_equal(grid.p, once)
     moved = grid.p.copy()

@@ -321,6 +321,18 @@ def test_ten_minutes_in(browser: Any, live: dict[str, Any], viewport: dict[str, 
     )
     assert fixes > 50, fixes
     assert logged <= fixes / 5, (fixes, logged)
+
+    # "Where to look" follows the fix: its map is of the same moment, give or take a report.
+    def seconds(text: str) -> int:
+        found = re.search(r"(\d\d):(\d\d):(\d\d)", text)
+        assert found is not None, text
+        h, m, s = map(int, found.groups())
+        return h * 3600 + m * 60 + s
+
+    page.wait_for_function("document.getElementById('prob-areas').textContent.includes('as of')")
+    page.wait_for_timeout(6000)  # a refresh after the last fix
+    lag = seconds(page.inner_text("#fix-time")) - seconds(page.inner_text("#prob-areas"))
+    assert -5 <= lag <= 15, (page.inner_text("#fix-time"), page.inner_text("#prob-areas"))
     # The next listening points are given in USNG beside degrees.
     page.wait_for_selector("#guidance li", timeout=30_000)
     assert re.search(r"go to 19T [A-Z]{2} \d{5} \d{5} · 42\.\d{5}", page.inner_text("#guidance"))

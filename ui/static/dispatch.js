@@ -438,6 +438,7 @@
       document.getElementById("fix-count").textContent = String(fixCount);
       drawFix(m.fix); drawTrack();
       raiseFirstFix(m.fix, track[0][2]);
+      probabilitySoon();
       return;
     }
     if (m.type === "smoothed") { smoothed = m.smoothed || []; drawTrack(); return; }
@@ -469,8 +470,15 @@
       ? `close in: ${Math.round(g.p_near * 100)} % of the probability within ${Where.distance(100)}`
       : `listen there: ${Math.round(g.p_detect * 100)} % chance to hear`;
   }
+  // The map of where to look follows the fix: asked again on a new fix at most every
+  // PROB_AFTER_FIX_S, and every PROB_EVERY_S regardless (the prior spreads with time).
+  const PROB_EVERY_S = 15, PROB_AFTER_FIX_S = 5;
+  let probAsked = 0, probBusy = false;
+  function probabilitySoon() { if (Date.now() - probAsked >= PROB_AFTER_FIX_S * 1000) refreshProbability(); }
   async function refreshProbability() {
-    if (ended) return;
+    if (ended || probBusy) return;
+    probAsked = Date.now();
+    probBusy = true;
     try {
       const r = await fetch(`${base}/probability`);
       if (!r.ok) return;
@@ -495,9 +503,10 @@
         list.appendChild(li);
       }
     } catch (e) { /* the next refresh tries again */ }
+    finally { probBusy = false; }
   }
   refreshProbability();
-  setInterval(refreshProbability, 15000);
+  setInterval(() => { if (Date.now() - probAsked >= PROB_EVERY_S * 1000 - 500) refreshProbability(); }, 1000);
 
   fetch(`${base}/events?limit=200`).then(r => r.ok ? r.json() : []).then(es => es.forEach(addEvent));
   if (root.dataset.status === "found") onEnded();
