@@ -333,6 +333,23 @@ def set_team_members(
     team.member_user_ids = members
 
 
+def team_roster(session: Session, actor: Actor, search_id: str) -> list[dict[str, Any]]:
+    """The search's teams by name: each one's ``name``, ``receiver_ids`` and ``members`` (the
+    usernames of the searchers on it)."""
+    _require(session, actor, "read", "search")
+    get_search(session, search_id)
+    teams = session.scalars(
+        select(SearchTeam).where(SearchTeam.search_id == search_id).order_by(SearchTeam.name)
+    ).all()
+    ids = {user_id for team in teams for user_id in team.member_user_ids}
+    names = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).all())
+    return [
+        {"name": team.name, "receiver_ids": list(team.receiver_ids),
+         "members": [names[u] for u in team.member_user_ids if u in names]}
+        for team in teams
+    ]  # fmt: skip
+
+
 def on_active_team(session: Session, user_id: str | None) -> bool:
     """Whether the user is on a team of an active search."""
     teams = session.scalars(

@@ -42,17 +42,26 @@ async def search_page(request: Request, app: App, user: SearchReader, search_id:
 
 @router.get("/searches/{search_id}/team")
 async def team_page(request: Request, app: App, user: SearchReader, search_id: str) -> Response:
-    def work(session: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def work(session: Any) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         search = searches.get_search(session, search_id)
         # What a searcher needs to recognise the person: the public part of the record only.
         record = service.read_client(session, user.actor, search.client_id,
                                      reason=f"team page of search {search_id}")  # fmt: skip
         person = {k: record.get(k) for k in ("id", "has_photo", *service.PUBLIC_FIELDS)}
-        return searches.search_summary(search), person
+        roster = searches.team_roster(session, user.actor, search_id)
+        return searches.search_summary(search), person, roster
 
-    summary, person = await app.run(work)
+    summary, person, roster = await app.run(work)
     lkp = summary["last_known"]
     parts = render_map(lkp["lat_deg"], lkp["lon_deg"], app.base_map, zoom=TEAM_MAP_ZOOM)
+    mine = next((t for t in roster if user.username in t["members"]), None)
+    # Every team's receivers, and its searchers' phones (their manual reports), by team name:
+    # the map labels the other teams' receivers with their names.
+    teams = {
+        receiver_id: team["name"]
+        for team in roster
+        for receiver_id in (*team["receiver_ids"], *map(web_receiver_id, team["members"]))
+    }
     return render(
         request,
         "team.html",
@@ -61,4 +70,7 @@ async def team_page(request: Request, app: App, user: SearchReader, search_id: s
         person=person,
         map=parts,
         receiver_id=web_receiver_id(user.username),
+        team_name=None if mine is None else mine["name"],
+        handhelds=[] if mine is None else mine["receiver_ids"],
+        teams=teams,
     )
