@@ -124,6 +124,20 @@ def _mask_text(text: str) -> str:
     return _URL_IN_TEXT.sub(lambda m: _mask_raw(m.group(0)), text)
 
 
+class _MaskUrls(logging.Filter):
+    """Apprise's own log lines with every URL in them masked (it leaves a secret's first and
+    last characters): the server's log never holds a target's secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "://" in text:
+            record.msg, record.args = _mask_text(text), ()
+        return True
+
+
+_APPRISE_LOG.addFilter(_MaskUrls())
+
+
 @contextmanager
 def _apprise_said() -> Iterator[list[str]]:
     """What Apprise warns of on this thread meanwhile (masked), kept out of other sends'."""
@@ -189,12 +203,7 @@ def check_target(scope: str, label: str, url: str) -> tuple[NotifyScope, str, st
         with _apprise_said() as said:
             plugin = _plugin(text)
         if plugin is None:
-            why = f" (Apprise says: {said[-1]})" if said else ""
-            errors["url"] = (
-                f"Apprise cannot read the target “{_mask_raw(text)}”{why}. Check its scheme "
-                "and parts against Apprise's list of services (e-mail is mailto:// or "
-                "mailtos://)."
-            )
+            errors["url"] = _unread(text, said)
         elif kind is NotifyScope.FAMILY_MAIL:
             problem = _family_mail_problem(text)
             if problem:
@@ -202,6 +211,28 @@ def check_target(scope: str, label: str, url: str) -> tuple[NotifyScope, str, st
     if errors:
         raise RegistryInputError.of(errors)
     return kind, who, text
+
+
+def _unread(url: str, said: list[str]) -> str:
+    """Why Apprise cannot read ``url``, naming it (masked) and what to check."""
+    from apprise.manager_plugins import NotificationManager  # the schemes Apprise knows
+
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if not scheme:
+        return (
+            "Apprise cannot read the target: it is not a URL. An Apprise URL starts with its "
+            "service, such as mailtos:// for e-mail."
+        )
+    head = f"Apprise cannot read the target “{_mask_raw(url)}”"
+    if scheme not in NotificationManager():  # type: ignore[no-untyped-call]
+        return (
+            f"{head}: “{scheme}://” is no service Apprise knows. E-mail is mailto:// or "
+            "mailtos://; see Apprise's list of services."
+        )
+    # Apprise's reason, before its "could not load" that only names the URL again.
+    why = [line for line in said if not line.startswith(("Unparseable", "Could not load"))]
+    detail = f" (Apprise says: {why[0]})" if why else ""
+    return f"{head}{detail}. Check its parts against Apprise's page for {scheme}://."
 
 
 def _family_mail_problem(url: str) -> str | None:
@@ -319,8 +350,15 @@ def recent_notices(
     _reader(actor)
     rows = session.scalars(select(NoticeSent).order_by(NoticeSent.at.desc(), NoticeSent.id.desc())
                            .limit(limit))  # fmt: skip
-    return [{"at": r.at, "day": r.day.isoformat(), "subject": r.subject, "to": r.recipient,
-             "status": r.status.value, "error": r.error} for r in rows]  # fmt: skip
+    out = []
+    for r in rows:
+        # "label (masked URL)": the URL has no spaces, so its parenthesis is the last " (".
+        label, paren, address = r.recipient.rpartition(" (")
+        out.append({"at": r.at, "day": r.day.isoformat(), "subject": r.subject,
+                    "to": r.recipient, "to_label": label if paren else r.recipient,
+                    "to_address": address.removesuffix(")") if paren else "",
+                    "status": r.status.value, "error": r.error})  # fmt: skip
+    return out
 
 
 # --- sending -----------------------------------------------------------------------------------

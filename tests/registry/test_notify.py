@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -54,91 +48,31 @@ from registry.notify import (
 from registry.searches import set_status
 from registry.service import ForbiddenError, enrol, open_search, record_daily_test
 from tests.conftest import fuzz
+from tests.mail_support import (
+    PASSWORD,
+    Mailbox,
+    free_port,
+    mail_url,
+    silent_server,
+    smtp_server,
+    text_of,
+)
 from tests.registry.test_service import PUBLIC_FORM, actor
 
 ADMIN, STAFF, DISPATCHER = actor(Role.ADMIN), actor(Role.PROGRAM_STAFF), actor(Role.DISPATCHER)
-SENDER = "safetynet@example.org"
-PASSWORD = "Hunter2Secret"  # the mail account's password in the targets that log in
 LAST_KNOWN = (42.30206, -71.05761)
-
-
-@dataclass
-class Mailbox:
-    """What a local SMTP server received: one parsed message per recipient list."""
-
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for m in self.messages if address in str(m["To"])]
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.messages)
-
-    def wait_for(self, n: int, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.count() < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert self.count() >= n, f"{self.count()} messages arrived, {n} expected"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server on this machine; every message it takes is kept, parsed."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult, LoginPassword
-
-    box = Mailbox(free_port())
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-            message = message_from_bytes(envelope.content, policy=policy.default)
-            assert isinstance(message, EmailMessage)
-            with box.lock:
-                box.messages.append(message)
-            return "250 OK"
-
-    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
-                     auth_data: Any) -> AuthResult:  # fmt: skip
-        # The targets that log in do so as their user with PASSWORD (plain, on this machine).
-        ok = isinstance(auth_data, LoginPassword) and auth_data.password == PASSWORD.encode()
-        return AuthResult(success=ok, handled=False)
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=box.port,
-                            authenticator=authenticate, auth_require_tls=False)  # fmt: skip
-    controller.start()
-    yield box
-    controller.stop()
+    with smtp_server() as box:
+        yield box
 
 
 @pytest.fixture
-def silent_server() -> Iterator[int]:
-    """A port that takes the connection and never says a word (a hung mail server)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    yield int(listener.getsockname()[1])
-    listener.close()
-
-
-def mail_url(port: int, to: str | None = None) -> str:
-    url = f"mailto://127.0.0.1:{port}?from={SENDER}"
-    return url + (f"&to={to}" if to else "")
-
-
-def text_of(message: EmailMessage) -> str:
-    body = message.get_body(preferencelist=("plain",))
-    assert body is not None
-    return str(body.get_content())
+def silent() -> Iterator[int]:
+    with silent_server() as port:
+        yield port
 
 
 def with_bracelet(session: Session, first: str, bracelet_id: int, installed_on: date,
@@ -280,8 +214,7 @@ def test_a_failed_notice_is_recorded_masked_and_tried_again(
     with_bracelet(session, "Walter", 0x3A7F, now.date() - timedelta(days=1))  # never tested
     dead = free_port()  # nothing listens there
     add_target(session, ADMIN, "program", "Office",
-               f"mailto://office:{PASSWORD}@127.0.0.1:{dead}?from={SENDER}"
-               "&to=office@example.org")  # fmt: skip
+               mail_url(dead, "office@example.org", user="office"))  # fmt: skip
     session.commit()
     with caplog.at_level(logging.DEBUG):
         (first,) = send_daily(session, ADMIN, now.date(), now, UTC, timeout_s=2.0)
@@ -314,10 +247,16 @@ def test_the_database_holds_a_notice_to_once_a_day(session: Session) -> None:
 
 
 # --- the targets -------------------------------------------------------------------------------
-def test_targets_apprise_cannot_read_are_refused_by_name(session: Session) -> None:
+def test_targets_apprise_cannot_read_are_refused_by_name(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
     for scope, label, url, field_name, message in [
         ("program", "Office", f"bogus://dana:{PASSWORD}@example.org",
-         "url", "Apprise cannot read the target “bogus://dana:****@example.org”"),
+         "url", "Apprise cannot read the target “bogus://dana:****@example.org”: “bogus://” "
+         "is no service Apprise knows"),
+        ("program", "Office", f"twilio://AC{'x' * 32}:tok@15551234567/15557654321",
+         "url", f"Apprise says: An invalid Twilio Account SID (AC{'x' * 32}) was specified."),
+        ("program", "Office", "dana@example.org", "url", "it is not a URL"),
         ("program", "Office", "mailto://", "url", "Apprise cannot read the target"),
         ("program", "Office", "mailtos://a b@example.org", "url", "one line without spaces"),
         ("program", "Office", "", "url", "Give the target's Apprise URL"),
@@ -330,6 +269,8 @@ def test_targets_apprise_cannot_read_are_refused_by_name(session: Session) -> No
             add_target(session, ADMIN, scope, label, url)
         assert message in err.value.errors[field_name], (url, err.value.errors)
         assert PASSWORD not in str(err.value)
+    assert "Unparseable URL bogus://dana:****@example.org" in caplog.text  # Apprise's own line
+    assert PASSWORD not in caplog.text
     assert list_targets(session, STAFF) == []
     with pytest.raises(ForbiddenError):  # program staff see the targets; admins keep them
         add_target(session, STAFF, "program", "Office", mail_url(25, "x@example.org"))
@@ -451,7 +392,7 @@ def test_a_search_rolled_back_tells_no_one(session: Session, mailbox: Mailbox) -
 
 
 def test_a_dead_or_silent_mail_server_neither_holds_nor_loses_a_search(
-    session: Session, silent_server: int, caplog: pytest.LogCaptureFixture
+    session: Session, silent: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     timeout_s = 2.0
     outbox = notifier(session, timeout_s)
@@ -459,8 +400,7 @@ def test_a_dead_or_silent_mail_server_neither_holds_nor_loses_a_search(
     add_target(session, ADMIN, "search", "Dana, dead server",
                mail_url(free_port(), "dana@example.org"))  # fmt: skip
     add_target(session, ADMIN, "search", "Lee, silent server",
-               f"mailto://lee:{PASSWORD}@127.0.0.1:{silent_server}?from={SENDER}"
-               "&to=lee@example.org")  # fmt: skip
+               mail_url(silent, "lee@example.org", user="lee"))  # fmt: skip
     session.commit()
     with caplog.at_level(logging.INFO):
         started = time.perf_counter()
@@ -476,11 +416,11 @@ def test_a_dead_or_silent_mail_server_neither_holds_nor_loses_a_search(
     assert session.get(Search, search_id) is not None  # and was not lost
     rows = {r.recipient.split(" (")[0]: r for r in session.scalars(select(NoticeSent))}
     assert {r.status for r in rows.values()} == {NoticeStatus.FAILED}
-    silent = rows["Lee, silent server"]
-    assert silent.finished_at is not None
-    waited_s = (silent.finished_at - silent.at).total_seconds()
+    hung = rows["Lee, silent server"]
+    assert hung.finished_at is not None
+    waited_s = (hung.finished_at - hung.at).total_seconds()
     assert timeout_s * 0.9 <= waited_s < timeout_s * 3, waited_s  # it gave up at the timeout
-    assert "gave up after" in (silent.error or "")
+    assert "gave up after" in (hung.error or "")
     assert "notice search-opened:" in caplog.text
     assert "failed" in caplog.text
     assert PASSWORD not in caplog.text + str(recent_notices(session, STAFF))
@@ -497,8 +437,7 @@ def test_the_command_sends_the_days_notices_once(
     _walter, pk = with_bracelet(session, "Walter", 0x3A7F, now.date() - timedelta(days=175))
     record_daily_test(session, STAFF, pk, now - timedelta(minutes=1), True, "staff")
     add_target(session, ADMIN, "program", "Office",
-               f"mailto://office:{PASSWORD}@127.0.0.1:{mailbox.port}?from={SENDER}"
-               "&to=office@example.org")  # fmt: skip
+               mail_url(mailbox.port, "office@example.org", user="office"))  # fmt: skip
     session.commit()
     env = {**os.environ, "SAFETYNET_DATABASE_URL": db_url, "SAFETYNET_TIME_ZONE": "UTC"}
 
