@@ -212,7 +212,7 @@ def test_the_team_page_sends_a_manual_bearing_that_reaches_the_dispatchers_map(
     tpage.fill('input[name="bearing_deg"]', "147")
     tpage.click('#bearing-form button[type="submit"]')
     tpage.wait_for_function(
-        "document.getElementById('team-message').textContent.startsWith('Bearing 147')"
+        "document.getElementById('team-message').textContent.startsWith('Sent: bearing 147')"
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     tpage.screenshot(path=str(SHOTS / "team-page.png"), full_page=True)
