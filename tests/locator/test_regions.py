@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from numpy.typing import NDArray
 
 from locator.regions import (
     highest_density_mask,
@@ -21,10 +22,11 @@ from locator.regions import (
 from tests.conftest import fuzz
 
 
-def _gaussian(n: int, cx: float, cy: float, sigma: float) -> np.ndarray:
+def _gaussian(n: int, cx: float, cy: float, sigma: float) -> NDArray[np.float64]:
+    """A circular normal on an n × n grid of unit cells, centred at (cx, cy)."""
     y, x = np.mgrid[0:n, 0:n] + 0.5
-    p = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma**2))
-    return p / p.sum()
+    p: NDArray[np.float64] = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma**2))
+    return np.asarray(p / p.sum(), dtype=np.float64)
 
 
 def test_the_mask_holds_the_share_with_the_fewest_cells() -> None:
