@@ -95,7 +95,9 @@ def add_parser(subparsers: Any) -> None:
         "targets and to families with an e-mail address on file, each once a day: a second run "
         "the same day sends only what is new. Prints what it sent; exits 1 if a send failed.",
     )  # fmt: skip
-    n.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+    n.add_argument(
+        "--dry-run", action="store_true", help="show the notices and whom they would go to"
+    )
     n.add_argument(
         "--battery-days", type=_notice_days, default=None,
         help="announce a battery change this many days before it is due (default 14)",
@@ -285,28 +287,30 @@ def run_notify(args: argparse.Namespace) -> int:
     with session:
         program = targets(session, NotifyScope.PROGRAM)
         account = describe_account(session)
-        outcomes = send_daily(session, actor, today, now, zone, battery_days=days,
-                              dry_run=args.dry_run)  # fmt: skip
+        report = send_daily(session, actor, today, now, zone, battery_days=days,
+                            dry_run=args.dry_run)  # fmt: skip
     mode = " (dry run: nothing is sent)" if args.dry_run else ""
     print(f"notices of {today.isoformat()}{mode}: batteries due within {days} days, daily "
           "tests missed")  # fmt: skip
+    if not report.notices:
+        print("  nothing to tell: no battery due, no daily test missed")
+    else:
+        print(f"  {len(report.notices)} notice(s): {', '.join(n.key for n in report.notices)}")
+    if args.dry_run:  # the texts themselves (they name clients: never in the server's log)
+        for notice in report.notices:
+            print(f"    {notice.text}")
     if not program:
         print("  the program has no target for its notices (add one on the program page)")
     if account is None:
         print("  no mail account for families is set: families get no e-mail")
-    if not outcomes:
-        print("  nothing to tell: no battery due, no daily test missed")
-    for o in outcomes:
-        line = f"  {o.status:<12} {o.recipient}"
-        if o.subject:
-            line += f": {o.subject}"
-        line += f" [{', '.join(o.notice_keys)}]"
+    for o in report.outcomes:
+        line = f"  {o.status:<12} {o.recipient}: {', '.join(o.notice_keys)}"
         if o.status == "sent":
             line += f" in {o.elapsed_s:.2f} s"
         if o.error:
             line += f": {o.error}"
         print(line)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return 1 if any(o.status == "failed" for o in report.outcomes) else 0
 
 
 def run_export(args: argparse.Namespace) -> int:

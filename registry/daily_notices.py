@@ -14,6 +14,7 @@ only what is new since the first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
 from sqlalchemy import select
@@ -143,17 +144,27 @@ def family_message(name: str) -> Compose:
     return compose
 
 
+@dataclass(frozen=True)
+class DayReport:
+    """One run of the day's notices: every notice (batteries first), and how the message to
+    each recipient went."""
+
+    day: date
+    notices: tuple[Notice, ...]
+    outcomes: tuple[Outcome, ...]
+
+
 def send_daily(
     session: Session, actor: Actor, today: date, now: datetime, zone: tzinfo | None = None, *,
     battery_days: int = BATTERY_NOTICE_DAYS, dry_run: bool = False,
     timeout_s: float = SEND_TIMEOUT_S,
-) -> list[Outcome]:  # fmt: skip
+) -> DayReport:  # fmt: skip
     """Send ``today``'s notices (``now`` decides which daily tests are missed) to the program's
-    targets and to the families with an e-mail address on file; what each recipient was sent,
-    or why not. A dry run sends and records nothing."""
+    targets and to the families with an e-mail address on file; the notices, and what each
+    recipient was sent or why not. A dry run sends and records nothing."""
     by_client, names = todays_notices(session, actor, today, now, zone, battery_days)
     if not by_client:
-        return []
+        return DayReport(today, (), ())
     engine = engine_of(session)
     # Batteries first, the soonest due first; then the tests, the longest missed first.
     every = sorted((n for ns in by_client.values() for n in ns), key=lambda n: _kind(n) != BATTERY)
@@ -178,7 +189,7 @@ def send_daily(
             outcomes.append(send_notices(
                 engine, today, recipient, notices, family_message(names[client_id]),
                 dry_run=dry_run, timeout_s=timeout_s))  # fmt: skip
-    return outcomes
+    return DayReport(today, tuple(every), tuple(outcomes))
 
 
 def describe_account(session: Session) -> str | None:

@@ -112,7 +112,7 @@ def test_the_days_notices_reach_the_program_and_the_family_once_a_day(
     add_target(session, ADMIN, "family_mail", "Program mail", mail_url(mailbox.port))
     session.commit()
 
-    sent = send_daily(session, ADMIN, today, now, UTC)
+    sent = send_daily(session, ADMIN, today, now, UTC).outcomes
     assert sorted(o.status for o in sent) == ["sent", "sent"], sent
     mailbox.wait_for(2)
     assert mailbox.count() == 2
@@ -135,7 +135,7 @@ def test_the_days_notices_reach_the_program_and_the_family_once_a_day(
     assert "Rose" not in family_body  # a family hears of its own client only
 
     # The same day again: nothing new is sent.
-    again = send_daily(session, ADMIN, today, now + timedelta(hours=3), UTC)
+    again = send_daily(session, ADMIN, today, now + timedelta(hours=3), UTC).outcomes
     assert [o.status for o in again] == ["already sent", "already sent"]
     time.sleep(0.3)
     assert mailbox.count() == 2
@@ -143,7 +143,9 @@ def test_the_days_notices_reach_the_program_and_the_family_once_a_day(
     # The next day: the notices again, a day closer (Walter's bracelet tested again that day).
     record_daily_test(session, STAFF, walter_pk, now + timedelta(hours=22), True, "Ann")
     session.commit()
-    next_day = send_daily(session, ADMIN, today + timedelta(days=1), now + timedelta(days=1), UTC)
+    next_day = send_daily(
+        session, ADMIN, today + timedelta(days=1), now + timedelta(days=1), UTC
+    ).outcomes
     assert [o.status for o in next_day] == ["sent", "sent"]
     mailbox.wait_for(4)
     office_2 = mailbox.to("office@example.org")[-1]
@@ -184,7 +186,7 @@ def test_a_battery_is_announced_in_words_from_two_weeks_before_until_changed(
         record_daily_test(session, STAFF, pk, now - timedelta(minutes=5), True, "staff")
     add_target(session, ADMIN, "program", "Office", mail_url(mailbox.port, "office@example.org"))
     session.commit()
-    (sent,) = send_daily(session, ADMIN, day, now, UTC)
+    (sent,) = send_daily(session, ADMIN, day, now, UTC).outcomes
     assert sent.notice_keys == ("battery:0003", "battery:0002")  # overdue first
     mailbox.wait_for(1)
     body = text_of(mailbox.messages[0])
@@ -197,9 +199,12 @@ def test_a_battery_is_announced_in_words_from_two_weeks_before_until_changed(
 def test_a_dry_run_sends_and_records_nothing(session: Session, mailbox: Mailbox) -> None:
     now = datetime.now(UTC)
     with_bracelet(session, "Walter", 0x3A7F, now.date() - timedelta(days=1))  # never tested
+    alone = send_daily(session, ADMIN, now.date(), now, UTC)  # with no target: told, sent to none
+    assert [n.key for n in alone.notices] == ["daily-test:3A7F"]
+    assert alone.outcomes == ()
     add_target(session, ADMIN, "program", "Office", mail_url(mailbox.port, "office@example.org"))
     session.commit()
-    (would,) = send_daily(session, ADMIN, now.date(), now, UTC, dry_run=True)
+    (would,) = send_daily(session, ADMIN, now.date(), now, UTC, dry_run=True).outcomes
     assert would.status == "would send"
     assert would.notice_keys == ("daily-test:3A7F",)
     time.sleep(0.2)
@@ -217,8 +222,8 @@ def test_a_failed_notice_is_recorded_masked_and_tried_again(
                mail_url(dead, "office@example.org", user="office"))  # fmt: skip
     session.commit()
     with caplog.at_level(logging.DEBUG):
-        (first,) = send_daily(session, ADMIN, now.date(), now, UTC, timeout_s=2.0)
-        (second,) = send_daily(session, ADMIN, now.date(), now, UTC, timeout_s=2.0)
+        (first,) = send_daily(session, ADMIN, now.date(), now, UTC, timeout_s=2.0).outcomes
+        (second,) = send_daily(session, ADMIN, now.date(), now, UTC, timeout_s=2.0).outcomes
     assert first.status == second.status == "failed"
     rows = session.scalars(select(NoticeSent)).all()
     assert [r.status for r in rows] == [NoticeStatus.FAILED, NoticeStatus.FAILED]
@@ -449,8 +454,13 @@ def test_the_command_sends_the_days_notices_once(
     dry = notify("--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "dry run: nothing is sent" in dry.stdout
+    assert "1 notice(s): battery:3A7F" in dry.stdout
+    due = (now.date() + timedelta(days=5)).isoformat()  # 175 days into 180
+    assert (
+        f"Bracelet 3A7F (Walter Brown): the battery is due for a change in 5 days, on {due}."
+        in dry.stdout
+    )
     assert "would send" in dry.stdout
-    assert "[battery:3A7F]" in dry.stdout
     assert "no mail account for families is set" in dry.stdout
     assert mailbox.count() == 0
     real = notify()
