@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -41,6 +41,7 @@ from ui.clock import TimeWindow, report_window
 from ui.live import COUNTS_BEFORE_LAST_SEEN_S, SearchState, one_message
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_REPLAYED = 500_000  # a day of 1,000 reports a minute from the whole search, and then some
 WAIT_FOR_REBUILD_S = 8.0  # a request waits this long for a rebuild before it says "rebuilding"
@@ -74,6 +75,9 @@ class LiveHub:
         self._lock = threading.RLock()
         self._state_locks: dict[str, threading.Lock] = {}
         self.started = threading.Event()  # set once the start-up rebuild has run
+        # Called with (search id, message) on every publish, from the publishing thread; each
+        # must return at once (the TAK feed only marks the search changed).
+        self.listeners: list[Callable[[str, Message], None]] = []
 
     # --- states ---------------------------------------------------------------------------------
     def state(self, search_id: str, wait_s: float = WAIT_FOR_REBUILD_S) -> SearchState | None:
@@ -141,9 +145,17 @@ class LiveHub:
         adding a receiver meanwhile would change the tables being read)."""
         return self._read(search_id, SearchState.snapshot)
 
-    def _read(
-        self, search_id: str, read: Callable[[SearchState], dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+    def live_search_ids(self) -> list[str]:
+        """The searches whose live state this process holds now (none is rebuilt for this)."""
+        with self._lock:
+            return list(self._states)
+
+    def read(self, search_id: str, read: Callable[[SearchState], T]) -> T | None:
+        """``read`` of an active search's state under that search's lock (an ingest waits
+        meanwhile: keep it short); None if not active."""
+        return self._read(search_id, read)
+
+    def _read(self, search_id: str, read: Callable[[SearchState], T]) -> T | None:
         """``read`` of an active search's state under that search's lock; None if not active."""
         state = self.state(search_id)
         if state is None:
@@ -247,6 +259,11 @@ class LiveHub:
     # --- the push -------------------------------------------------------------------------------
     def publish(self, search_id: str, message: Message) -> None:
         self.broadcaster.publish(search_id, message)
+        for listener in self.listeners:
+            try:
+                listener(search_id, message)
+            except Exception:  # a listener's bug never stops the pages' push
+                log.exception("a listener of search %s failed", search_id)
 
     def subscribe(self, search_id: str) -> Subscription:
         return self.broadcaster.subscribe(search_id)

@@ -288,29 +288,36 @@ class SearchState:
             self.fixes.append(report_to_obj(fix))
         return obj, fixes
 
-    def probability(self) -> dict[str, Any]:
-        """The probability map as the dispatcher's page draws it (the heat image and, for its
-        legend, the image's colours at :data:`HEAT_LEGEND_LEVELS`), with guidance per receiver:
-        the next listening point within about three minutes — on foot for a handheld Yagi, by
-        car for an omni that moves; fixed stations get none."""
+    def receiver_kind(self, view: ReceiverView) -> str | None:
+        """How a receiver moves: ``foot`` (a handheld Yagi, a TAK user), ``vehicle`` (an omni
+        whose trail spans more than :data:`MOVES_AS_VEHICLE_M`), ``fixed`` (an omni that
+        stays); None until it has said where it is."""
+        if view.lat_deg is None or view.lon_deg is None:
+            return None
+        if view.antenna == ON_FOOT.antenna or view.receiver_id.startswith("TAK-"):
+            return "foot"  # a handheld Yagi, or a TAK user's own phone
+        return "vehicle" if _moved_m(view) > MOVES_AS_VEHICLE_M else "fixed"
+
+    def guidance(self) -> list[dict[str, Any]]:
+        """Each guided receiver's next listening point within about three minutes — on foot
+        for a handheld Yagi, by car for an omni that moves; fixed stations and browsers get
+        none."""
         grid = self.probmap
         teams = []
         for view in self.receivers.values():
+            kind = self.receiver_kind(view)
             if view.lat_deg is None or view.lon_deg is None or view.receiver_id.startswith("WEB-"):
                 continue
-            east, north = grid.frame.to_en(view.lat_deg, view.lon_deg)
-            if view.antenna == ON_FOOT.antenna:  # a handheld Yagi: a team on foot
-                kind = ON_FOOT
-            elif _moved_m(view) > MOVES_AS_VEHICLE_M:  # an omni that moves: a vehicle
-                kind = BY_CAR
-            else:
+            if kind not in ("foot", "vehicle"):
                 continue  # a fixed station (or not yet known to move) is not guided
+            east, north = grid.frame.to_en(view.lat_deg, view.lon_deg)
             hears = (
                 view.hears_at is not None
                 and self.latest_t is not None
                 and (self.latest_t - view.hears_at).total_seconds() <= HEARS_FOR_S
             )
-            teams.append(guided_team(view.receiver_id, east, north, kind, hears))
+            model = ON_FOOT if kind == "foot" else BY_CAR
+            teams.append(guided_team(view.receiver_id, east, north, model, hears))
         guidance = []
         for g in plan(grid, teams):
             lat, lon = grid.frame.to_lat_lon(g.east_m, g.north_m)
@@ -325,6 +332,14 @@ class SearchState:
                     "team": self.teams.get(g.receiver_id),
                 }
             )
+        return guidance
+
+    def probability(self) -> dict[str, Any]:
+        """The probability map as the dispatcher's page draws it (the heat image and, for its
+        legend, the image's colours at :data:`HEAT_LEGEND_LEVELS`), with guidance per receiver
+        (:meth:`guidance`)."""
+        grid = self.probmap
+        guidance = self.guidance()
         a50, a90 = grid.areas_m2()
         (s, w), (n, e) = grid.bounds_lat_lon()
         return {
