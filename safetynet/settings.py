@@ -26,6 +26,20 @@ server call :func:`get_settings`, which tests can replace through :func:`overrid
                            entered and shown in; default the server machine's own
 ``SAFETYNET_DISTANCE_UNITS``  ``metric`` (metres, km, hectares; the default) or ``imperial``
                            (feet, miles, acres): how the pages say distances and areas
+``SAFETYNET_COT_URL``      where the live searches go as Cursor-on-Target (TAK): a TAK server's
+                           streaming input ``tcp://host:8087`` or ``tls://host:8089``, or UDP
+                           multicast SA ``udp://239.2.3.1:6969``; default none (no feed)
+``SAFETYNET_COT_TLS_CERT``  for ``tls://``: the client certificate (PEM, or PKCS#12 ``.p12``)
+``SAFETYNET_COT_TLS_KEY``  its private key (PEM; not needed in a ``.p12`` or a combined PEM)
+``SAFETYNET_COT_TLS_PASSWORD``  the password of the key or the ``.p12``, if it has one
+``SAFETYNET_COT_TLS_CA``   the CA that signed the TAK server's certificate (default: the
+                           system's); the server's name is checked against it
+``SAFETYNET_COT_PERSON``   what the TAK side sees of the person: ``none`` ("Missing person",
+                           the default), ``name``, or ``name_and_photo`` (with a link to the
+                           photo behind this server's login, at ``SAFETYNET_COT_LINK_URL``)
+``SAFETYNET_COT_LINK_URL``  this server's address as TAK users reach it (``https://...``)
+``SAFETYNET_COT_IN``       take TAK users' positions and range-and-bearing lines back (default
+                           true; only of TAK users put on a team, see README)
 =========================  ===================================================================
 """
 
@@ -35,14 +49,16 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from safetynet.errors import ConfigError
 
 DEFAULT_SECRET = "change-me-this-is-not-a-secret"
+COT_SCHEMES = ("tcp", "tls", "ssl", "udp")  # a TAK server's streaming input, or multicast SA
 
 
 def default_data_dir() -> Path:
@@ -73,6 +89,74 @@ class Settings(BaseSettings):
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     time_zone: str | None = None
     distance_units: Literal["metric", "imperial"] = "metric"
+    cot_url: str | None = None
+    cot_tls_cert: Path | None = None
+    cot_tls_key: Path | None = None
+    cot_tls_password: SecretStr | None = None
+    cot_tls_ca: Path | None = None
+    cot_person: Literal["none", "name", "name_and_photo"] = "none"
+    cot_link_url: str | None = None
+    cot_in: bool = True
+
+    @field_validator("cot_url")
+    @classmethod
+    def _cot_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in COT_SCHEMES:
+            raise ValueError(
+                f"SAFETYNET_COT_URL: {value!r} must start with tcp://, tls:// or udp:// "
+                "(tcp://tak.example.org:8087, tls://tak.example.org:8089, udp://239.2.3.1:6969)"
+            )
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None or not 1 <= port <= 65535:
+            raise ValueError(
+                f"SAFETYNET_COT_URL: {value!r} needs a host and a port within 1..65535, such "
+                "as tcp://tak.example.org:8087"
+            )
+        return value
+
+    @field_validator("cot_link_url")
+    @classmethod
+    def _link_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname:
+            raise ValueError(
+                f"SAFETYNET_COT_LINK_URL: {value!r} must be this server's http(s):// address"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cot_consistent(self) -> Settings:
+        if (
+            self.cot_url
+            and urlsplit(self.cot_url).scheme in ("tls", "ssl")
+            and not (self.cot_tls_cert)
+        ):
+            raise ValueError(
+                "SAFETYNET_COT_URL: a tls:// TAK server needs SAFETYNET_COT_TLS_CERT, the client "
+                "certificate it gave this server (PEM or .p12)"
+            )
+        for name, path in (
+            ("SAFETYNET_COT_TLS_CERT", self.cot_tls_cert),
+            ("SAFETYNET_COT_TLS_KEY", self.cot_tls_key),
+            ("SAFETYNET_COT_TLS_CA", self.cot_tls_ca),
+        ):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file {str(path)!r}")
+        if self.cot_person == "name_and_photo" and not self.cot_link_url:
+            raise ValueError(
+                "SAFETYNET_COT_PERSON: name_and_photo needs SAFETYNET_COT_LINK_URL, the address "
+                "TAK users open this server at, for the photo's link"
+            )
+        return self
 
     @field_validator("time_zone")
     @classmethod
