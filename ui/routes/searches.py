@@ -23,11 +23,13 @@ from safetynet.errors import (
     NotFoundError,
     UnavailableError,
 )
+from ui import cot
 from ui.clock import report_window
 from ui.deps import ApiUser, App, AppState, Authed, current_user, state_of
 from ui.exports import to_geojson, to_gpx, to_kml
 from ui.ingest import web_receiver_id
 from ui.local_time import agency_zone, as_aware
+from ui.tak import export_events, person_on_tak
 
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
 
@@ -325,9 +327,16 @@ async def post_co_response(
 
 @router.get("/{search_id}/export.{fmt}")
 async def get_export(
-    app: App, user: ApiUser, search_id: str, fmt: Literal["geojson", "kml", "gpx"]
+    app: App,
+    user: ApiUser,
+    search_id: str,
+    fmt: Literal["geojson", "kml", "gpx", "cot", "zip"],
 ) -> Response:
-    """The search for CalTopo/SARTopo and GIS: GeoJSON, KML or GPX."""
+    """The search for CalTopo/SARTopo and GIS (GeoJSON, KML, GPX) and for TAK: its current
+    picture as Cursor-on-Target events (``cot``, ``<events>`` around them) or as a TAK data
+    package a TAK user imports (``zip``, with its manifest)."""
+    if fmt in ("cot", "zip"):
+        return await asyncio.to_thread(_tak_export, app, user, search_id, fmt)
 
     def work() -> tuple[dict[str, Any], dict[str, Any]]:
         with app.transaction() as session:
@@ -343,6 +352,29 @@ async def get_export(
     }[fmt]
     return Response(
         writer(summary, snap),
+        media_type=mime,
+        headers={"Content-Disposition": f'attachment; filename="search-{search_id}.{fmt}"'},
+    )
+
+
+def _tak_export(app: AppState, user: Authed, search_id: str, fmt: str) -> Response:
+    """The CoT export or the TAK data package of an active search (what the TAK feed sends)."""
+    with app.transaction() as session:
+        searches.get_search(session, search_id)
+        _snapshot(app, user, search_id)  # the role may read searches; the search is active
+        label, photo = person_on_tak(session, app.settings, search_id)
+    now = datetime.now(UTC)
+    events = export_events(app.hub, search_id, label, now, photo)
+    if events is None:
+        raise NotFoundError(f"no active search {search_id!r}")
+    if fmt == "cot":
+        body, mime = cot.document(events), "application/xml"
+    else:
+        name = f"SafetyNet search {search_id}"
+        body = cot.data_package(name, cot.uid_of(search_id, "package"), events)
+        mime = "application/zip"
+    return Response(
+        body,
         media_type=mime,
         headers={"Content-Disposition": f'attachment; filename="search-{search_id}.{fmt}"'},
     )
