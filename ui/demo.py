@@ -285,6 +285,14 @@ class _Server(uvicorn.Server):
         yield
 
 
+def demo_settings(data_dir: Path, host: str, port: int, offline: bool = False) -> Settings:
+    """The demo's settings: its own data folder and address, demo mode; the rest from the
+    environment as for ``serve`` (``SAFETYNET_COT_URL`` sends the demo search to TAK)."""
+    return Settings(
+        data_dir=data_dir, demo=True, host=host, port=port, tile_url="" if offline else None
+    )
+
+
 def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int:
     """Seed, start the field and the receivers, serve until Ctrl-C or SIGTERM."""
     from ui.app import create_app
@@ -293,9 +301,7 @@ def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int
     listening = listen_socket(host, port)  # a port in use fails here, before anything is done
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
-    settings = Settings(
-        data_dir=data_dir, demo=True, host=host, port=port, tile_url="" if offline else None
-    )
+    settings = demo_settings(data_dir, host, port, offline)
     now = datetime.now(UTC)
     setup = seed(settings.resolved_database_url, now)
     scenario = write_scenario(data_dir, now)
@@ -321,6 +327,8 @@ def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int
             flush=True,
         )
     print(f"  data folder: {data_dir} (logs in {data_dir / 'logs'}); Ctrl-C stops", flush=True)
+    if settings.cot_url:
+        print(f"  TAK: the search goes to {settings.cot_url} as Cursor-on-Target", flush=True)
     print(
         "  the search starts now: bearings arrive within about a minute, the first fix soon after",
         flush=True,
