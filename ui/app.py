@@ -56,6 +56,7 @@ from ui.routes import (
 )
 from ui.security import RateLimiter
 from ui.sessions import ServerSessions
+from ui.tak import TakFeed
 from ui.tiles import TileFile
 
 log = logging.getLogger(__name__)
@@ -119,12 +120,20 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
         trusted_proxies=trusted_networks(settings.trusted_proxies),
     )
 
+    # The live searches as Cursor-on-Target to a TAK server or multicast (SAFETYNET_COT_URL),
+    # in a thread of its own: a TAK server away never slows ingest or the pages.
+    feed = TakFeed(app_state.hub, settings, app_state.session) if settings.cot_url else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # The live states are rebuilt in the background: the server answers meanwhile, and a
         # search still rebuilding says so (503 with Retry-After; the page shows "rebuilding").
         app_state.hub.rebuild_in_background()
+        if feed is not None:
+            feed.start()
         yield
+        if feed is not None:
+            feed.stop()
         if tiles is not None:
             tiles.close()
 
@@ -137,6 +146,7 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
         redoc_url=None,
     )
     app.state.safetynet = app_state
+    app.state.tak_feed = feed
     app.mount("/static/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), name="app-static")
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
