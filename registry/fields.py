@@ -39,7 +39,12 @@ LABELS = {
     "diagnoses": "Diagnoses", "medications": "Medications", "triggers": "Triggers",
     "approach_and_calm": "How to approach and calm", "mobility_aids": "Mobility aids",
     "photo": "Photo", "caregivers": "Caregivers", "places": "Places",
+    "consent_home_alerts": "Consent to home-station alerts",
+    "consent_fleet_sightings": "Consent to sightings by the fleet's receivers",
+    "consent_given_by": "Consent given by",
 }  # fmt: skip
+# The consents in the record (the client's or their guardian's, and who gave them).
+CONSENT_FIELDS = ("consent_home_alerts", "consent_fleet_sightings", "consent_given_by")
 # The longest text each field takes (the database column's width, or a page's worth for notes).
 SHORT_TEXT = 100
 LONG_TEXT = 4000
@@ -49,7 +54,8 @@ MAX_LENGTHS = {
     **dict.fromkeys(("scars_marks", "useful_phrases", "description", "usual_clothing",
                      "diagnoses", "medications", "triggers", "approach_and_calm",
                      "mobility_aids"), LONG_TEXT),
-    "caregiver_name": 200, "caregiver_relation": 100, "place_label": 200, "place_notes": 2000,
+    "consent_given_by": 200, "caregiver_name": 200, "caregiver_relation": 100,
+    "place_label": 200, "place_notes": 2000,
 }  # fmt: skip
 PLACE_KIND_LABELS = {
     "frequented": "Place often visited",

@@ -161,6 +161,11 @@ class Client(Versioned, Base):
     triggers: Mapped[str | None] = mapped_column(Text)
     approach_and_calm: Mapped[str | None] = mapped_column(Text)
     mobility_aids: Mapped[str | None] = mapped_column(Text)
+    # consent, the client's or their guardian's: without it nothing of either kind is stored
+    consent_home_alerts: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_fleet_sightings: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_given_by: Mapped[str | None] = mapped_column(String(200))  # "the client", a guardian
+    consent_recorded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     caregivers: Mapped[list[Caregiver]] = relationship(

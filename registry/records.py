@@ -49,12 +49,14 @@ from registry.service import (
     _require,
     _text,
     as_utc,
+    check_consent,
+    consent_stamp,
 )
 
 DEFAULT_RETENTION_DAYS = 365 * 7
 KEEPERS = frozenset({Role.PROGRAM_STAFF, Role.ADMIN})  # who deletes any record and restores it
 PURGED = "(purged)"
-_BOOL_FIELDS = {"glasses", "verbal"}
+_BOOL_FIELDS = {"glasses", "verbal", "consent_home_alerts", "consent_fleet_sightings"}
 
 
 def _client(session: Session, client_id: str) -> Client:
@@ -105,9 +107,12 @@ def update_client(
     values = _record_fields(check, changes, (*PUBLIC_FIELDS, *CLINICAL_FIELDS))
     rows = caregivers(changes["caregivers"], phone_region, check) if "caregivers" in changes else []
     spots = places(changes["places"], check) if "places" in changes else []
+    check_consent(check, values, client)
     check.done()
+    consented = (client.consent_home_alerts, client.consent_fleet_sightings)
     for field, value in values.items():
         setattr(client, field, value)
+    consent_stamp(client, consented, _now())
     if "caregivers" in changes:
         client.caregivers.clear()
         client.caregivers.extend(Caregiver(**row) for row in rows)

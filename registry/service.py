@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from registry import search_notices
 from registry.access import Kind, allowed
 from registry.fields import (
+    CONSENT_FIELDS,
     DEFAULT_PHONE_REGION,
     MAX_LENGTHS,
     FormCheck,
@@ -64,7 +65,7 @@ from safetynet.errors import NotFoundError as NotFoundError  # noqa: PLC0414
 PUBLIC_FIELDS = (
     "first_name", "last_name", "nickname", "date_of_birth", "height_cm", "build", "hair", "eyes",
     "glasses", "scars_marks", "description", "usual_clothing", "language", "verbal",
-    "useful_phrases",
+    "useful_phrases", *CONSENT_FIELDS,
 )  # fmt: skip
 _TEXT_FIELDS = tuple(f for f in (*PUBLIC_FIELDS, *CLINICAL_FIELDS) if f in MAX_LENGTHS)
 TESTED_WITHIN = timedelta(hours=24)  # a bracelet is known to work if it passed a test this recently
@@ -150,13 +151,36 @@ def _record_fields(
                              else check.text(field, required=True))  # fmt: skip
         elif field not in data:
             continue
-        elif field in ("glasses", "verbal"):
+        elif field in ("glasses", "verbal", "consent_home_alerts", "consent_fleet_sightings"):
             values[field] = check.flag(field, field == "verbal")
+        elif field == "consent_given_by":
+            values[field] = check.text(field, max_len=MAX_LENGTHS[field])
         elif field == "height_cm":
             values[field] = check.height_cm()
         else:
             values[field] = check.text(field)
     return values
+
+
+def check_consent(check: FormCheck, values: dict[str, Any], current: Client | None = None) -> None:
+    """Refuse a consent given by no one: ticking either consent needs who gave it (the client
+    or their guardian); ``current`` is the record as stored, for a change of some fields only."""
+
+    def now_(field: str) -> Any:
+        return values[field] if field in values else getattr(current, field, None)
+
+    given = now_("consent_home_alerts") or now_("consent_fleet_sightings")
+    if given and not now_("consent_given_by"):
+        check.fail("consent_given_by", "Say who gave the consent: the client, or their guardian "
+                                       "by name.")  # fmt: skip
+
+
+def consent_stamp(client: Client, before: tuple[bool, bool], now: datetime) -> None:
+    """When a consent was given or withdrawn, record the moment (what was consented to, and
+    when, is what the home station and the fleet check before storing anything)."""
+    after = (bool(client.consent_home_alerts), bool(client.consent_fleet_sightings))
+    if after != before:
+        client.consent_recorded_at = now
 
 
 def possible_duplicates(
@@ -211,6 +235,7 @@ def enrol(
         check.fail(field, f"The record has no field “{field}”.")
     values = _record_fields(check, {"first_name": None, "last_name": None,
                                     "date_of_birth": None, **data}, PUBLIC_FIELDS)  # fmt: skip
+    check_consent(check, values)
     photo = check.photo_base64()
     clinical = {f: check.text(f) for f in CLINICAL_FIELDS if data.get(f) is not None}
     rows = caregivers(data.get("caregivers"), phone_region, check)
@@ -224,6 +249,7 @@ def enrol(
     now = _now()
     client = Client(**values, **{f: v for f, v in clinical.items() if v is not None},
                     created_at=now, updated_at=now)  # fmt: skip
+    consent_stamp(client, (False, False), now)
     if photo is not None:
         client.photo, client.photo_type = photo
     client.caregivers.extend(Caregiver(**row) for row in rows)
@@ -258,6 +284,8 @@ def read_client(session: Session, actor: Actor, client_id: str, reason: str = ""
     out: dict[str, Any] = {"id": client.id, "version": client.version}
     out.update({f: getattr(client, f) for f in PUBLIC_FIELDS})
     out["has_photo"] = client.photo is not None
+    out["consent_recorded_at"] = (None if client.consent_recorded_at is None
+                                  else as_utc(client.consent_recorded_at).isoformat())  # fmt: skip
     if allowed(actor.role, "read", "contacts", _own(session, actor, client_id)):
         out["caregivers"] = caregiver_rows(client)
         out["places"] = place_rows(client)
