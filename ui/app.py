@@ -53,6 +53,7 @@ from ui.routes import (
     reports,
     search_pages,
     searches,
+    team_app,
 )
 from ui.security import RateLimiter
 from ui.sessions import ServerSessions
@@ -77,6 +78,8 @@ def csp_header(base: BaseMap, nonce: str) -> str:
     return (
         f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self' "
         f"'unsafe-inline'; img-src {img}; connect-src 'self' ws: wss:; "
+        # The team page's service worker and manifest (ui/team_app.py) come from this server.
+        "worker-src 'self'; manifest-src 'self'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
     )
 
@@ -185,7 +188,7 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
 
     for module in (meta, reports, searches, clients, program, bracelets, receivers):
         app.include_router(module.router)
-    for module in (auth, home, search_pages, client_pages, record_pages):
+    for module in (auth, home, search_pages, team_app, client_pages, record_pages):
         app.include_router(module.router)
     if tiles is not None:
         app.include_router(tiles.router())
