@@ -179,9 +179,12 @@ def test_the_demo_honours_the_tak_setting(tmp_path: Path, monkeypatch: pytest.Mo
     assert create_app(demo_settings(tmp_path, "127.0.0.1", 8080)).state.tak_feed is None
 
 
-def test_the_feed_sends_the_picture_over_udp(db_url: str, tmp_path: Path) -> None:
+def test_the_feed_sends_the_picture_over_udp_and_ends_it_when_found(
+    db_url: str, tmp_path: Path
+) -> None:
     """Over UDP (as to multicast SA, here to a unicast loopback socket: this machine routes no
-    multicast): the whole picture arrives, each datagram one valid event."""
+    multicast): the whole picture arrives, each datagram one valid event; when the person is
+    found, a chat line says so (where, never in what condition) and the picture is deleted."""
     schema = xmlschema.XMLSchema(XSD)
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))
@@ -191,6 +194,22 @@ def test_the_feed_sends_the_picture_over_udp(db_url: str, tmp_path: Path) -> Non
     seeded = seed(db_url, now)
     settings = settings_for(tmp_path, db_url, cot_url=f"udp://127.0.0.1:{port}")
     app = create_app(settings)
+    received: list[ET.Element] = []
+
+    def until(done: Any, timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not done():
+            try:
+                data, _ = sink.recvfrom(65536)
+            except TimeoutError:
+                continue
+            schema.validate(data.decode())
+            received.append(ET.fromstring(data))
+
+    def uids() -> set[str]:
+        return {ev.get("uid", "") for ev in received}
+
+    fix_uid = cot.uid_of(seeded.search_id, "fix")
     with TestClient(app) as client:
         reports = scenario_reports(now - timedelta(seconds=200), 190.0)
         for receiver_id in TOKENS:
@@ -201,24 +220,38 @@ def test_the_feed_sends_the_picture_over_udp(db_url: str, tmp_path: Path) -> Non
                 headers={"Authorization": f"Bearer {TOKENS[receiver_id]}"},
             )
             assert answer.status_code == 200
-        received: dict[str, ET.Element] = {}
-        deadline = time.monotonic() + 20
-        fix_uid = cot.uid_of(seeded.search_id, "fix")
-        while time.monotonic() < deadline and not (
-            fix_uid in received and cot.uid_of(seeded.search_id, "area90", "0") in received
-        ):
-            try:
-                data, _ = sink.recvfrom(65536)
-            except TimeoutError:
-                continue
-            schema.validate(data.decode())
-            ev = ET.fromstring(data)
-            received[ev.get("uid", "")] = ev
-        feed = app.state.tak_feed
-        assert feed.connects >= 1
+        until(lambda: {fix_uid, cot.uid_of(seeded.search_id, "area90", "0")} <= uids())
+        assert app.state.tak_feed.connects >= 1
+        csrf = login(client, "dispatcher")
+        (row,) = client.get("/api/v1/searches?active=true").json()
+        found = {"lat_deg": 42.3041, "lon_deg": -71.0561, "condition": "cold, confused, sirens"}
+        answer = client.post(
+            f"/api/v1/searches/{seeded.search_id}/status",
+            json={"status": "found", "version": row["version"], "found": found},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert answer.status_code == 200, answer.text
+
+        def deleted() -> set[str]:
+            return {
+                link.get("uid", "")
+                for ev in received
+                if ev.get("type") == "t-x-d-d"
+                for link in ev.findall("detail/link")
+            }
+
+        def chat() -> list[str]:
+            return [ev.findtext("detail/remarks") or "" for ev in received
+                    if ev.get("type") == "b-t-f"]  # fmt: skip
+
+        until(lambda: fix_uid in deleted() and any("FOUND" in c for c in chat()), 30.0)
     sink.close()
     app.state.safetynet.engine.dispose()
-    assert fix_uid in received
-    assert received[fix_uid].get("type") == "a-n-G"
-    chats = [ev for ev in received.values() if ev.get("type") == "b-t-f"]
-    assert any("Search under way" in (ev.findtext("detail/remarks") or "") for ev in chats)
+    fix = next(ev for ev in received if ev.get("uid") == fix_uid)
+    assert fix.get("type") == "a-n-G"
+    assert any("Search under way" in c for c in chat())
+    (said,) = [c for c in chat() if "FOUND" in c]
+    assert "42.30410, -71.05610" in said
+    assert "cold" not in said  # the condition stays in the registry
+    assert fix_uid in deleted()
+    assert cot.uid_of(seeded.search_id, "area90", "0") in deleted()
