@@ -119,6 +119,11 @@ def is_ours(uid: str) -> bool:
     return uid.startswith(UID_PREFIX) or uid.startswith(f"GeoChat.{UID_PREFIX}")
 
 
+def cot_time(moment: datetime) -> str:
+    """A time as CoT writes it: UTC to the millisecond, ``Z`` (what every TAK parser takes)."""
+    return format_time(moment.replace(microsecond=moment.microsecond // 1000 * 1000))
+
+
 def _num(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
@@ -144,9 +149,9 @@ def event(
             "uid": uid,
             "type": cot_type,
             "how": how,
-            "time": format_time(now),
-            "start": format_time(begin),
-            "stale": format_time(stale),
+            "time": cot_time(now),
+            "start": cot_time(begin),
+            "stale": cot_time(stale),
         },
     )
     ET.SubElement(
@@ -445,7 +450,7 @@ def chat_event(
     _sub(chat, "chatgrp", uid0=sender, uid1=CHATROOM, id=CHATROOM)
     _sub(detail, "link", uid=sender, type="a-f-G-U-C", relation="p-p")
     remarks = _sub(detail, "remarks", source=f"BAO.F.SafetyNet.{sender}", to=CHATROOM,
-                   time=format_time(now))  # fmt: skip
+                   time=cot_time(now))  # fmt: skip
     remarks.text = text
     return ev
 

@@ -77,6 +77,7 @@ MAX_BEARINGS = 100  # the newest bearings of a search that go out
 AREA_SHARES = (0.5, 0.9)
 MAX_ISLANDS = 8  # the largest islands of an area that go out
 EVENTS_CHATTED = ("heard", "status")
+SAY_AWAY_EVERY_S = 60.0  # the log says a TAK server is still away at most this often
 
 
 @dataclass
@@ -207,6 +208,8 @@ class TakFeed:
         self._outbox: deque[bytes] = deque(maxlen=OUTBOX_LIMIT)
         self._events_after: int | None = None  # the newest search event already seen
         self._events_at = -1e9
+        self._failing_since: float | None = None
+        self._said_away_at = -1e9
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -266,12 +269,12 @@ class TakFeed:
                     pytak.protocol_factory(self.config), CONNECT_TIMEOUT_S
                 )
             except (OSError, TimeoutError, ssl.SSLError, SyntaxError, ValueError) as err:
-                log.warning("TAK server %s: cannot connect (%s); again in %.1f s",
-                            _safe_url(self.config["COT_URL"]), err, delay)  # fmt: skip
+                self._failed(err, delay)
                 await self._sleep(delay)
                 delay = min(RECONNECT_MAX_S, delay * 2)
                 continue
             self.connects += 1
+            self._failing_since = None
             self.connected.set()
             delay = RECONNECT_INITIAL_S
             log.info("TAK server %s: connected", _safe_url(self.config["COT_URL"]))
@@ -285,6 +288,21 @@ class TakFeed:
                 with contextlib.suppress(Exception):
                     writer.close()
             await self._sleep(delay)
+
+    def _failed(self, err: BaseException, delay_s: float) -> None:
+        """Say that the server cannot be reached: at once, then once every
+        :data:`SAY_AWAY_EVERY_S` (the feed tries every few seconds for as long as it is away)."""
+        now_s = time.monotonic()
+        url = _safe_url(self.config["COT_URL"])
+        if self._failing_since is None or now_s - self._said_away_at >= SAY_AWAY_EVERY_S:
+            away_s = 0.0 if self._failing_since is None else now_s - self._failing_since
+            log.warning("TAK server %s: cannot connect (%s), away %.0f s; trying every %.0f s",
+                        url, err, away_s, RECONNECT_MAX_S)  # fmt: skip
+            self._said_away_at = now_s
+        else:
+            log.debug("TAK server %s: cannot connect (%s); again in %.1f s", url, err, delay_s)
+        if self._failing_since is None:
+            self._failing_since = now_s
 
     async def _sleep(self, delay_s: float) -> None:
         await asyncio.sleep(delay_s * random.uniform(1 - RECONNECT_JITTER, 1 + RECONNECT_JITTER))

@@ -126,7 +126,7 @@ def test_ce_is_the_one_sigma_error_along_the_ellipse_major_axis(state: SearchSta
     assert float(shape.get("angle", "0")) == pytest.approx(fix["ellipse95"]["orientation_deg"], 0.1)
     assert point.get("le") == point.get("hae") == "9999999.0"  # no height estimate
     assert ev.get("how") == "m-f"
-    assert parse_time(ev.get("start")) == parse_time(fix["t"])
+    assert abs(parse_time(ev.get("start")) - parse_time(fix["t"])) < timedelta(milliseconds=1)
 
 
 def test_a_live_feed_never_ages_and_a_dead_one_ages_within_two_minutes(state: SearchState) -> None:
@@ -137,6 +137,8 @@ def test_a_live_feed_never_ages_and_a_dead_one_ages_within_two_minutes(state: Se
             assert stale <= timedelta(seconds=cot.FEED_STALE_S)
         else:
             assert stale == timedelta(seconds=cot.FEED_STALE_S), ev.get("uid")
+        # "start" is when what it says became true: never after "time" (when it was sent)
+        assert parse_time(ev.get("start")) <= parse_time(ev.get("time"))
         assert parse_time(ev.get("start")) <= parse_time(ev.get("stale"))
     assert cot.PICTURE_EVERY_S * 3 <= cot.FEED_STALE_S  # three sends may be lost before it ages
 
@@ -162,10 +164,13 @@ def test_each_bearing_is_a_range_and_bearing_line_that_fades(state: SearchState)
         assert north is not None
         assert north.get("value") == "0"  # true north
         taken = parse_time(b["t"])
-        assert parse_time(ev.get("stale")) == min(
+        expected = min(
             taken + timedelta(seconds=cot.BEARING_FADES_S),
             now + timedelta(seconds=cot.FEED_STALE_S),
         )
+        assert abs(parse_time(ev.get("stale")) - expected) < timedelta(milliseconds=1)
+        assert ev.get("stale", "").endswith("Z")
+        assert len(ev.get("stale", "")) == len("2026-03-01T03:04:05.250Z")  # milliseconds
     later = max(parse_time(b["t"]) for b in picture.bearings) + timedelta(seconds=301)
     assert cot.bearing_events(picture, later) == []  # all faded
 
