@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +30,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    Time,
     TypeDecorator,
     UniqueConstraint,
     text,
@@ -283,6 +284,69 @@ class DailyTest(Base):
     tested_by: Mapped[str] = mapped_column(String(200))
     passed: Mapped[bool] = mapped_column(Boolean)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("app_user.id"))
+    # logged by a home station that heard the bracelet: how strong, and its status byte
+    rssi_dbm: Mapped[float | None] = mapped_column(Float)
+    status_byte: Mapped[int | None] = mapped_column(Integer)
+
+
+class HomeAlertKind(enum.StrEnum):
+    WANDER = "wander"  # the home station keeps reporting but no longer hears the bracelet
+    STATION_SILENT = "station_silent"  # the home station itself stopped reporting
+
+
+class HomeStation(Base):
+    """A receiver at a client's home listening for their bracelet (only with the client's
+    consent to home-station alerts). ``wander_after_min`` None: the default chosen from the
+    station's measured reception. The quiet window is in the agency's time zone; it may run
+    past midnight (``quiet_from`` later than ``quiet_until``)."""
+
+    __tablename__ = "home_station"
+    __table_args__ = (
+        CheckConstraint("lat_deg BETWEEN -90 AND 90", name="home_station_lat"),
+        CheckConstraint("lon_deg BETWEEN -180 AND 180", name="home_station_lon"),
+        CheckConstraint("wander_after_min BETWEEN 1 AND 240", name="home_station_minutes"),
+        CheckConstraint("(quiet_from IS NULL) = (quiet_until IS NULL)", name="home_station_quiet"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), unique=True)
+    receiver_id: Mapped[str] = mapped_column(String(64), unique=True)
+    lat_deg: Mapped[float] = mapped_column(Float)  # the home: a search's last known point
+    lon_deg: Mapped[float] = mapped_column(Float)
+    wander_after_min: Mapped[int | None] = mapped_column(Integer)
+    # the default from the station's measured reception, and when it was last measured
+    measured_after_min: Mapped[int | None] = mapped_column(Integer)
+    measured_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    quiet_from: Mapped[time | None] = mapped_column(Time)
+    quiet_until: Mapped[time | None] = mapped_column(Time)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class HomeAlert(Base):
+    """A wander alert or a station-silent notice, open until the bracelet (or the station) is
+    heard again; one open alert of each kind per client."""
+
+    __tablename__ = "home_alert"
+    __table_args__ = (
+        Index(
+            "one_open_home_alert",
+            "client_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    receiver_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[HomeAlertKind] = mapped_column(_enum(HomeAlertKind, "home_alert_kind"))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_heard_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # bracelet or station
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    search_id: Mapped[str | None] = mapped_column(ForeignKey("search.id"))
 
 
 class Search(Versioned, Base):
