@@ -53,7 +53,7 @@ from locator.regions import region_rings
 from registry import searches
 from registry.models import Client, Search, SearchEvent
 from safetynet.errors import InputError, UnavailableError
-from safetynet.reports import report_to_obj
+from safetynet.reports import parse_time, report_to_obj
 from safetynet.settings import Settings
 from ui import cot
 from ui.cot_in import CotError, Pli, RangeBearing, bearing_report, parse_event, receiver_id_of
@@ -410,8 +410,9 @@ class TakFeed:
         fix = parts["fix"]
         if fix is not None and not search.fix_said:
             search.fix_said = True
-            self._say(search_id, search, f"First fix for {search.label} at {fix['t']}: "
-                      f"{fix['lat_deg']:.5f}, {fix['lon_deg']:.5f}.", now)  # fmt: skip
+            at = parse_time(fix["t"]).strftime("%H:%M:%SZ")
+            where = f"{fix['lat_deg']:.5f}, {fix['lon_deg']:.5f}"
+            self._say(search_id, search, f"First fix for {search.label} at {at}: {where}.", now)
         picture = cot.Picture(
             search_id=search_id,
             label=search.label,
