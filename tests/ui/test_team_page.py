@@ -238,7 +238,8 @@ def test_with_location_off_the_handhelds_gps_gives_direction_and_distance(
     assert point == COMPASS[round(shown_deg / 45.0) % 8]
     # The team's own handheld is "me", the other teams' receivers carry their team's names.
     expect(page.locator(".leaflet-tooltip.own")).to_have_text(["me (HH-07)"])
-    others = page.locator(".leaflet-tooltip.rx-label:not(.own):not(.estimate)").all_inner_texts()
+    expect(page.locator(".leaflet-tooltip.last-seen")).to_have_text(["last seen"])
+    others = page.locator(".leaflet-tooltip.rx-label:not(.own):not(.last-seen)").all_inner_texts()
     assert sorted(others) == ["Roof", "Team 2"], others
     assert not errors, errors
     context.close()
@@ -356,6 +357,7 @@ def test_reports_made_without_coverage_reach_the_dispatcher_once(
     page.click("#not-heard")
     three = r"^3 waiting to send \(bearing 213\.5°, heard here, not heard here\)\. No coverage"
     expect(page.locator("#outbox-count")).to_have_text(re.compile(three))
+    expect(page.locator("#connection")).to_have_text(re.compile("^No connection to the server"))
     waiting = page.evaluate("localStorage.getItem('safetynet.outbox.WEB-team1')")
     items = json.loads(waiting)
     assert [i["type"] for i in items] == ["report", "heard", "report"]
@@ -367,6 +369,7 @@ def test_reports_made_without_coverage_reach_the_dispatcher_once(
     context.set_offline(False)
     expect(page.locator("#outbox-state")).to_be_hidden(timeout=60_000)
     expect(page.locator("#team-message")).to_have_text(re.compile("^Sent: "))
+    expect(page.locator("#connection")).to_have_text(re.compile("^Live"), timeout=40_000)
     _until(lambda: _dispatcher_sees(dispatcher, search_id, 213.5, silence_t, key) == (1, 1, 1),
            20, "the bearing, the silence and the heard report at the dispatcher's")  # fmt: skip
     # The phone sends them again (its answers lost on the way): still once each.

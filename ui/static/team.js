@@ -27,7 +27,7 @@
   const ESTIMATE = "#c0392b", MINE = "#0b5cad";
 
   let phone = null, phoneProblem = null, typed = null, fix = null, snap = null, heading = null;
-  let live = false, snapSavedAt = null, follow = true, ours = false, fitted = false;
+  let live = false, snapSavedAt = null, follow = true, ours = false, fitted = false, outboxWhy = null;
 
   // Text with its references kept whole on one line: a USNG reference, a "lat, lon", a receiver id.
   const WHOLE = /(\d{1,2}[C-HJ-NP-X] [A-HJ-NP-Z]{2}(?: \d+ \d+)?|-?\d+\.\d+, -?\d+\.\d+|\b[A-Z]{2,}-[A-Za-z0-9_-]+(?:'s)?)/;
@@ -149,6 +149,10 @@
   }
   function drawTarget(h) {
     target.clearLayers();
+    if (lastKnown) {
+      L.circleMarker(lastKnown, { radius: 6, color: "#152238", weight: 2, fillColor: "#f5a623", fillOpacity: 1 })
+        .bindTooltip(label("last seen"), { permanent: true, direction: "bottom", offset: [0, 6], className: "rx-label last-seen" }).addTo(target);
+    }
     if (!fix) return;
     L.polygon(Geo.ellipse(fix), { color: ESTIMATE, weight: 2, fillOpacity: 0.12, className: "estimate-ellipse" }).addTo(target);
     if (h) L.polyline([[h.lat, h.lon], [fix.lat_deg, fix.lon_deg]], { color: ESTIMATE, weight: 2, dashArray: "6 6", interactive: false }).addTo(target);
@@ -165,7 +169,7 @@
     if (phone) {
       L.circle([phone.lat, phone.lon], { radius: phone.acc, color: MINE, weight: 1, fillOpacity: 0.08, interactive: false }).addTo(mine);
       L.circleMarker([phone.lat, phone.lon], { radius: 8, color: MINE, weight: 3, fillColor: "#fff", fillOpacity: 1 })
-        .bindTooltip(label("me (phone)"), { permanent: true, direction: "left", offset: [-8, 0], className: "rx-label own" }).addTo(mine);
+        .bindTooltip(label("me (phone)"), { permanent: true, direction: "bottom", offset: [0, 8], className: "rx-label own" }).addTo(mine);
     }
     if (typed) ownMarker(typed.lat, typed.lon, "me (typed)").addTo(mine);
     if (snap) for (const r of snap.receivers) {
@@ -206,11 +210,20 @@
   setFollow(true);
   map.on("movestart", () => { if (!ours && follow) setFollow(false); });
   function keepInView(always) {
-    if (!fix || (!follow && !always)) return;
-    const bounds = L.latLngBounds(Geo.ellipse(fix));
+    if (!follow && !always) return;
+    let bounds;
+    if (fix) bounds = L.latLngBounds(Geo.ellipse(fix));
+    else {
+      // No estimate yet: where I am and the last known point, where the search begins.
+      const h = here();
+      if (!h || !lastKnown) return;
+      bounds = L.latLngBounds([[h.lat, h.lon], lastKnown]);
+    }
     if (!always && fitted && map.getBounds().pad(-0.08).contains(bounds)) return;
     ours = true;
-    try { map.fitBounds(bounds, { padding: [36, 36], maxZoom: 18, animate: false }); } finally { ours = false; }
+    // Clear of the zoom buttons (top left), the Follow button (top right) and the scale.
+    const fit = { paddingTopLeft: [64, 72], paddingBottomRight: [40, 48], maxZoom: 18, animate: false };
+    try { map.fitBounds(bounds, fit); } finally { ours = false; }
     fitted = true;
   }
 
@@ -222,7 +235,9 @@
   }
   function connection() {
     const out = $("connection");
-    if (live) { out.textContent = "Live: the estimate updates as reports come in."; out.classList.remove("bad-text"); return; }
+    // The socket can look open a while after coverage went: the phone's own word, and a send
+    // that failed, count too.
+    if (live && navigator.onLine !== false && outboxWhy !== "offline") { out.textContent = "Live: the estimate updates as reports come in."; out.classList.remove("bad-text"); return; }
     const since = snapSavedAt ? ` Showing what it sent by ${clock(snapSavedAt)} (${ago(ageMs(snapSavedAt))}).` : "";
     out.textContent = `No connection to the server.${since} What you send waits on this phone.`;
     out.classList.add("bad-text");
@@ -260,6 +275,8 @@
     if (live) outbox.flush();
   });
   setInterval(() => { update(); connection(); }, 5000);  // ages ("12 s ago") keep counting
+  window.addEventListener("offline", connection);
+  window.addEventListener("online", connection);
 
   // --- the phone's location ---------------------------------------------------------------------
   if (navigator.geolocation) {
@@ -313,6 +330,8 @@
 
   // --- sending: bearings, heard, not heard --------------------------------------------------------
   function waiting(items, why) {
+    outboxWhy = why;
+    connection();
     const box = $("outbox-state");
     box.hidden = !items.length;
     if (!items.length) return;
