@@ -77,6 +77,7 @@ MAX_BEARINGS = 100  # the newest bearings of a search that go out
 AREA_SHARES = (0.5, 0.9)
 MAX_ISLANDS = 8  # the largest islands of an area that go out
 EVENTS_CHATTED = ("heard", "status")
+NEVER_S = -1e9  # a monotonic time long before any other
 SAY_AWAY_EVERY_S = 60.0  # the log says a TAK server is still away at most this often
 
 
@@ -87,10 +88,10 @@ class _Search:
     label: str = cot.ANONYMOUS
     photo_url: str | None = None
     sent_uids: set[str] = field(default_factory=set)
-    sent_at: float = 0.0  # monotonic time of the last send
+    sent_at: float = NEVER_S  # monotonic time of the last send
     areas: list[cot.Area] = field(default_factory=list)
     guidance: list[dict[str, Any]] = field(default_factory=list)
-    areas_at: float = -1e9
+    areas_at: float = NEVER_S
     heard_said: bool = False
     fix_said: bool = False
     where: tuple[float, float] = (0.0, 0.0)
@@ -283,6 +284,8 @@ class TakFeed:
             except (OSError, TimeoutError, ssl.SSLError, ConnectionError, EOFError) as err:
                 log.warning("TAK server %s: connection lost (%s)",
                             _safe_url(self.config["COT_URL"]), err)  # fmt: skip
+            except Exception:  # a bug here never ends the feed: it connects again
+                log.exception("TAK feed: failed while connected; connecting again")
             finally:
                 self.connected.clear()
                 with contextlib.suppress(Exception):
@@ -312,7 +315,7 @@ class TakFeed:
         wake = self._wake
         assert wake is not None
         for search in self._searches.values():
-            search.sent_at = 0.0  # all of it again: the server may have lost everything
+            search.sent_at = NEVER_S  # all of it again: the server may have lost everything
         inbound = asyncio.create_task(self._read(reader)) if reader is not None else None
         try:
             while True:
@@ -367,7 +370,7 @@ class TakFeed:
                 try:
                     out.extend(self._picture(search_id, search, now, now_s))
                 except UnavailableError:  # being rebuilt: sent when it is back
-                    search.sent_at = 0.0
+                    search.sent_at = NEVER_S
             elif search_id in dirty:
                 with self._dirty_lock:
                     self._dirty.add(search_id)  # sent when CHANGE_EVERY_S has passed
