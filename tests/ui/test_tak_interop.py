@@ -353,3 +353,36 @@ def test_a_tak_server_back_from_an_outage_has_the_picture_within_ten_seconds(
     # Away, ingest is no slower than with the server there (a generous bound on a shared
     # machine: the medians within a factor of two and 20 ms).
     assert median_away <= 2 * median_present + 0.020
+
+
+def test_a_p12_client_certificate_with_its_password_connects_too(
+    taky: TakyServer, tmp_path: Path
+) -> None:
+    """TAK servers hand out client certificates as PKCS#12 files (taky's default password)."""
+    from registry.db import upgrade
+    from ui.hub import LiveHub
+    from ui.tak import TakFeed
+
+    taky.client_credentials("p12user")
+    (p12,) = taky.root.glob("p12user-*.p12")
+    db_url = f"sqlite:///{tmp_path / 'r.db'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    settings = settings_for(
+        tmp_path, db_url, cot_url=f"tls://127.0.0.1:{taky.port}", cot_tls_cert=p12,
+        cot_tls_password="atakatak", cot_tls_ca=taky.ca,
+    )  # fmt: skip
+    feed = TakFeed(LiveHub(engine), settings, lambda: Session(engine))
+    feed.start()
+    try:
+        assert feed.connected.wait(20), "the feed did not connect with its .p12 certificate"
+    finally:
+        feed.stop()
+        engine.dispose()
+    wrong = settings.model_copy(update={"cot_tls_cert": taky.ca})  # not a client certificate
+    feed = TakFeed(LiveHub(make_engine(db_url)), wrong, lambda: Session(engine))
+    feed.start()
+    try:
+        assert not feed.connected.wait(3)
+    finally:
+        feed.stop()
