@@ -321,6 +321,45 @@ def _raise(session: Session, station: HomeStation, kind: HomeAlertKind, now: dat
     return alert
 
 
+def _last_times(
+    session: Session, station: HomeStation, bracelet: Bracelet | None, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The station's last report of any kind, and its last hearing of the bracelet, by ``now``."""
+    last_report = session.scalar(select(func.max(StoredReport.t)).where(
+        StoredReport.receiver_id == station.receiver_id, StoredReport.t <= now))  # fmt: skip
+    last_heard = None
+    if bracelet is not None:
+        last_heard = session.scalar(select(func.max(StoredReport.t)).where(
+            StoredReport.receiver_id == station.receiver_id,
+            StoredReport.bracelet_id == _hex(bracelet), StoredReport.kind == "pulse",
+            StoredReport.t <= now))  # fmt: skip
+    return (None if last_report is None else as_utc(last_report),
+            None if last_heard is None else as_utc(last_heard))  # fmt: skip
+
+
+def read_home_station(
+    session: Session, actor: Actor, client_id: str, now: datetime
+) -> dict[str, Any] | None:
+    """The client's home station as the API shows it (None: it has none): its settings, the
+    minutes in force, when it last reported and last heard the bracelet."""
+    _client(session, client_id)
+    _require(session, actor, "read", "program", client_id)
+    station = station_of(session, client_id)
+    if station is None:
+        return None
+    bracelet = worn_bracelet(session, client_id)
+    last_report, last_heard = _last_times(session, station, bracelet, now)
+    return {
+        "receiver_id": station.receiver_id, "lat_deg": station.lat_deg,
+        "lon_deg": station.lon_deg, "wander_after_min": station.wander_after_min,
+        "wander_after_min_in_force": wander_after_min(session, station, bracelet, now),
+        "quiet_from": None if station.quiet_from is None else f"{station.quiet_from:%H:%M}",
+        "quiet_until": None if station.quiet_until is None else f"{station.quiet_until:%H:%M}",
+        "last_report_at": None if last_report is None else last_report.isoformat(),
+        "last_heard_at": None if last_heard is None else last_heard.isoformat(),
+    }  # fmt: skip
+
+
 def check_station(session: Session, station: HomeStation, now: datetime) -> StationState:
     """Raise or clear the client's home alerts as things stand at ``now`` (see the module's
     docstring). The caller commits; notices go out then."""
@@ -332,16 +371,7 @@ def check_station(session: Session, station: HomeStation, now: datetime) -> Stat
             _clear(session, station.client_id, kind, now)
         return StationState(None, None, minutes, None)
     limit = timedelta(minutes=minutes)
-    last_report = session.scalar(select(func.max(StoredReport.t)).where(
-        StoredReport.receiver_id == station.receiver_id, StoredReport.t <= now))  # fmt: skip
-    last_report = None if last_report is None else as_utc(last_report)
-    last_heard = None
-    if bracelet is not None:
-        found = session.scalar(select(func.max(StoredReport.t)).where(
-            StoredReport.receiver_id == station.receiver_id,
-            StoredReport.bracelet_id == _hex(bracelet), StoredReport.kind == "pulse",
-            StoredReport.t <= now))  # fmt: skip
-        last_heard = None if found is None else as_utc(found)
+    last_report, last_heard = _last_times(session, station, bracelet, now)
     registered = as_utc(station.created_at)
     if now - (last_report or registered) > limit:
         raised = _raise(session, station, HomeAlertKind.STATION_SILENT, now, last_report)
@@ -481,21 +511,27 @@ def heard(session: Session, pulses: Iterable[Pulse]) -> None:
     bracelet logs the day's daily test (once a day, by the station, with the RSSI and status
     byte); a low-battery bit heard by any receiver raises a battery notice at once."""
     zone = notifier_of(session).zone
-    logged: set[str] = set()
+    logged: set[tuple[str, str]] = set()
     warned: set[str] = set()
+    worn: dict[str, Bracelet | None] = {}  # asked once per bracelet of the batch
     for pulse in pulses:
         if pulse.bracelet_id is None:
             continue
-        bracelet = session.scalar(select(Bracelet).where(
-            Bracelet.bracelet_id == int(pulse.bracelet_id, 16),
-            Bracelet.status == BraceletStatus.ASSIGNED))  # fmt: skip
+        if pulse.bracelet_id not in worn:
+            worn[pulse.bracelet_id] = session.scalar(select(Bracelet).where(
+                Bracelet.bracelet_id == int(pulse.bracelet_id, 16),
+                Bracelet.status == BraceletStatus.ASSIGNED))  # fmt: skip
+        bracelet = worn[pulse.bracelet_id]
         if bracelet is None or bracelet.client_id is None:
             continue
         if pulse.status is not None and pulse.status.low_battery and bracelet.id not in warned:
             warned.add(bracelet.id)
             _battery_low(session, bracelet, pulse, zone)
+        if (bracelet.id, pulse.receiver_id) in logged:
+            continue
+        logged.add((bracelet.id, pulse.receiver_id))  # looked at once per batch
         station = station_of(session, bracelet.client_id)
-        if station is None or station.receiver_id != pulse.receiver_id or bracelet.id in logged:
+        if station is None or station.receiver_id != pulse.receiver_id:
             continue
         client = session.get(Client, bracelet.client_id)
         if client is None or not client.consent_home_alerts:
@@ -505,7 +541,6 @@ def heard(session: Session, pulses: Iterable[Pulse]) -> None:
         done = session.scalar(select(DailyTest.id).where(
             DailyTest.bracelet_pk == bracelet.id, DailyTest.passed.is_(True),
             DailyTest.tested_at >= day_start).limit(1))  # fmt: skip
-        logged.add(bracelet.id)
         if done is not None:
             continue
         session.add(DailyTest(

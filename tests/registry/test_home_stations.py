@@ -10,6 +10,9 @@ station's measured gaps."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -294,3 +297,29 @@ def test_the_default_minutes_come_from_measured_reception() -> None:
     assert hs.in_quiet_window(time(6, 59), time(22, 0), time(7, 0))
     assert not hs.in_quiet_window(time(7, 0), time(22, 0), time(7, 0))
     assert not hs.in_quiet_window(time(12, 0), None, None)
+
+
+def test_the_cron_command_raises_a_silent_stations_notice_once(
+    session: Session, mailbox: Mailbox, db_url: str
+) -> None:
+    setup(session, mailbox, wander_after_min=2)
+    now = datetime.now(UTC).replace(microsecond=0)
+    dead = now - timedelta(minutes=5)  # the station's last report five minutes ago
+    simulate(session, dead - timedelta(minutes=3), dead, heard_until=dead)
+    session.commit()
+    env = {**os.environ, "SAFETYNET_DATABASE_URL": db_url, "SAFETYNET_TIME_ZONE": "UTC"}
+
+    def home_check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "safetynet", "registry", "home-check"],
+                              capture_output=True, text=True, env=env, timeout=120,
+                              check=False)  # fmt: skip
+
+    first = home_check()
+    assert first.returncode == 0, first.stderr
+    assert "raised station_silent alert" in first.stdout
+    assert "Walter" not in first.stdout  # ids only: cron mails what it prints
+    mailbox.wait_for(2)  # the program and the family, before the command ended
+    assert {str(m["Subject"]) for m in mailbox.messages} == {"Home station silent: Walter Brown"}
+    again = home_check()
+    assert again.returncode == 0, again.stderr
+    assert "no new home alert" in again.stdout

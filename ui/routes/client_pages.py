@@ -26,10 +26,14 @@ from safetynet.errors import ConflictError, ForbiddenError, NotFoundError
 from ui.deps import App, Authed, PageUser, check_csrf
 from ui.errors import status_of
 from ui.maps import render_map
+from ui.routes import home_alerts
 from ui.routes.auth import FORM_EXPIRED
 from ui.templating import render
 
 router = APIRouter(include_in_schema=False)
+# A client's home station and its alerts (the API in the schema, the page not).
+router.include_router(home_alerts.api, include_in_schema=True)
+router.include_router(home_alerts.pages)
 CAREGIVER_ROWS = 3
 MAX_DIGITS = 9  # the most digits a whole-number field of the form is read with
 PLACE_ROWS = 3

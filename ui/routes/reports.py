@@ -8,26 +8,45 @@ reports feed the live searches at once, and each search's newest fix goes to its
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
-from registry import searches
+from registry import home_stations, searches
 from safetynet.errors import (
     BodyTooLargeError,
     ForbiddenError,
     NotAuthenticatedError,
     RateLimitError,
 )
-from safetynet.reports import report_to_obj
+from safetynet.reports import FieldReport, Pulse, report_to_obj
 from ui.bodies import MAX_REPORTS_BYTES, report_items
-from ui.deps import CSRF_HEADER, App, current_user, token_receiver
+from ui.deps import CSRF_HEADER, App, AppState, current_user, token_receiver
 from ui.ingest import Sender, ingest
 from ui.security import same_token
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
+log = logging.getLogger(__name__)
+
+
+def _home_stations(app: AppState, stored: list[FieldReport]) -> None:
+    """What the stored reports tell the home stations, in a transaction of its own: a station
+    hearing its client's bracelet logs the daily test, a low-battery bit is told at once, and
+    each station that reported is checked for a wander alert. Its failure is logged, never
+    the ingest's."""
+    if not stored:
+        return
+    try:
+        with app.transaction() as session:
+            home_stations.heard(session, [r for r in stored if isinstance(r, Pulse)])
+            home_stations.check_stations(session, datetime.now(UTC),
+                                         {r.receiver_id for r in stored})  # fmt: skip
+    except SQLAlchemyError:  # a check racing another: the next report or minute checks again
+        log.exception("home-station check after ingest failed")
 
 
 class IngestAnswer(BaseModel):
@@ -85,6 +104,7 @@ async def post_reports(request: Request, app: App) -> Any:
         window_of = app.hub.window_of(datetime.now(UTC))
         with app.transaction() as session:
             result = ingest(session, sender, items, window_of)
+        _home_stations(app, result.stored)
         fixes = app.hub.ingest(result.stored)
         if fixes or any(r.kind == "bearing" for r in result.stored):
             with app.transaction() as session:

@@ -1,0 +1,124 @@
+"""Home stations and their alerts: ``/api/v1/clients/{id}/home-station`` (register a receiver as
+the client's home station, its minutes and quiet window), ``/api/v1/home-alerts`` (the open
+wander alerts and station-silent notices) and one call that opens a search from a wander alert;
+the page ``/home-alerts`` lists them with a button that does the same.
+
+Included from :mod:`ui.routes.client_pages` (its router carries both of these routers).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from registry import home_stations
+from registry.access import allowed
+from safetynet.errors import ConflictError, ForbiddenError, NotFoundError
+from ui.deps import ApiUser, App, Authed, PageUser, check_csrf
+from ui.errors import status_of
+from ui.local_time import agency_zone, local_text
+from ui.routes.auth import FORM_EXPIRED
+from ui.templating import render
+
+api = APIRouter(tags=["home stations"])
+pages = APIRouter(include_in_schema=False)
+
+
+@api.put("/api/v1/clients/{client_id}/home-station")
+async def put_home_station(
+    app: App, user: ApiUser, client_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Register the client's home station (program staff, admins, the client's family; needs
+    the client's consent to home-station alerts): ``receiver_id``, the home's ``lat_deg`` and
+    ``lon_deg``, optionally ``wander_after_min`` (1–240; absent: chosen from the station's
+    measured reception), ``quiet_from`` and ``quiet_until`` (hours:minutes, agency time)."""
+
+    def work(session: Session) -> dict[str, Any]:
+        home_stations.set_home_station(session, user.actor, client_id, body)
+        found = home_stations.read_home_station(session, user.actor, client_id, datetime.now(UTC))
+        assert found is not None
+        return found
+
+    return await app.run(work)
+
+
+@api.get("/api/v1/clients/{client_id}/home-station")
+async def get_home_station(app: App, user: ApiUser, client_id: str) -> dict[str, Any]:
+    """The client's home station, the minutes in force, when it last reported and last heard
+    the bracelet."""
+
+    def work(session: Session) -> dict[str, Any]:
+        found = home_stations.read_home_station(session, user.actor, client_id, datetime.now(UTC))
+        if found is None:
+            raise NotFoundError(f"client_id: client {client_id!r} has no home station")
+        return found
+
+    return await app.run(work)
+
+
+@api.get("/api/v1/home-alerts")
+async def get_home_alerts(app: App, user: ApiUser) -> list[dict[str, Any]]:
+    """The open wander alerts (first) and station-silent notices, newest first."""
+    return await app.run(lambda session: home_stations.open_alerts(session, user.actor))
+
+
+@api.post("/api/v1/home-alerts/{alert_id}/search", status_code=201)
+async def post_search_from_alert(app: App, user: ApiUser, alert_id: str) -> dict[str, Any]:
+    """Open a search from a wander alert: the home as the last known point, the time the
+    station last heard the bracelet as the time last seen (dispatchers and admins). Asked
+    again, it answers with the same search."""
+
+    def work(session: Session) -> dict[str, Any]:
+        search = home_stations.search_from_alert(session, user.actor, alert_id)
+        return {"search_id": search.id, "url": f"/searches/{search.id}"}
+
+    return await app.run(work)
+
+
+def _shown(rows: list[dict[str, Any]], zone: tzinfo) -> list[dict[str, Any]]:
+    """The alerts as the page says them: times on the agency's clock, and how long ago."""
+    now = datetime.now(UTC)
+    out = []
+    for row in rows:
+        since = row["last_heard_at"] or row["raised_at"]
+        ago_min = max(0, int((now - datetime.fromisoformat(since)).total_seconds() // 60))
+        out.append({**row, "last_heard_text": local_text(row["last_heard_at"], zone),
+                    "raised_text": local_text(row["raised_at"], zone),
+                    "ago": "less than a minute" if ago_min < 1 else
+                    f"{ago_min} minute{'s' if ago_min != 1 else ''}"})  # fmt: skip
+    return out
+
+
+async def _page(request: Request, app: App, user: Authed, error: str = "") -> Response:
+    rows = await app.run(lambda session: home_stations.open_alerts(session, user.actor))
+    return render(request, "home_alerts.html", user,
+                  alerts=_shown(rows, agency_zone(app.settings)), error=error[:300],
+                  can_search=allowed(user.role, "write", "search"))  # fmt: skip
+
+
+@pages.get("/home-alerts")
+async def home_alerts_page(request: Request, app: App, user: PageUser, error: str = "") -> Response:
+    return await _page(request, app, user, error)
+
+
+@pages.post("/home-alerts/{alert_id}/search")
+async def search_from_alert_page(
+    request: Request, app: App, user: PageUser, alert_id: str,
+    csrf: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    try:
+        check_csrf(user, csrf, FORM_EXPIRED)
+
+        def work(session: Session) -> str:
+            return home_stations.search_from_alert(session, user.actor, alert_id).id
+
+        search_id = await app.run(work)
+    except (ConflictError, ForbiddenError, NotFoundError) as err:
+        page = await _page(request, app, user, str(err))
+        page.status_code = status_of(err)
+        return page
+    return RedirectResponse(f"/searches/{search_id}", status_code=303)
