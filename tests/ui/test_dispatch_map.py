@@ -279,7 +279,8 @@ def test_first_fix_alerts_and_legend(browser: Any, live: dict[str, Any]) -> None
     )
     assert twice[:2] == [200, "Dispatcher"], twice
     assert twice[2] == 422, twice
-    assert "heard, first-fix, found" in twice[3], twice
+    assert '"key"' in twice[3], twice  # named, with the keys it takes
+    assert "heard|first-fix|found|silent:" in twice[3], twice
     assert errors + other_errors == []
     other_context.close()
     context.close()

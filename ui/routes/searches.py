@@ -114,6 +114,7 @@ class Acknowledgement(_Body):
     key: str = Field(
         min_length=1,
         max_length=100,
+        pattern=f"^(?:{searches.ALERT_KEY.pattern})$",
         description="the alert: heard, first-fix, found or silent:<receiver id>:<seconds since "
         "1970 of its last report>",
     )
