@@ -54,7 +54,14 @@
     if (m < 60) return `${m} min ago`;
     return `${Math.floor(m / 60)} h ${m % 60} min ago`;
   }
-  function clock(when) { return new Date(when).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
+  // Times on the agency's wall clock, as on the dispatcher's map (its zone from the server).
+  function clock(when) {
+    const d = new Date(when);
+    if (Number.isNaN(d.getTime())) return "";
+    const zone = root.dataset.zone ? { timeZone: root.dataset.zone } : {};
+    const text = d.toLocaleTimeString("en-GB", { ...zone, hour: "2-digit", minute: "2-digit" });
+    return root.dataset.zoneName ? `${text} ${root.dataset.zoneName}` : text;
+  }
 
   // --- the team's own receivers and the others ----------------------------------------------------
   function isOwn(r) { return handhelds.includes(r.receiver_id) || (teamName !== null && r.team === teamName); }
