@@ -25,9 +25,10 @@ every second (spec/air-interface.md), so a gap of m minutes is 60·m frames miss
 independent losses never make one (at 90 % loss per frame, 180 in a row happen with probability
 0.9¹⁸⁰ ≈ 6·10⁻⁹); what makes gaps are correlated outages — a doorway null, the body between the
 bracelet and the antenna, a bath. The default is the shortest whole number of minutes, from
-:data:`MIN_WANDER_AFTER_MIN`, that the station's own gaps of the last week exceeded fewer than
-:data:`FALSE_ALERTS_PER_WEEK` times a week (gaps longer than :data:`OUTING_S` are outings, the
-person away with someone, not reception).
+:data:`MIN_WANDER_AFTER_MIN`, at which the station's own gaps of the last week would have raised
+fewer than :data:`FALSE_ALERTS_PER_WEEK` alerts a week outside the quiet window (gaps longer
+than :data:`OUTING_S` are outings, the person away with someone, not reception).
+``bench/home_false_alerts.py`` measures what that gives over simulated weeks at home.
 
 :func:`heard` is what the ingest calls with the pulses it stored: a home station hearing its
 client's bracelet logs that day's daily test (by the station: heard, with the RSSI and the
@@ -40,9 +41,9 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import func, select
@@ -108,31 +109,60 @@ LOW_BATTERY = "battery-low"
 
 
 # --- the default from measured reception (pure) -------------------------------------------------
+QuietAt = Callable[[float], bool]  # whether a moment (POSIX seconds) is in the quiet window
+
+
 def gaps_s(times_s: Sequence[float]) -> list[float]:
     """The gaps between consecutive hearings, in seconds (``times_s`` in order)."""
     return [b - a for a, b in itertools.pairwise(times_s)]
 
 
-def gaps_over_per_week(gaps: Sequence[float], span_s: float, minutes: int) -> float:
-    """How many of ``gaps`` (seconds, measured over ``span_s``) were longer than ``minutes``
-    and not outings, scaled to a week: the false wander alerts a week at that setting."""
-    if span_s <= 0:
-        return math.inf
-    n = sum(1 for g in gaps if minutes * 60.0 < g <= OUTING_S)
-    return n * WEEK_S / span_s
+def alerts_in(times_s: Sequence[float], minutes: int, quiet: QuietAt | None = None) -> int:
+    """The wander alerts checks once a minute (on the minute) would raise over a station's
+    hearings at ``times_s`` (POSIX seconds, in order) with ``minutes``: one for each gap that
+    outlasts them at a check outside the quiet window; gaps longer than :data:`OUTING_S` are
+    outings, not reception, and not counted."""
+    limit_s = minutes * 60.0
+    alerts = 0
+    for a, b in itertools.pairwise(times_s):
+        if b - a <= limit_s or b - a > OUTING_S:
+            continue
+        tick = (math.floor((a + limit_s) / 60.0) + 1) * 60.0  # the first check past the limit
+        while tick < b:
+            if quiet is None or not quiet(tick):
+                alerts += 1
+                break
+            tick += 60.0
+    return alerts
 
 
-def default_wander_after_min(gaps: Sequence[float], span_s: float) -> int:
-    """The wander minutes chosen from a station's measured gaps (seconds) over ``span_s``: the
-    shortest from :data:`MIN_WANDER_AFTER_MIN` whose false alerts a week stay below
-    :data:`FALSE_ALERTS_PER_WEEK`, at most :data:`MAX_DEFAULT_WANDER_AFTER_MIN`; with less than
-    :data:`MIN_MEASURED_S` measured, :data:`DEFAULT_WANDER_AFTER_MIN`."""
+def default_wander_after_min(times_s: Sequence[float], quiet: QuietAt | None = None) -> int:
+    """The wander minutes chosen from a station's measured hearings (POSIX seconds, in order):
+    the shortest from :data:`MIN_WANDER_AFTER_MIN` whose alerts, outside the quiet window and
+    scaled to a week, stay below :data:`FALSE_ALERTS_PER_WEEK`, at most
+    :data:`MAX_DEFAULT_WANDER_AFTER_MIN`; with less than :data:`MIN_MEASURED_S` measured,
+    :data:`DEFAULT_WANDER_AFTER_MIN`."""
+    span_s = times_s[-1] - times_s[0] if len(times_s) > 1 else 0.0
     if span_s < MIN_MEASURED_S:
         return DEFAULT_WANDER_AFTER_MIN
+    shortest_s = MIN_WANDER_AFTER_MIN * 60.0
+    ends = [x for a, b in itertools.pairwise(times_s) if b - a > shortest_s for x in (a, b)]
     for minutes in range(MIN_WANDER_AFTER_MIN, MAX_DEFAULT_WANDER_AFTER_MIN + 1):
-        if gaps_over_per_week(gaps, span_s, minutes) < FALSE_ALERTS_PER_WEEK:
+        # Only the long gaps matter: each as a pair of hearings of its own.
+        alerts = sum(alerts_in(ends[i : i + 2], minutes, quiet) for i in range(0, len(ends), 2))
+        if alerts * WEEK_S / span_s < FALSE_ALERTS_PER_WEEK:
             return minutes
     return MAX_DEFAULT_WANDER_AFTER_MIN
+
+
+def quiet_at(quiet_from: time | None, quiet_until: time | None, zone: tzinfo | None) -> QuietAt:
+    """The quiet window as a test of moments (POSIX seconds), on the agency's clock."""
+
+    def test(t_s: float) -> bool:
+        local = datetime.fromtimestamp(t_s, UTC).astimezone(zone).time()
+        return in_quiet_window(local, quiet_from, quiet_until)
+
+    return test
 
 
 def in_quiet_window(local: time, quiet_from: time | None, quiet_until: time | None) -> bool:
@@ -267,8 +297,8 @@ def _measure(session: Session, station: HomeStation, bracelet: Bracelet, now: da
             StoredReport.bracelet_id == _hex(bracelet), StoredReport.kind == "pulse",
             StoredReport.t >= since, StoredReport.t <= now)
         .order_by(StoredReport.t))]  # fmt: skip
-    span = times[-1] - times[0] if len(times) > 1 else 0.0
-    station.measured_after_min = default_wander_after_min(gaps_s(times), span)
+    quiet = quiet_at(station.quiet_from, station.quiet_until, notifier_of(session).zone)
+    station.measured_after_min = default_wander_after_min(times, quiet)
     station.measured_at = now
     return station.measured_after_min
 

@@ -38,6 +38,7 @@ HOME = (42.30206, -71.05761)
 STATION = "HOME-0042"
 BRACELET = 0x3A7F
 CONSENT = {"consent_home_alerts": True, "consent_given_by": "the client"}
+START = datetime(2026, 11, 30, tzinfo=UTC)  # a Monday, midnight
 
 
 @pytest.fixture
@@ -283,16 +284,41 @@ def test_a_station_logs_the_daily_test_and_low_battery_is_told_at_once(
 
 def test_the_default_minutes_come_from_measured_reception() -> None:
     day = 24 * 3600.0
+    t0 = START.timestamp()
+
+    def heard(gaps: list[float]) -> list[float]:
+        """Hearings 5 s apart for a week but for ``gaps`` (seconds) each day, the first at
+        10:00:05, the next at 15:00:05 and so on (5 s past the minute: the checks' phase)."""
+        starts = [t0 + i * day + (10 + 5 * j) * 3600 + 5 for i in range(7)
+                  for j in range(len(gaps))]  # fmt: skip
+        times, t, k = [], t0, 0
+        while t < t0 + 7 * day:
+            times.append(t)
+            if k < len(starts) and t >= starts[k]:
+                t += gaps[k % len(gaps)]
+                k += 1
+            else:
+                t += 5.0
+        return times
+
     # Less than a day measured: the plain default.
-    assert hs.default_wander_after_min([5.0], 3600.0) == hs.DEFAULT_WANDER_AFTER_MIN
-    # A week with two doorway nulls of 4 minutes a day: 14 gaps over 4 min a week, none over 5.
-    gaps = [240.5] * 14 + [1.0] * 1000
-    assert hs.gaps_over_per_week(gaps, 7 * day, 4) == 14
-    assert hs.default_wander_after_min(gaps, 7 * day) == 5
+    assert hs.default_wander_after_min([t0, t0 + 3600.0]) == hs.DEFAULT_WANDER_AFTER_MIN
+    # Two doorway nulls of 5 min 30 s a day: checks on the minute see them at 4 minutes
+    # (the check 4 min 55 s in), never at 5 (the gap ends 25 s past the limit, before a check).
+    week = heard([330.0, 330.0])
+    assert hs.alerts_in(week, 4) == 14
+    assert hs.alerts_in(week, 5) == 0
+    assert hs.default_wander_after_min(week) == 5
     # Outings (away 3 hours with the family) are not reception.
-    assert hs.default_wander_after_min([3 * 3600.0] * 7, 7 * day) == hs.MIN_WANDER_AFTER_MIN
+    assert hs.default_wander_after_min(heard([3 * 3600.0])) == hs.MIN_WANDER_AFTER_MIN
     # Reception so poor that every setting would cry wolf: the longest default.
-    assert hs.default_wander_after_min([1900.0] * 50, 7 * day) == hs.MAX_DEFAULT_WANDER_AFTER_MIN
+    assert hs.default_wander_after_min(heard([1900.0] * 4)) == hs.MAX_DEFAULT_WANDER_AFTER_MIN
+    # A gap wholly inside the quiet window raises nothing; one that outlasts it, at its end.
+    night = hs.quiet_at(time(22, 0), time(7, 0), UTC)
+    at_23 = START.replace(hour=23).timestamp()
+    assert hs.alerts_in([at_23, at_23 + 3600.0], 3, night) == 0
+    at_6 = START.replace(hour=6, minute=50).timestamp()
+    assert hs.alerts_in([at_6, at_6 + 3600.0], 3, night) == 1
     assert hs.in_quiet_window(time(23, 30), time(22, 0), time(7, 0))
     assert hs.in_quiet_window(time(6, 59), time(22, 0), time(7, 0))
     assert not hs.in_quiet_window(time(7, 0), time(22, 0), time(7, 0))
