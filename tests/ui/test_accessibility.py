@@ -59,6 +59,7 @@ def _pages(seeded: Any) -> list[tuple[str, str | None, str, str | None]]:
         ("home-searcher", "team1", "/", None),
         ("home-admin", "admin", "/", None),
         ("program", "staff", "/program", None),
+        ("home-alerts", "dispatcher", "/home-alerts", None),
         ("enrol-family", "family", "/clients/new", "form"),
         ("client-family", "family", f"/clients/{client}", "form"),
         ("client-admin", "admin", f"/clients/{client}", "form"),
@@ -141,7 +142,9 @@ def test_the_keyboard_alone_logs_in_and_reaches_the_open_search_form(
     context = browser.new_context(viewport=SCREENS["phone"])
     page = context.new_page()
     page.goto(f"{live['base']}/login")
-    assert _focused(page)["name"] == "username"  # the login form takes the keys at once
+    # The login form takes the keys at once (autofocus lands once the page has loaded).
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'username'",
+                           timeout=10_000)  # fmt: skip
     page.keyboard.type("dispatcher")
     page.keyboard.press("Tab")
     assert _focused(page)["name"] == "password"
