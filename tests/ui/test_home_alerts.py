@@ -208,3 +208,62 @@ def test_the_alert_page_on_a_desktop_and_a_phone(
                 page.wait_for_url(re.compile(r".*/searches/[0-9a-f]{32}$"))
             context.close()
     app.state.safetynet.engine.dispose()
+
+
+def test_the_family_sets_the_home_station_and_its_quiet_window_on_the_record_page(
+    tmp_path: Path, browser: Any
+) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    seed(url)
+    app = _app(tmp_path, url)
+    with TestClient(app) as family:
+        csrf = login(family, "family")
+        made = family.post("/api/v1/clients", headers={"X-CSRF-Token": csrf},
+                           json={"first_name": "Rose", "last_name": "Hill",
+                                 "date_of_birth": "1940-03-03"})  # fmt: skip
+        rose = made.json()["id"]
+        page = family.get(f"/clients/{rose}", headers=HTML).text
+        assert "No consent to home-station alerts is recorded" in page
+        assert 'id="home-station-form"' not in page
+        version = family.get(f"/api/v1/clients/{rose}").json()["version"]
+        consented = family.patch(f"/api/v1/clients/{rose}", headers={"X-CSRF-Token": csrf},
+                                 json={"version": version, "changes": {
+                                     "consent_home_alerts": True,
+                                     "consent_given_by": "Mary Hill (daughter)"}})  # fmt: skip
+        assert consented.status_code == 200, consented.text
+        form = {"csrf": csrf, "receiver_id": STATION, "lat_deg": "42.30555",
+                "lon_deg": "north", "wander_after_min": "12", "quiet_from": "22:30",
+                "quiet_until": ""}  # fmt: skip
+        refused = family.post(f"/clients/{rose}/home-station", data=form, headers=HTML)
+        assert refused.status_code == 200  # back on the record page, the message on it
+        assert "longitude within -180..180" in refused.text
+        assert "both its start and its end" not in refused.text  # one problem at a time here
+        form.update(lon_deg="-71.06012", quiet_until="07:00")
+        saved = family.post(f"/clients/{rose}/home-station", data=form, headers=HTML)
+        assert f"Home station {STATION} saved." in saved.text
+        assert (
+            "An alert after <strong>12 minutes</strong> unheard, never between 22:30 and 07:00"
+            in (saved.text)
+        )
+        got = family.get(f"/api/v1/clients/{rose}/home-station").json()
+        assert (got["quiet_from"], got["quiet_until"], got["wander_after_min"]) == (
+            "22:30", "07:00", 12)  # fmt: skip
+    with running_server(app) as base:
+        for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            context = browser.new_context(viewport=viewport)
+            page = context.new_page()
+            page.goto(f"{base}/login")
+            page.fill('input[name="username"]', "family")
+            page.fill('input[name="password"]', "correct horse battery")
+            page.click('button[type="submit"]')
+            page.wait_for_url(re.compile(r".*/$"))
+            page.goto(f"{base}/clients/{rose}#home-station")
+            section = page.locator("#home-station")
+            assert "12 minutes" in section.inner_text()
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], f"the page is {width} px wide on a {name}"
+            section.screenshot(path=str(SHOTS / f"home-station-{name}.png"))
+            page.locator("#consent").screenshot(path=str(SHOTS / f"consent-{name}.png"))
+            context.close()
+    app.state.safetynet.engine.dispose()

@@ -272,11 +272,15 @@ def _record_context(session: Session, user: Authed, client_id: str) -> dict[str,
         ]  # fmt: skip
         row = session.get(Client, client_id)
         out["bracelet_warning"] = None if row is None else service.bracelet_warning(session, row)
+        out["home_station"] = home_alerts.station_view(session, user, client_id)
+        out["can_write_program"] = allowed(user.role, "write", "program")
     if out["can_keep"]:
         out["stock"] = bracelets.program_gaps(session, user.actor)["bracelets_without_client"]
     spot = next((p for p in record.get("places", []) if p.get("lat_deg") is not None), None)
     centre = (spot["lat_deg"], spot["lon_deg"]) if spot else _searches_centre(session, user)
     out["centre"] = centre
+    home = next((p for p in record.get("places", []) if p.get("lat_deg") is not None), None)
+    out["home_guess"] = None if home is None else (home["lat_deg"], home["lon_deg"])
     return out
 
 

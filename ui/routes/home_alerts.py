@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from registry import home_stations
 from registry.access import allowed
+from registry.fields import RegistryInputError
+from registry.notify import notifier_of
 from safetynet.errors import ConflictError, ForbiddenError, NotFoundError
 from ui.deps import ApiUser, App, Authed, PageUser, check_csrf
 from ui.errors import status_of
-from ui.local_time import agency_zone, local_text
+from ui.local_time import agency_zone, local_text, machine_zone
 from ui.routes.auth import FORM_EXPIRED
 from ui.templating import render
 
@@ -77,6 +80,53 @@ async def post_search_from_alert(app: App, user: ApiUser, alert_id: str) -> dict
         return {"search_id": search.id, "url": f"/searches/{search.id}"}
 
     return await app.run(work)
+
+
+def station_view(session: Session, user: Authed, client_id: str) -> dict[str, Any] | None:
+    """The client's home station as the record page shows it (times on the agency's clock)."""
+    found = home_stations.read_home_station(session, user.actor, client_id, datetime.now(UTC))
+    if found is None:
+        return None
+    zone = notifier_of(session).zone or machine_zone()  # the agency's, as the session carries it
+    return {**found, "last_report_text": local_text(found["last_report_at"], zone),
+            "last_heard_text": local_text(found["last_heard_at"], zone)}  # fmt: skip
+
+
+def _number(value: str, whole: bool = False) -> Any:
+    """A number typed in the form; the text itself when it is none (refused with its message)."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return int(text) if whole else float(text)
+    except ValueError:
+        return text
+
+
+@pages.post("/clients/{client_id}/home-station")
+async def home_station_form(
+    app: App, user: PageUser, client_id: str,
+    receiver_id: Annotated[str, Form(max_length=200)] = "",
+    lat_deg: Annotated[str, Form(max_length=40)] = "",
+    lon_deg: Annotated[str, Form(max_length=40)] = "",
+    wander_after_min: Annotated[str, Form(max_length=10)] = "",
+    quiet_from: Annotated[str, Form(max_length=10)] = "",
+    quiet_until: Annotated[str, Form(max_length=10)] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """The record page's home-station form; back to the record with what was done or why not."""
+    data = {"receiver_id": receiver_id, "lat_deg": _number(lat_deg),
+            "lon_deg": _number(lon_deg), "wander_after_min": _number(wander_after_min, True),
+            "quiet_from": quiet_from or None, "quiet_until": quiet_until or None}  # fmt: skip
+    try:
+        check_csrf(user, csrf, FORM_EXPIRED)
+        await app.run(lambda s: home_stations.set_home_station(s, user.actor, client_id, data))
+    except (RegistryInputError, ConflictError, ForbiddenError, NotFoundError) as err:
+        return RedirectResponse(
+            f"/clients/{client_id}?error={quote(str(err)[:300])}#home-station", 303
+        )
+    done = quote(f"Home station {receiver_id.strip()} saved.")
+    return RedirectResponse(f"/clients/{client_id}?notice={done}#home-station", 303)
 
 
 def _shown(rows: list[dict[str, Any]], zone: tzinfo) -> list[dict[str, Any]]:
