@@ -156,6 +156,15 @@ def login(client: httpx.Client | Any, username: str, password: str = PASSWORD) -
     return csrf.group(1)
 
 
+def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> None:
+    """Log ``page`` (Playwright) in through the login form; waits for the home page."""
+    page.goto(f"{base}/login")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', password)
+    page.click('button[type="submit"]')
+    page.wait_for_url(re.compile(r".*/$"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -24,6 +24,7 @@ from tests.ui_support import (
     scenario_reports,
     seed,
     settings_for,
+    sign_in,
 )
 from ui.app import create_app
 
@@ -70,14 +71,6 @@ def _pages(seeded: Any) -> list[tuple[str, str | None, str, str | None]]:
     ]
 
 
-def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/$"))
-
-
 def _serious(results: dict[str, Any]) -> list[str]:
     out = []
     for v in results["violations"]:
@@ -100,7 +93,7 @@ def test_every_page_has_no_serious_or_critical_violation(browser: Any, live: dic
             if user not in contexts:
                 contexts[user] = browser.new_context(viewport=SCREENS[screen])
                 if user:
-                    _login(contexts[user].new_page(), base, user)
+                    sign_in(contexts[user].new_page(), base, user)
             page = contexts[user].new_page()
             page.goto(f"{base}{path}")
             if name == "login-error":
@@ -184,7 +177,7 @@ def test_the_family_sees_the_search_under_way_and_nothing_clinical(
     base, seeded = live["base"], live["seeded"]
     context = browser.new_context(viewport=SCREENS[screen])
     page = context.new_page()
-    _login(page, base, "family")
+    sign_in(page, base, "family")
     box = page.locator(".search-under-way")
     assert box.is_visible()
     words = box.inner_text()

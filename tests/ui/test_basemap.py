@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -20,11 +19,11 @@ from PIL import Image
 from tests.ui_support import (
     ARTIFACTS,
     ORIGIN,
-    PASSWORD,
     free_port,
     running_server,
     seed,
     settings_for,
+    sign_in,
 )
 from ui.app import create_app
 
@@ -35,11 +34,7 @@ def _map_page(browser: Any, base: str, search_id: str, requests: list[str]) -> A
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', "dispatcher")
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/$"))
+    sign_in(page, base, "dispatcher")
     page.goto(f"{base}/searches/{search_id}")
     return page
 

@@ -23,12 +23,12 @@ import pytest
 from tests.ui_support import (
     ARTIFACTS,
     ORIGIN,
-    PASSWORD,
     Feeder,
     running_server,
     scenario_reports,
     seed,
     settings_for,
+    sign_in,
 )
 from ui.app import create_app
 
@@ -48,14 +48,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"base": base, "seeded": seeded, "feeder": feeder}
         feeder.stop()
     app.state.safetynet.engine.dispose()
-
-
-def _login(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/$"))
 
 
 def _refuse(dialog: Any, seen: list[str]) -> None:
@@ -80,7 +72,7 @@ def test_dispatcher_sees_a_fix_appear_and_move_with_nothing_leaving_localhost(
     page.on("websocket", lambda ws: requests.append(ws.url))
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    _login(page, base, "dispatcher")
+    sign_in(page, base, "dispatcher")
     page.goto(f"{base}/searches/{search_id}")
     page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
     # A fix appears...
@@ -116,7 +108,7 @@ def test_a_hostile_name_is_text_everywhere_and_no_script_runs(
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: _refuse(d, dialogs))
-    _login(page, base, "family")
+    sign_in(page, base, "family")
     page.goto(f"{base}/clients/new")
     page.fill('input[name="first_name"]', hostile)
     page.fill('input[name="last_name"]', "Doe")
@@ -136,7 +128,7 @@ def test_a_hostile_name_is_text_everywhere_and_no_script_runs(
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.on("dialog", lambda d: _refuse(d, dialogs))
-    _login(page, base, "admin")
+    sign_in(page, base, "admin")
     page.goto(client_url)
     assert hostile in page.inner_text("h1")
     client_id = client_url.rsplit("/", 1)[1]
@@ -160,7 +152,7 @@ def test_a_family_cannot_open_another_familys_client_or_a_search(
     base, seeded = live["base"], live["seeded"]
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
-    _login(page, base, "family2")
+    sign_in(page, base, "family2")
     assert "Walter" not in page.inner_text("main")
     response = page.goto(f"{base}/clients/{seeded.client_id}")
     assert response is not None
@@ -179,7 +171,7 @@ def test_a_family_cannot_open_another_familys_client_or_a_search(
     # Their own client's family sees the record, but not the clinical panel of the search.
     context = browser.new_context(bypass_csp=True)
     page = context.new_page()
-    _login(page, base, "family")
+    sign_in(page, base, "family")
     response = page.goto(f"{base}/clients/{seeded.client_id}")
     assert response is not None
     assert response.status == 200
@@ -195,7 +187,7 @@ def test_the_team_page_sends_a_manual_bearing_that_reaches_the_dispatchers_map(
     base, search_id = live["base"], live["seeded"].search_id
     dispatcher = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
     dpage = dispatcher.new_page()
-    _login(dpage, base, "dispatcher")
+    sign_in(dpage, base, "dispatcher")
     dpage.goto(f"{base}/searches/{search_id}")
     dpage.wait_for_function("document.getElementById('live-state').textContent === 'live'")
     here = (42.3035, -71.0600)
@@ -204,7 +196,7 @@ def test_the_team_page_sends_a_manual_bearing_that_reaches_the_dispatchers_map(
                                geolocation={"latitude": here[0], "longitude": here[1]},
                                permissions=["geolocation"])  # fmt: skip
     tpage = team.new_page()
-    _login(tpage, base, "team1")
+    sign_in(tpage, base, "team1")
     tpage.goto(f"{base}/searches/{search_id}/team")
     tpage.wait_for_function("document.getElementById('my-position').textContent.startsWith('Me:')")
     tpage.wait_for_function("/ (m|km) /.test(document.getElementById('to-target').textContent)",

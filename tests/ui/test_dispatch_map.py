@@ -25,12 +25,12 @@ from registry.searches import assign_team
 from registry.service import Actor
 from tests.ui_support import (
     ARTIFACTS,
-    PASSWORD,
     Feeder,
     running_server,
     scenario_reports,
     seed,
     settings_for,
+    sign_in,
 )
 from ui.app import create_app
 from ui.security import token_digest
@@ -83,11 +83,7 @@ def live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
 
 def _login(context: Any, base: str, username: str = "dispatcher") -> Any:
     page = context.new_page()
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/$"))
+    sign_in(page, base, username)
     return page
 
 

@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session
 
 from registry.db import make_engine
 from registry.models import AuditEntry, Bracelet, Client, Search, User
-from tests.ui_support import ARTIFACTS, ORIGIN, PASSWORD, running_server, seed, settings_for
+from tests.ui_support import (
+    ARTIFACTS,
+    ORIGIN,
+    running_server,
+    seed,
+    settings_for,
+    sign_in,
+)
 from ui.app import create_app
 
 SHOTS = ARTIFACTS / "screenshots"
@@ -95,11 +102,7 @@ class Steps:
 
 def _login(page: Any, base: str, username: str) -> None:
     page.context.clear_cookies()
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/$"))
+    sign_in(page, base, username)
 
 
 def _db(server: dict[str, Any]) -> Session:

@@ -29,7 +29,7 @@ from tests.mail_support import (
     smtp_server,
     text_of,
 )
-from tests.ui_support import ARTIFACTS, ORIGIN, login, running_server, seed, settings_for
+from tests.ui_support import ARTIFACTS, ORIGIN, login, running_server, seed, settings_for, sign_in
 from ui.app import create_app
 
 HTML = {"accept": "text/html"}
@@ -252,11 +252,7 @@ def test_the_notices_section_on_a_desktop_and_a_phone(
         for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             context = browser.new_context(viewport=viewport)
             page = context.new_page()
-            page.goto(f"{base}/login")
-            page.fill('input[name="username"]', "admin")
-            page.fill('input[name="password"]', "correct horse battery")
-            page.click('button[type="submit"]')
-            page.wait_for_url(re.compile(r".*/$"))
+            sign_in(page, base, "admin", "correct horse battery")
             page.goto(f"{base}/program#notices")
             section = page.locator("#notices")
             assert "Sgt. Dana Ruiz" in section.inner_text()

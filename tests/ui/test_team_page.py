@@ -36,13 +36,13 @@ from playwright.sync_api import expect
 from safetynet.geodesy import inverse
 from tests.ui_support import (
     ARTIFACTS,
-    PASSWORD,
     Feeder,
     login,
     running_server,
     scenario_reports,
     seed,
     settings_for,
+    sign_in,
 )
 from ui.app import create_app
 
@@ -114,11 +114,7 @@ def _team_page(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/login")
-    page.fill('input[name="username"]', user)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('button[type="submit"]')
-    page.wait_for_url(re.compile(r".*/$"))
+    sign_in(page, base, user)
     page.goto(f"{base}/searches/{search_id}/team")
     return context, page, errors
 

@@ -26,7 +26,7 @@ from registry.models import Role
 from registry.service import Actor, enrol
 from safetynet.errors import ConfigError, InputError
 from safetynet.settings import _from_environment
-from tests.ui_support import ORIGIN, PASSWORD, login, running_server, seed, settings_for
+from tests.ui_support import ORIGIN, login, running_server, seed, settings_for, sign_in
 from ui.app import create_app
 from ui.usng import parse_usng, usng
 
@@ -237,11 +237,7 @@ def test_a_dispatcher_opens_a_search_at_a_typed_reference(browser: Any, tmp_path
     with running_server(app) as base:
         context = browser.new_context(viewport={"width": 390, "height": 844})
         page = context.new_page()
-        page.goto(f"{base}/login")
-        page.fill('input[name="username"]', "dispatcher")
-        page.fill('input[name="password"]', PASSWORD)
-        page.click('button[type="submit"]')
-        page.wait_for_url(re.compile(r".*/$"))
+        sign_in(page, base, "dispatcher")
         page.select_option('select[name="client_id"]', other_id)
         page.fill("#open-search-place", "19T ZZ 1 1")
         assert "Not a place" in page.inner_text("#open-search-place-read")
