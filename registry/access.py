@@ -42,8 +42,9 @@ MATRIX: dict[Role, dict[str, set[str]]] = {
 
 # Duties that are not reading or writing one kind of data: who may do them.
 Duty = Literal[
-    "send_field_reports", "browse_clients", "program_lists", "receiver_tokens", "notify_targets"
-]
+    "send_field_reports", "browse_clients", "program_lists", "receiver_tokens", "notify_targets",
+    "fleet_sightings",
+]  # fmt: skip
 DUTIES: dict[Duty, frozenset[Role]] = {
     # Manual bearings, silences and "heard here" from a browser (a searcher only while on a team
     # of an active search: the ingest checks that against the searches).
@@ -58,6 +59,9 @@ DUTIES: dict[Duty, frozenset[Role]] = {
     # Where the program's notices go (e-mail, SMS gateways, chat webhooks; their URLs hold
     # passwords): program staff see the targets, masked, and the notices sent.
     "notify_targets": frozenset({Role.ADMIN}),
+    # The fleet's sealed sightings of a client: only while a search for them is open (the
+    # registry refuses every role otherwise), and every reading audited.
+    "fleet_sightings": frozenset({Role.DISPATCHER, Role.CLINICIAN, Role.ADMIN}),
 }
 
 

@@ -108,7 +108,8 @@ def add_parser(subparsers: Any) -> None:
         description="Check every home station once (run it every minute from cron: an alert "
         "then comes within the client's minutes plus one). A bracelet a station that keeps "
         "reporting no longer hears raises a wander alert; a station that stopped reporting "
-        "raises a station-silent notice. Prints each alert raised, by its id and kind.",
+        "raises a station-silent notice. Fleet sightings past their 72 hours are erased. "
+        "Prints each alert raised, by its id and kind.",
     )  # fmt: skip
     h.set_defaults(handler=run_home_check)
     x = sub.add_parser("export", help="the full record of one client, as JSON (audited)")
@@ -327,6 +328,7 @@ def run_home_check(args: argparse.Namespace) -> int:
 
     from registry.home_stations import check_stations
     from registry.notify import NOTIFIER, OUTBOX, SEND_TIMEOUT_S, Notifier
+    from registry.sightings import purge
     from safetynet.settings import get_settings
 
     zone_name = get_settings().time_zone
@@ -334,9 +336,13 @@ def run_home_check(args: argparse.Namespace) -> int:
     session, _ = _open(args)
     with session:
         session.info[NOTIFIER] = Notifier(outbox=OUTBOX, zone=zone)
-        raised = check_stations(session, datetime.now(UTC))
+        now = datetime.now(UTC)
+        raised = check_stations(session, now)
         shown = [(a.id, a.kind.value, a.receiver_id) for a in raised]
+        erased = purge(session, now)
         session.commit()
+    if erased:
+        print(f"erased {erased} fleet sighting(s) past their retention")
     for alert_id, kind, receiver_id in shown:  # ids only: cron mails what a command prints
         print(f"raised {kind} alert {alert_id} (home station {receiver_id})")
     if not shown:

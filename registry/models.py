@@ -568,3 +568,27 @@ class NoticeSent(Base):
     error: Mapped[str | None] = mapped_column(Text)  # why it failed, secrets masked
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class FleetSighting(Base):
+    """A bracelet heard by one of the fleet's receivers (a cruiser's roof station, a fire
+    station, a fixed roof site) while no search was open for its wearer, kept only with the
+    client's consent to fleet sightings and sealed: read by no one while no search is open for
+    the client, shown with an audit entry to dispatchers, clinicians and admins when one opens,
+    and erased after the retention period (:mod:`registry.sightings`)."""
+
+    __tablename__ = "fleet_sighting"
+    __table_args__ = (
+        Index("fleet_sighting_by_client", "client_id", "t"),
+        Index("fleet_sighting_by_time", "t"),
+        UniqueConstraint("receiver_id", "seq", name="fleet_sighting_once"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"))
+    receiver_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)  # the report's, to erase it with the sighting
+    t: Mapped[datetime] = mapped_column(UtcDateTime())
+    lat_deg: Mapped[float | None] = mapped_column(Float)  # where the receiver was
+    lon_deg: Mapped[float | None] = mapped_column(Float)
+    rssi_dbm: Mapped[float] = mapped_column(Float)

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from registry.access import allowed
+from registry.access import allowed, may
 from registry.models import Role
 
 KINDS = ("public", "contacts", "clinical", "co_response", "program", "search")
@@ -46,3 +46,9 @@ def test_clinical_and_co_response_rules() -> None:
 def test_family_only_for_their_own_client(kind: str) -> None:
     for action in ("read", "write"):
         assert not allowed(Role.FAMILY, action, kind, own_client=False)  # type: ignore[arg-type]
+
+
+def test_fleet_sightings_are_for_dispatchers_clinicians_and_admins() -> None:
+    # Issue #20: shown, once a search opens, to dispatcher, clinician and admin only.
+    holders = {r for r in Role if may(r, "fleet_sightings")}
+    assert holders == {Role.DISPATCHER, Role.CLINICIAN, Role.ADMIN}

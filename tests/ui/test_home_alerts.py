@@ -26,7 +26,15 @@ from registry.notify import Notifier, add_target
 from registry.service import Actor
 from tests.mail_support import Mailbox, mail_url, smtp_server, text_of
 from tests.ui.test_program_notices import _serious
-from tests.ui_support import ARTIFACTS, Seeded, login, running_server, seed, settings_for
+from tests.ui_support import (
+    ARTIFACTS,
+    TOKENS,
+    Seeded,
+    login,
+    running_server,
+    seed,
+    settings_for,
+)
 from ui.app import create_app
 from ui.security import token_digest
 
@@ -266,4 +274,44 @@ def test_the_family_sets_the_home_station_and_its_quiet_window_on_the_record_pag
             section.screenshot(path=str(SHOTS / f"home-station-{name}.png"))
             page.locator("#consent").screenshot(path=str(SHOTS / f"consent-{name}.png"))
             context.close()
+    app.state.safetynet.engine.dispose()
+
+
+def test_fleet_sightings_through_the_api_are_sealed_until_the_search_opens(
+    db_url: str, tmp_path: Path, mailbox: Mailbox
+) -> None:
+    seeded = seed(db_url)
+    app = _app(tmp_path, db_url)
+    with TestClient(app) as staff, TestClient(app) as dispatch:
+        csrf = login(staff, "staff")
+        rose = rose_at_home(db_url, seeded, mailbox, staff, csrf)
+        version = staff.get(f"/api/v1/clients/{rose}").json()["version"]
+        fleet = {"consent_fleet_sightings": True}
+        staff.patch(f"/api/v1/clients/{rose}", headers={"X-CSRF-Token": csrf},
+                    json={"version": version, "changes": fleet})  # fmt: skip
+        now = datetime.now(UTC).replace(microsecond=0)
+        heard = {"kind": "pulse", "receiver_id": "ROOF-1", "seq": 77, "t": _z(now),
+                 "channel": 7, "freq_hz": 216200000, "bracelet_id": f"{BRACELET:04X}",
+                 "rssi_dbm": -104.0, "snr_db": 9.0, "lat_deg": 42.3101,
+                 "lon_deg": -71.0601}  # fmt: skip
+        posted = staff.post("/api/v1/reports", json=[heard],
+                            headers={"Authorization": f"Bearer {TOKENS['ROOF-1']}"})  # fmt: skip
+        assert posted.json()["accepted"] == 1, posted.text
+        dcsrf = login(dispatch, "dispatcher")
+        sealed = dispatch.get(f"/api/v1/clients/{rose}/sightings", params={"reason": "x"})
+        assert sealed.status_code == 403
+        assert "sealed" in sealed.text
+        opened = dispatch.post("/api/v1/searches", headers={"X-CSRF-Token": dcsrf},
+                               json={"client_id": rose, "lat_deg": HOME[0], "lon_deg": HOME[1],
+                                     "last_seen": _z(now - timedelta(minutes=10))})  # fmt: skip
+        assert opened.status_code == 201, opened.text
+        search_id = opened.json()["id"]
+        shown = dispatch.get(f"/api/v1/searches/{search_id}/sightings",
+                             params={"reason": "search opened"})  # fmt: skip
+        assert shown.status_code == 200, shown.text
+        (row,) = shown.json()
+        assert row["receiver_id"] == "ROOF-1"
+        assert row["text"].startswith(f"heard by ROOF-1 at {now:%H:%M} UTC, ")
+        assert staff.get(f"/api/v1/searches/{search_id}/sightings",
+                         params={"reason": "x"}).status_code == 403  # fmt: skip
     app.state.safetynet.engine.dispose()

@@ -1,7 +1,9 @@
 """Home stations and their alerts: ``/api/v1/clients/{id}/home-station`` (register a receiver as
 the client's home station, its minutes and quiet window), ``/api/v1/home-alerts`` (the open
 wander alerts and station-silent notices) and one call that opens a search from a wander alert;
-the page ``/home-alerts`` lists them with a button that does the same.
+the page ``/home-alerts`` lists them with a button that does the same. The fleet's sealed
+sightings: ``/api/v1/searches/{id}/sightings`` (while the search is open, audited) and
+``/api/v1/clients/{id}/sightings`` (refused while no search is open).
 
 Included from :mod:`ui.routes.client_pages` (its router carries both of these routers).
 """
@@ -12,11 +14,11 @@ from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from registry import home_stations
+from registry import home_stations, sightings
 from registry.access import allowed
 from registry.fields import RegistryInputError
 from registry.notify import notifier_of
@@ -148,6 +150,28 @@ async def _page(request: Request, app: App, user: Authed, error: str = "") -> Re
     return render(request, "home_alerts.html", user,
                   alerts=_shown(rows, agency_zone(app.settings)), error=error[:300],
                   can_search=allowed(user.role, "write", "search"))  # fmt: skip
+
+
+@api.get("/api/v1/searches/{search_id}/sightings")
+async def get_search_sightings(
+    app: App, user: ApiUser, search_id: str, reason: Annotated[str, Query(max_length=500)] = ""
+) -> list[dict[str, Any]]:
+    """The fleet's sealed sightings of the search's client (the last first), while the search
+    is open: dispatchers, clinicians and admins, with a reason (audited)."""
+    return await app.run(
+        lambda session: sightings.sightings_for_search(session, user.actor, search_id, reason)
+    )
+
+
+@api.get("/api/v1/clients/{client_id}/sightings")
+async def get_client_sightings(
+    app: App, user: ApiUser, client_id: str, reason: Annotated[str, Query(max_length=500)] = ""
+) -> list[dict[str, Any]]:
+    """The client's sightings through their open search; refused to every role while none is
+    open (sealed)."""
+    return await app.run(
+        lambda session: sightings.sightings_of_client(session, user.actor, client_id, reason)
+    )
 
 
 @pages.get("/home-alerts")

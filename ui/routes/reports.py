@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from registry import home_stations, searches
+from registry import home_stations, searches, sightings
 from safetynet.errors import (
     BodyTooLargeError,
     ForbiddenError,
@@ -34,15 +34,18 @@ log = logging.getLogger(__name__)
 
 
 def _home_stations(app: AppState, stored: list[FieldReport]) -> None:
-    """What the stored reports tell the home stations, in a transaction of its own: a station
-    hearing its client's bracelet logs the daily test, a low-battery bit is told at once, and
-    each station that reported is checked for a wander alert. Its failure is logged, never
-    the ingest's."""
+    """What the stored reports tell the home stations and the fleet's sightings, in a
+    transaction of its own: a station hearing its client's bracelet logs the daily test, a
+    low-battery bit is told at once, each station that reported is checked for a wander alert,
+    and an enrolled bracelet heard while no search is open is kept as a sealed sighting (with
+    consent). Its failure is logged, never the ingest's."""
     if not stored:
         return
+    pulses = [r for r in stored if isinstance(r, Pulse)]
     try:
         with app.transaction() as session:
-            home_stations.heard(session, [r for r in stored if isinstance(r, Pulse)])
+            home_stations.heard(session, pulses)
+            sightings.record(session, pulses)
             home_stations.check_stations(session, datetime.now(UTC),
                                          {r.receiver_id for r in stored})  # fmt: skip
     except SQLAlchemyError:  # a check racing another: the next report or minute checks again
