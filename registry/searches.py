@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from registry import search_notices
+from registry import search_notices, sightings
 from registry.access import allowed
 from registry.models import (
     Bracelet,
@@ -383,6 +383,20 @@ class LiveSetup:
     opened_at: datetime
     category: str  # one of SEARCH_CATEGORIES
     teams: dict[str, str]  # receiver_id -> team name
+    # the fleet's last sighting with a position since the person was last seen (the map's
+    # prior evidence; registry.sightings), or None
+    sighting: LastSighting | None = None
+
+
+@dataclass(frozen=True)
+class LastSighting:
+    """Where and when one of the fleet's receivers last heard the bracelet, and how strongly."""
+
+    receiver_id: str
+    lat_deg: float
+    lon_deg: float
+    t: datetime
+    rssi_dbm: float
 
 
 def live_setup(session: Session, search_id: str) -> LiveSetup | None:
@@ -403,7 +417,13 @@ def live_setup(session: Session, search_id: str) -> LiveSetup | None:
     for team in session.scalars(select(SearchTeam).where(SearchTeam.search_id == search.id)):
         for receiver_id in team.receiver_ids:
             teams[receiver_id] = team.name
+    seen = sightings.last_sighting(session, search.client_id, as_utc(search.last_known_at))
+    last = None
+    if seen is not None and seen.lat_deg is not None and seen.lon_deg is not None:
+        last = LastSighting(seen.receiver_id, seen.lat_deg, seen.lon_deg, as_utc(seen.t),
+                            seen.rssi_dbm)  # fmt: skip
     return LiveSetup(
+        sighting=last,
         search_id=search.id,
         bracelet_id=None if bracelet is None else f"{bracelet.bracelet_id:04X}",
         channel=None if bracelet is None else bracelet.channel,

@@ -29,8 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from locator.guidance import BY_CAR, ON_FOOT, guided_team, plan
+from locator.prior import grid_size_m
 from locator.probmap import ProbMap
 from locator.tracker import Locator
+from safetynet.antennas import PATTERNS
 from safetynet.geodesy import LocalFrame, inverse
 from safetynet.reports import (
     Bearing,
@@ -134,6 +136,19 @@ class SearchState:
         prior, shaped by the map ``features`` (a GeoJSON FeatureCollection) if given."""
         lkp_t = setup.last_known_at
         frame = LocalFrame(setup.last_known_lat_deg, setup.last_known_lon_deg)
+        since_s = (setup.opened_at - lkp_t).total_seconds()
+        probmap = ProbMap.from_prior(frame, setup.category, at=setup.opened_at, since_s=since_s)
+        seen = setup.sighting
+        if seen is not None and lkp_t <= seen.t <= setup.opened_at:
+            # Heard by the fleet after last seen: the prior as of that moment (on the grid
+            # sized for the opening), the pulse's evidence there, then the walk since.
+            half_width_m, cell_m = grid_size_m(since_s)
+            probmap = ProbMap.from_prior(frame, setup.category, at=seen.t,
+                                         since_s=(seen.t - lkp_t).total_seconds(),
+                                         half_width_m=half_width_m, cell_m=cell_m)  # fmt: skip
+            east, north = frame.to_en(seen.lat_deg, seen.lon_deg)
+            probmap.strength(east, north, seen.rssi_dbm, PATTERNS["omni"].peak_gain_dbi)
+            probmap.advance(setup.opened_at)
         state = cls(
             search_id=setup.search_id,
             bracelet_id=setup.bracelet_id,
@@ -141,14 +156,10 @@ class SearchState:
             last_known=(setup.last_known_lat_deg, setup.last_known_lon_deg, lkp_t),
             teams=dict(setup.teams),
             locator=Locator(frame=frame),
-            # The prior as of the search's opening (how far they can have got by then); the map
-            # then spreads with time. Rebuilt from the same rows, it comes out the same.
-            probmap=ProbMap.from_prior(
-                frame,
-                setup.category,
-                at=setup.opened_at,
-                since_s=(setup.opened_at - lkp_t).total_seconds(),
-            ),
+            # The prior as of the search's opening (how far they can have got by then, and the
+            # fleet's last sighting); the map then spreads with time. Rebuilt from the same
+            # rows, it comes out the same.
+            probmap=probmap,
         )
         state.category = setup.category
         if features is not None:

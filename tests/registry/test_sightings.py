@@ -18,6 +18,7 @@ from registry.bracelets import add_bracelet, assign_from_inventory
 from registry.home_stations import set_home_station
 from registry.models import AuditEntry, FleetSighting, Role, StoredReport
 from registry.reports import ReportRow, store_reports
+from registry.searches import live_setup
 from registry.service import ForbiddenError, enrol, open_search
 from safetynet.geodesy import forward
 from safetynet.reports import Pulse, parse_report, report_to_json
@@ -88,8 +89,14 @@ def test_sightings_are_sealed_until_a_search_opens_and_gone_after_72_hours(
             sightings.sightings_of_client(session, actor(role), walter, "checking")
     assert session.scalar(select(AuditEntry).where(AuditEntry.entity == "fleet_sighting")) is None
 
-    search = open_search(session, DISPATCHER, walter, HOME[0], HOME[1], now - timedelta(minutes=5))
+    search = open_search(session, DISPATCHER, walter, HOME[0], HOME[1],
+                         now - timedelta(minutes=25))  # fmt: skip
     session.commit()
+    # The live map's setup takes the last sighting with a position since last seen as prior.
+    live = live_setup(session, search.id)
+    assert live is not None
+    assert live.sighting is not None
+    assert (live.sighting.receiver_id, live.sighting.t) == ("CAR-3", now - timedelta(minutes=20))
     for role in Role:
         if role in (Role.DISPATCHER, Role.CLINICIAN, Role.ADMIN):
             rows = sightings.sightings_of_client(session, actor(role), walter, "search opened")
