@@ -71,7 +71,11 @@ from common import OUT, REPO
 from numpy.typing import NDArray
 
 RELEASE_COMMIT = "dac1a92"
-TRACKERS = ("current", "release", "ss-ukf", "ss-pf")
+TRACKERS = ("current", "current-no-prior", "release", "ss-ukf", "ss-pf")
+# The working tree's tracker is run twice: with the search's last known point and last-seen
+# time (as the server runs it: the lost-person prior weighs a track's first particles), and
+# without (radio evidence alone, as the release and the Stone Soup references are run).
+TREE_OF = {"current": "current", "current-no-prior": "current", "release": "release"}
 GRID_S = 10.0
 EARLY_S = 120.0
 BEYOND_K = 3.0
@@ -122,9 +126,10 @@ class LocateProcess:
             raise RuntimeError(f"the locate child of {self.tree} stopped")
         return line
 
-    def run(self, reports: Path, fixes: Path) -> dict[str, Any]:
+    def run(self, reports: Path, fixes: Path, extra: Sequence[str] = ()) -> dict[str, Any]:
+        """``safetynet locate --input reports [extra...]`` into ``fixes``."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{reports}\t{fixes}\n")
+        self.proc.stdin.write(f"{reports}\t{fixes}\t{json.dumps(list(extra))}\n")
         self.proc.stdin.flush()
         answer: dict[str, Any] = json.loads(self._read())
         return answer
@@ -330,9 +335,14 @@ def run_task(task: tuple[str, int, str, int, tuple[str, ...]]) -> CaseResult:
     results: dict[str, TrackerResult] = {}
     for name in trackers:
         try:
-            if name in ("current", "release"):
+            if name in TREE_OF:
                 fixes_path = tmp / f"{stem}.{name}.fixes.jsonl"
-                answer = _locate(name).run(reports_path, fixes_path)
+                extra: list[str] = []
+                if name == "current":
+                    origin = case.scenario.origin
+                    extra = ["--last-known", f"{origin.lat_deg},{origin.lon_deg}",
+                             "--last-seen", case.scenario.start.isoformat()]  # fmt: skip
+                answer = _locate(TREE_OF[name]).run(reports_path, fixes_path, extra)
                 if "error" in answer:
                     results[name] = TrackerResult(error=answer["error"])
                     continue

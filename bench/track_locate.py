@@ -6,8 +6,9 @@ Started by bench/locator_track.py as a child process whose ``PYTHONPATH`` puts o
 reports as JSON Lines, through the ``locate`` subcommand's own parser and handler. It answers
 one JSON line on stdout at start (where ``locator`` was imported from) and one per request.
 
-Requests, one per stdin line: ``<reports.jsonl>\\t<fixes.jsonl>``; the answer gives the return
-code and the CPU seconds of the run, or the error.
+Requests, one per stdin line: ``<reports.jsonl>\\t<fixes.jsonl>\\t<more arguments, a JSON list>``
+(the search's last known point and last-seen time, for one run of the working tree); the
+answer gives the return code and the CPU seconds of the run, or the error.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def main() -> None:
     )  # fmt: skip
     answer.flush()
     for line in sys.stdin:
-        src, dst = line.rstrip("\n").split("\t")
+        src, dst, extra = line.rstrip("\n").split("\t")
         try:
-            args = parser.parse_args(["locate", "--input", src])
+            args = parser.parse_args(["locate", "--input", src, *json.loads(extra)])
             start = time.process_time()
             with open(dst, "w", encoding="utf-8") as out, contextlib.redirect_stdout(out):
                 rc = args.handler(args)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 from typing import Any
+
+from locator.prior import CATEGORIES
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +21,39 @@ are taken in the order they arrived and a fix is written each time the tracker (
 filter of a person who walks and stops, with each place's bearing bias and the bracelet's
 level and path-loss exponent unknown) takes one in, and between them about once a second.
 
+With --last-known (and --last-seen), a track starts from where lost people of --category are
+found that long after last seen (the probability map's prior) as well as from the radio.
+
 examples:
   safetynet sim reports --scenario scenarios/quiet-suburb.toml --out r.jsonl
   safetynet locate --input r.jsonl --batch
   safetynet locate --input r.jsonl > fixes.jsonl
+  safetynet locate --input r.jsonl --last-known 42.30206,-71.05761 \
+      --last-seen 2026-11-28T14:00:00Z > fixes.jsonl
 """
+
+
+def lat_lon(text: str) -> tuple[float, float]:
+    """``LAT,LON`` in decimal degrees."""
+    parts = text.split(",")
+    try:
+        lat, lon = (float(x) for x in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a position as LAT,LON in decimal degrees, e.g. 42.30206,-71.05761; got {text!r}"
+        ) from None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise argparse.ArgumentTypeError(f"latitude -90..90 and longitude -180..180, got {text!r}")
+    return lat, lon
+
+
+def rfc3339(text: str) -> datetime:
+    from safetynet.reports import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,11 +66,26 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--input", type=existing_file, required=True, help="reports (JSON Lines)")
     p.add_argument("--batch", action="store_true", help="one fix per bracelet from all bearings")
     p.add_argument("--skip-bad", action="store_true", help="skip bad lines instead of stopping")
+    p.add_argument(
+        "--last-known",
+        type=lat_lon,
+        metavar="LAT,LON",
+        help="where the person was last seen (the tracker's prior)",
+    )
+    p.add_argument(
+        "--last-seen",
+        type=rfc3339,
+        metavar="TIME",
+        help="when (RFC 3339, e.g. 2026-11-28T14:00:00Z; needs --last-known)",
+    )
+    p.add_argument("--category", choices=CATEGORIES, default="dementia",
+                   help="whose lost-person statistics (default dementia)")  # fmt: skip
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from locator.tracker import Locator, batch_fixes
+    from locator.tracker import LastKnown, Locator, batch_fixes
+    from safetynet.geodesy import LocalFrame
     from safetynet.report_lines import ReportReader, write_report
 
     with args.input.open(encoding="utf-8") as stream:
@@ -57,6 +103,19 @@ def run(args: argparse.Namespace) -> int:
             write_report(sys.stdout, fix)
         return 0
     locator = Locator()
+    if args.last_seen is not None and args.last_known is None:
+        print("safetynet: --last-seen needs --last-known", file=sys.stderr)
+        return 2
+    if args.last_known is not None:
+        if args.last_seen is None:
+            first = min((r.t for r in reports), default=None)
+            if first is None:
+                return 0
+            args.last_seen = first
+            print("safetynet: no --last-seen: taken as the first report's time", file=sys.stderr)
+        lat, lon = args.last_known
+        known = LastKnown(lat, lon, args.last_seen, args.category)
+        locator = Locator(frame=LocalFrame(lat, lon), last_known=known)
     for report in reports:
         for fix in locator.add(report):
             write_report(sys.stdout, fix)

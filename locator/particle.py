@@ -175,6 +175,13 @@ class ParticleTrack:
         self._maybe_resample()
         return ratio
 
+    def weigh_prior(self, weights: NDArray[np.float64]) -> None:
+        """Weigh the particles by prior knowledge of where the person is (relative weights, one
+        per particle, positive: e.g. :func:`locator.prior.point_weights`)."""
+        self.log_w = self.log_w + np.log(weights)
+        self.log_w -= self.log_w.max()
+        self._maybe_resample()
+
     def update_place(self, m: PlaceMeasurement, sigma_db: float) -> None:
         """Weigh the cloud by a place's signal strength (see :func:`locator.ranging.rss_update`)."""
         log_lik = rss_update(self.position, self.level_mean, self.level_cov, m, sigma_db)

@@ -82,6 +82,33 @@ def distance_prior(
     return out
 
 
+# The tracker's use of the same prior (:func:`point_weights`): softer than the map's, since a
+# particle cloud cannot spread back into a place it was told was out of reach.
+TRACKER_REACH_EDGE_M = 400.0  # the soft edge of the reachable disc for particles
+TRACKER_FLOOR_SHARE = 0.1  # kept for "the last known point or time was wrong"
+MIN_PRIOR_RANGE_M = 10.0  # no finer than GPS: the density is flat within this of the point
+
+
+def point_weights(
+    east_m: FloatGrid, north_m: FloatGrid, category: str, since_s: float
+) -> FloatGrid:
+    """Relative prior weights of points (a tracker's particles, metres from the last known
+    point, drawn from some other proposal) ``since_s`` seconds after last seen: the distance
+    prior's density over the plane (as :func:`distance_prior`, with a softer reach edge),
+    scaled to mean one over the points and mixed with a flat share ``TRACKER_FLOOR_SHARE``, so
+    that a wrong last known point or time weakens the truth but cannot rule it out."""
+    check_category(category)
+    mu, sigma = LOGNORMAL[category]
+    r = np.maximum(np.hypot(east_m, north_m), MIN_PRIOR_RANGE_M)
+    log_f = -((np.log(r) - mu) ** 2) / (2 * sigma**2) - 2.0 * np.log(r)  # f(r) / r, but constants
+    reach = (r - reach_m(since_s)) / TRACKER_REACH_EDGE_M
+    log_f -= np.logaddexp(0.0, reach)  # the logistic edge, in logs (no overflow far out)
+    w = np.exp(log_f - log_f.max())
+    mean = float(w.mean())
+    out: FloatGrid = (1.0 - TRACKER_FLOOR_SHARE) * w / mean + TRACKER_FLOOR_SHARE
+    return out
+
+
 def feature_weights(
     masks: Sequence[tuple[str, NDArray[np.bool_]]], category: str, shape: tuple[int, ...]
 ) -> FloatGrid:

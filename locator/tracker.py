@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+from numpy.typing import NDArray
 
 from locator.bearing_model import PLACE_BIAS_DEG, PlaceMemory, own_sigma_rad, place_sigma
 from locator.fixes import CHI2_2DOF_95, make_fix
@@ -40,6 +41,7 @@ from locator.particle import (
     disc_positions,
     wedge_positions,
 )
+from locator.prior import check_category, point_weights
 from locator.ranging import (
     AIR_SCATTER_DB,
     AIR_SHARED_DB,
@@ -53,6 +55,7 @@ from locator.ranging import (
     place_measurement,
 )
 from locator.triangulate import BearingObs, triangulate
+from safetynet.errors import InputError
 from safetynet.geodesy import LocalFrame
 from safetynet.reports import Bearing, Fix, Pulse, Report, Silence
 
@@ -86,11 +89,46 @@ class _Bracelet:
     last_fix_s: float = -math.inf
 
 
+@dataclass(frozen=True)
+class LastKnown:
+    """Where and when the person was last seen and what kind of person they are: a track that
+    starts weighs its first particles by the lost-person prior (:mod:`locator.prior`), as the
+    probability map does. Without it a track knows only the radio evidence: a bracelet heard by
+    one team along one line could be anywhere on that line."""
+
+    lat_deg: float
+    lon_deg: float
+    t: datetime
+    category: str = "dementia"
+
+    def __post_init__(self) -> None:
+        check_category(self.category)
+        if not (-90.0 <= self.lat_deg <= 90.0 and -180.0 <= self.lon_deg <= 180.0):
+            raise InputError(f"last known point: not a position: {self.lat_deg}, {self.lon_deg}")
+        if self.t.tzinfo is None:
+            raise InputError("last seen: a time with its zone (UTC offset) is needed")
+
+
 @dataclass
 class Locator:
     frame: LocalFrame | None = None
     bracelets: dict[str, _Bracelet] = field(default_factory=dict)
+    last_known: LastKnown | None = None
     _channels: dict[int, set[str]] = field(default_factory=dict)  # bracelet IDs heard per channel
+
+    def _new_track(self, positions: NDArray[np.float64], t_s: float, seed: int) -> ParticleTrack:
+        """A track from its first particles, weighed by the last known point if there is one."""
+        track = ParticleTrack(positions, t_s, seed)
+        lk = self.last_known
+        if lk is not None and self.frame is not None:
+            east, north = self.frame.to_en(lk.lat_deg, lk.lon_deg)
+            track.weigh_prior(
+                point_weights(
+                    positions[:, 0] - east, positions[:, 1] - north, lk.category,
+                    t_s - lk.t.timestamp(),
+                )
+            )  # fmt: skip
+        return track
 
     def _frame_for(self, lat: float, lon: float) -> LocalFrame:
         if self.frame is None:
@@ -128,7 +166,7 @@ class Locator:
         if b is None:
             sigma = math.hypot(own_sigma_rad(r.sigma_deg), math.radians(PLACE_BIAS_DEG))
             seed = zlib.crc32(key.encode())
-            track = ParticleTrack(
+            track = self._new_track(
                 wedge_positions(np.random.default_rng(seed), MAX_PARTICLES, rx, bearing_rad,
                                 sigma, HEARD_WITHIN_M),
                 t_s, seed,
@@ -180,7 +218,7 @@ class Locator:
             positions = disc_positions(
                 np.random.default_rng(seed), MAX_PARTICLES, (east, north), radius
             )
-            b = self.bracelets[key] = _Bracelet(ParticleTrack(positions, t_s, seed))
+            b = self.bracelets[key] = _Bracelet(self._new_track(positions, t_s, seed))
         b.n_pulses += 1
         obs = PulseObs(t_s, east, north, height, p.rssi_dbm, p.heading_deg, p.antenna)
         collector = b.collectors.setdefault(p.receiver_id, PlaceCollector())

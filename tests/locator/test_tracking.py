@@ -349,3 +349,52 @@ def test_the_fix_of_a_split_cloud_sits_on_a_place_not_between_and_its_ellipse_ho
     mean, _, _, _ = track.estimate()
     assert np.linalg.norm(mean - a) == pytest.approx(180.0, abs=10.0)
     assert inside_ellipse95(b - point, cov)
+
+
+def test_the_prior_weights_follow_the_lost_person_distances() -> None:
+    from locator.prior import LOGNORMAL, TRACKER_FLOOR_SHARE, point_weights
+
+    rng = np.random.default_rng(5)
+    # Points uniform over a 6 km disc: the weighted share within a radius is the prior's
+    # (log-normal) probability of being found that close, as far as the reach allows.
+    r = 6000.0 * np.sqrt(rng.random(400_000))
+    theta = rng.uniform(0, 2 * math.pi, r.size)
+    w = point_weights(r * np.sin(theta), r * np.cos(theta), "dementia", since_s=1e6)
+    assert w.mean() == pytest.approx(1.0)
+    assert w.min() >= TRACKER_FLOOR_SHARE * 0.999  # a wrong last known point is not ruled out
+    mu, sigma = LOGNORMAL["dementia"]
+    for radius in (300.0, 800.0, 1900.0):
+        share = float(w[r <= radius].sum() - TRACKER_FLOOR_SHARE * (r <= radius).sum()) / float(
+            (w - TRACKER_FLOOR_SHARE).sum()
+        )
+        expected = 0.5 * (1 + math.erf((math.log(radius) - mu) / (sigma * math.sqrt(2))))
+        expected /= 0.5 * (1 + math.erf((math.log(6000.0) - mu) / (sigma * math.sqrt(2))))
+        assert share == pytest.approx(expected, abs=0.03), radius
+
+
+def test_the_last_known_point_places_a_sitter_heard_along_one_line() -> None:
+    """One team takes every bearing from about one direction and the person sits near where he
+    was last seen: the bearings alone leave him anywhere along the line (the radio cannot say
+    how far), the last known point says where along it."""
+    from locator.tracker import LastKnown
+    from trials.generate import generate_case, simulate_case
+
+    case = generate_case(11, "park", 9)
+    world, reports, truth = simulate_case(case)
+    origin = case.scenario.origin
+    locator = Locator(
+        frame=world.frame,
+        last_known=LastKnown(origin.lat_deg, origin.lon_deg, case.scenario.start, "dementia"),
+    )
+    t0 = case.scenario.start.timestamp()
+    errors, inside = [], []
+    for r in reports:
+        for fix in locator.add(r):
+            t_s = fix.t.timestamp() - t0
+            est = np.array(world.frame.to_en(fix.lat_deg, fix.lon_deg))
+            error = est - truth.position_en(t_s)
+            errors.append(float(np.hypot(*error)))
+            inside.append(inside_ellipse95(error, np.array(fix.cov_enu_m2)))
+    assert len(errors) > 100
+    assert float(np.median(errors)) < 150.0, np.median(errors)
+    assert np.mean(inside) >= 0.9
