@@ -573,3 +573,26 @@ def test_the_map_starts_from_the_category_the_client_record_names(
     diagnoses: str | None, category: str
 ) -> None:
     assert category_of(diagnoses) == category
+
+
+def test_a_fault_after_storing_reports_never_keeps_them_off_the_live_map(
+    app_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The home-station step after ingest may fail (a bug, a race): the reports are stored,
+    answered and on the search's live map all the same."""
+    from registry import home_stations
+
+    client, seeded = app_env
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a fault in the home-station step")
+
+    monkeypatch.setattr(home_stations, "heard", broken)
+    answer = client.post("/api/v1/reports", json=[PULSE], headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] == 1
+    snapshot = client.app.state.safetynet.hub.snapshot(seeded.search_id)  # type: ignore[attr-defined]
+    assert snapshot is not None
+    heard = {r["receiver_id"]: r.get("last_report_t") for r in snapshot["receivers"]}
+    assert heard["HH-07"] is not None
+    assert snapshot["heard"], "the pulse is not on the map"

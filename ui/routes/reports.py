@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
-from sqlalchemy.exc import SQLAlchemyError
 
 from registry import home_stations, searches, sightings
 from safetynet.errors import (
@@ -48,7 +47,8 @@ def _home_stations(app: AppState, stored: list[FieldReport]) -> None:
             sightings.record(session, pulses)
             home_stations.check_stations(session, datetime.now(UTC),
                                          {r.receiver_id for r in stored})  # fmt: skip
-    except SQLAlchemyError:  # a check racing another: the next report or minute checks again
+    except Exception:  # a check racing another, or a fault: the next report or minute checks
+        # again; the reports are stored and already on the live maps, whatever happens here.
         log.exception("home-station check after ingest failed")
 
 
@@ -107,8 +107,7 @@ async def post_reports(request: Request, app: App) -> Any:
         window_of = app.hub.window_of(datetime.now(UTC))
         with app.transaction() as session:
             result = ingest(session, sender, items, window_of)
-        _home_stations(app, result.stored)
-        fixes = app.hub.ingest(result.stored)
+        fixes = app.hub.ingest(result.stored)  # the live maps first: they are the search
         if fixes or any(r.kind == "bearing" for r in result.stored):
             with app.transaction() as session:
                 for search_id, found in fixes.items():
@@ -116,6 +115,7 @@ async def post_reports(request: Request, app: App) -> Any:
                     searches.add_event(
                         session, None, search_id, "fix", report_to_obj(last), at=last.t
                     )
+        _home_stations(app, result.stored)
         return result.answer()
 
     return await asyncio.to_thread(work)
