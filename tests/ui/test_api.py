@@ -591,7 +591,7 @@ def test_a_fault_after_storing_reports_never_keeps_them_off_the_live_map(
     answer = client.post("/api/v1/reports", json=[PULSE], headers=AUTH)
     assert answer.status_code == 200, answer.text
     assert answer.json()["accepted"] == 1
-    snapshot = client.app.state.safetynet.hub.snapshot(seeded.search_id)  # type: ignore[attr-defined]
+    snapshot = client.app.state.safetynet.hub.snapshot(seeded.search_id)
     assert snapshot is not None
     heard = {r["receiver_id"]: r.get("last_report_t") for r in snapshot["receivers"]}
     assert heard["HH-07"] is not None
