@@ -36,6 +36,14 @@ def add_parser(sub: Any, scenario_args: Callable[..., None]) -> None:
         help="from last seen to the teams listening (default 45)",
     )
     p.add_argument(
+        "--alert",
+        type=home_alert,
+        default=None,
+        metavar="home:N",
+        help="a home station's wander alert instead of the call: the search starts N minutes "
+        "after the person leaves the home station's range (N from 1 to 240)",
+    )
+    p.add_argument(
         "--features",
         type=Path,
         default=None,
@@ -43,6 +51,21 @@ def add_parser(sub: Any, scenario_args: Callable[..., None]) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.set_defaults(handler=run)
+
+
+def home_alert(text: str) -> float:
+    """``home:N``: the minutes of a home station's wander alert."""
+    kind, _, minutes = text.partition(":")
+    try:
+        value = float(minutes)
+    except ValueError:
+        value = -1.0
+    if kind != "home" or not 1.0 <= value <= 240.0:
+        raise argparse.ArgumentTypeError(
+            f"write the alert as home:N, N the minutes unheard from 1 to 240 (such as home:5); "
+            f"got {text!r}"
+        )
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +81,15 @@ def run(args: argparse.Namespace) -> int:
     strategies: list[Any] = ["guided", "square"] if args.strategy == "both" else [args.strategy]
     minutes = args.max_minutes * 60
     delay = args.delay_minutes * 60
+    if args.alert is not None:
+        from trials.search import home_alert_delay_s, home_station_range_m
+
+        range_m = home_station_range_m(scenario)
+        delay = home_alert_delay_s(scenario, seed, args.alert, range_m)
+        if not args.json:
+            print(f"home alert: the person left the home station's range ({range_m:.0f} m) "
+                  f"{delay / 60 - args.alert:.1f} min after last seen; the search starts "
+                  f"{args.alert:g} min later, {delay / 60:.1f} min after last seen")  # fmt: skip
     features = None
     if args.features is not None:
         from locator.features import load_geojson

@@ -49,6 +49,7 @@ from locator.link import LinkBudget
 from locator.probmap import ProbMap
 from locator.tracker import Locator
 from safetynet.angles import wrap_360
+from safetynet.errors import ScenarioError
 from safetynet.reports import Antenna, Bearing, Fix, Pulse, Silence, channel_center_hz
 
 Strategy = Literal["guided", "square", "oracle"]
@@ -70,6 +71,7 @@ VEHICLE_NOISE_DBM = -102.0
 SNR_MIN_DB = -6.0
 BEARING_SD_DEG = 6.0
 DELAY_S = 45 * 60.0  # last seen → teams listening: the call, the dispatch, the drive
+HOME_WATCH_S = 6 * 3600.0  # how long the walk is followed for the person to leave home's range
 
 
 @dataclass
@@ -396,6 +398,42 @@ def detection_range_m(scenario: Scenario, vehicle: bool, trials: int = 400, seed
         mid = math.sqrt(low * high)
         low, high = (mid, high) if share_heard(mid) >= 0.5 else (low, mid)
     return math.sqrt(low * high)
+
+
+def home_station_range_m(scenario: Scenario) -> float:
+    """The 50 % range of a home station: an omni antenna with a noisy front end, as a car's
+    roof station is (:func:`detection_range_m` by the car's rule)."""
+    return detection_range_m(scenario, vehicle=True)
+
+
+def left_home_s(
+    scenario: Scenario, seed: int, range_m: float, max_s: float = HOME_WATCH_S
+) -> float | None:
+    """When the person (walking from the last known point, the home, at the scenario's start)
+    first gets farther than ``range_m`` from it: seconds after the start (None: never, within
+    ``max_s``)."""
+    world = World(scenario.model_copy(update={"seed": seed, "duration_s": max_s}))
+    person = world.bracelets[0]
+    t = 0.0
+    while t <= max_s:
+        east, north = person.position(t)
+        if math.hypot(east, north) > range_m:
+            return t
+        t += STEP_S
+    return None
+
+
+def home_alert_delay_s(scenario: Scenario, seed: int, minutes: float, range_m: float) -> float:
+    """From last seen to the teams listening with a home station's wander alert: the person
+    leaves the station's range, the alert comes ``minutes`` later and the search starts then
+    (the dispatch and the drive start with it; nothing waits for a call)."""
+    left = left_home_s(scenario, seed, range_m)
+    if left is None:
+        raise ScenarioError(
+            f"the person never left the home station's range ({range_m:.0f} m) within "
+            f"{HOME_WATCH_S / 3600:.0f} h: no alert would be raised"
+        )
+    return left + minutes * 60.0
 
 
 def run_file(path: Path, strategy: Strategy, seed: int, max_s: float) -> SearchResult:
