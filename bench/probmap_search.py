@@ -14,6 +14,12 @@ Also prints each scenario's 50 % detection range on foot and by car (the radio t
 run on, against the field's "about a mile on foot, a quarter of a mile from a moving vehicle").
 
     python bench/probmap_search.py [N] [--delay-minutes 45] [--max-minutes 90] [--jobs 2]
+
+With ``--alert-minutes 5``, it prints instead the guided search started by the call beside the
+same search started by a home station's wander alert 5 minutes after the person leaves its
+range, over the same seeds (``safetynet sim search --alert home:5``).
+
+    python bench/probmap_search.py [N] --alert-minutes 5
 """
 
 from __future__ import annotations
@@ -28,7 +34,13 @@ import numpy as np
 from common import OUT, REPO, Progress
 
 from firmware_sim.scenario import load_scenario
-from trials.search import SearchResult, detection_range_m, run_search
+from trials.search import (
+    SearchResult,
+    detection_range_m,
+    home_alert_delay_s,
+    home_station_range_m,
+    run_search,
+)
 
 SCENARIOS = ("quiet-suburb.toml", "dense-city.toml")
 STRATEGIES = ("guided", "square", "oracle")
@@ -38,6 +50,57 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def compare_home_alert(args: argparse.Namespace) -> None:
+    """The guided search started by the call (``--delay-minutes`` after last seen) against the
+    same search started by a home station's wander alert (``--alert-minutes`` after the person
+    leaves the station's range), over the same seeds: the time to find from the search's start
+    and from last seen, median and 90th percentile."""
+    limit = args.max_minutes * 60
+    scenarios = args.scenario or list(SCENARIOS)
+    delays: dict[tuple[str, int], float] = {}
+    for name in scenarios:
+        scenario = load_scenario(REPO / "scenarios" / name)
+        range_m = home_station_range_m(scenario)
+        for seed in range(args.n):
+            delays[(name, seed)] = home_alert_delay_s(scenario, 1000 + seed, args.alert_minutes,
+                                                      range_m)  # fmt: skip
+        print(f"{name}: home station range {range_m:.0f} m")
+    call = dict.fromkeys(delays, args.delay_minutes * 60)
+    conditions = {"call": call, "home alert": delays}
+    t0 = time.perf_counter()
+    progress = Progress("searches", len(scenarios) * args.n * len(conditions))
+    results: dict[tuple[str, str], list[tuple[float, SearchResult]]] = {}
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = {
+            (name, condition, seed): (delay_of[(name, seed)], pool.submit(
+                run_search, load_scenario(REPO / "scenarios" / name), "guided", 1000 + seed,
+                limit, "dementia", delay_of[(name, seed)]))
+            for name in scenarios for seed in range(args.n)
+            for condition, delay_of in conditions.items()
+        }  # fmt: skip
+        for done, ((name, condition, _), (delay, future)) in enumerate(futures.items(), 1):
+            results.setdefault((name, condition), []).append((delay, future.result()))
+            progress.update(done)
+    print(f"\n{args.n} guided searches per scenario and start, the same seeds; the call "
+          f"{args.delay_minutes:.0f} min after last seen, the home alert {args.alert_minutes:g} "
+          f"min after the person leaves the home station's range; limit {args.max_minutes:.0f} "
+          f"min ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    for name in scenarios:
+        print(f"\n{name}")
+        print(f"  {'minutes':34s} {'median':>7s} {'p90':>7s}")
+        for condition in conditions:
+            rows = results[(name, condition)]
+            starts = [d / 60 for d, _ in rows]
+            finds = [(r.found_s if r.found_s is not None else limit) / 60 for _, r in rows]
+            since = [d + f for d, f in zip(starts, finds, strict=True)]
+            found = sum(r.found_s is not None for _, r in rows)
+            for label, values in ((f"{condition}: search starts after", starts),
+                                  (f"{condition}: found after the start", finds),
+                                  (f"{condition}: found after last seen", since)):  # fmt: skip
+                print(f"  {label:34s} {statistics.median(values):7.1f} {pct(values, 90):7.1f}")
+            print(f"  {condition}: found within the limit {found}/{args.n}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=50)
@@ -45,7 +108,15 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=90.0)
     parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
     parser.add_argument("--scenario", action="append", help="only these (file names)")
+    parser.add_argument(
+        "--alert-minutes", type=float, default=None,
+        help="compare the guided search started by the call with one started by a home "
+        "station's wander alert this many minutes after the person leaves its range",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.alert_minutes is not None:
+        compare_home_alert(args)
+        return
     limit = args.max_minutes * 60
     results: dict[str, dict[str, list[SearchResult]]] = {}
     t0 = time.perf_counter()
