@@ -279,8 +279,7 @@ def _record_context(session: Session, user: Authed, client_id: str) -> dict[str,
     spot = next((p for p in record.get("places", []) if p.get("lat_deg") is not None), None)
     centre = (spot["lat_deg"], spot["lon_deg"]) if spot else _searches_centre(session, user)
     out["centre"] = centre
-    home = next((p for p in record.get("places", []) if p.get("lat_deg") is not None), None)
-    out["home_guess"] = None if home is None else (home["lat_deg"], home["lon_deg"])
+    out["home_guess"] = None if spot is None else (spot["lat_deg"], spot["lon_deg"])  # a start
     return out
 
 
