@@ -39,6 +39,7 @@ SHOTS = ARTIFACTS / "screenshots"
 SCENARIO_S = 660.0  # ten minutes and a little: the "10 minutes in" screenshot
 SPEED = 20.0
 CAR_TOKEN = "tok-car3-" + "c" * 20
+SLOW_TOKEN = "tok-car4-" + "s" * 20  # CAR-4: a receiver whose clock runs slow
 DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 # Counts the tones the page plays (oscillators started) without a sound card's help.
@@ -69,8 +70,12 @@ def live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     with Session(engine) as session, session.begin():
         dispatcher = Actor(seeded.users["dispatcher"], Role.DISPATCHER)
         assign_team(session, dispatcher, seeded.search_id, "Car 3", ["CAR-3"])
-        digest = token_digest(CAR_TOKEN)
-        session.add(ReceiverToken(receiver_id="CAR-3", token_sha256=digest, created_at=start))
+        assign_team(session, dispatcher, seeded.search_id, "Car 4", ["CAR-4"])
+        for receiver_id, token in (("CAR-3", CAR_TOKEN), ("CAR-4", SLOW_TOKEN)):
+            digest = token_digest(token)
+            session.add(
+                ReceiverToken(receiver_id=receiver_id, token_sha256=digest, created_at=start)
+            )
     engine.dispose()
     app = create_app(settings_for(tmp, url, ingest_requests_per_s=1000))
     with running_server(app) as base:
@@ -296,6 +301,17 @@ def test_a_silent_receiver_that_reports_again_is_said_to(
     assert "Reporting again" in page.inner_text("#alerts .alert-silent.resolved")
     page.click("#alerts .alert-silent.resolved button.ack")
     page.wait_for_selector("#alerts .alert-silent", state="detached")
+    # A receiver whose clock runs three minutes slow, reporting every few seconds, is not silent:
+    # its reports arrive (once it was an alert with a beep at every report).
+    for seq in (1, 2, 3):
+        slow = {**car, "receiver_id": "CAR-4", "seq": seq,
+                "t": (datetime.now(UTC) - timedelta(minutes=3)).isoformat()}  # fmt: skip
+        answer = httpx.post(f"{live['base']}/api/v1/reports", json=[slow],
+                            headers={"Authorization": f"Bearer {SLOW_TOKEN}"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        page.wait_for_timeout(6000)  # longer than the page's silence check
+        assert page.locator("#alerts .alert-silent").count() == 0
+    assert not page.is_visible("#receivers tr.quiet")
     assert not errors, errors
     context.close()
 

@@ -253,14 +253,19 @@
       detail: found ? `${clock(found.at)} ${zoneName}${where}: ${found.condition || ""}` : "The search is marked found." });
   }
   // A receiver that was reporting and has sent nothing for STOPPED_REPORTING_S; the alert names
-  // its last report, so one silence is one alert and a later silence a new one.
+  // its last report, so one silence is one alert and a later silence a new one. How long it has
+  // been silent is told by this page's clock from when its last report arrived, not by the
+  // receiver's own clock (a receiver running minutes slow would otherwise look silent at every
+  // report, each a new alert); only a receiver already quiet when the page opens is timed by
+  // its report's time.
+  function silentS(r) { return r.arrivedMs == null ? 0 : Math.max(0, (Date.now() - r.arrivedMs) / 1000); }
   function checkSilences() {
     if (ended) return;
     for (const r of Object.values(receivers)) {
       if (!r.last_report_t || r.receiver_id.startsWith("WEB-")) continue;  // a phone reports when typed
       const key = `silent:${r.receiver_id}:${Math.floor(Date.parse(r.last_report_t) / 1000)}`;
       const name = r.receiver_id + (r.team ? ` (${r.team})` : "");
-      if (ageS(r.last_report_t) >= STOPPED_REPORTING_S) {
+      if (silentS(r) >= STOPPED_REPORTING_S) {
         alerts.raise({ key, kind: "silent", title: `${name} stopped reporting`,
           detail: `No report since ${clock(r.last_report_t, true)} ${zoneName}`.trim(),
           show: () => r.lat_deg != null && map.setView([r.lat_deg, r.lon_deg], Math.max(map.getZoom(), 16)) });
@@ -269,7 +274,7 @@
         if (old !== key) alerts.raise({ key: old, kind: "silent", title: `${name} stopped reporting`, resolved: true, update: true,
           detail: `Reporting again since ${clock(r.last_report_t, true)} ${zoneName}`.trim() });
       }
-      if (ageS(r.last_report_t) >= STOPPED_REPORTING_S) r.silentKeys = [...new Set([...(r.silentKeys || []), key])];
+      if (silentS(r) >= STOPPED_REPORTING_S) r.silentKeys = [...new Set([...(r.silentKeys || []), key])];
     }
   }
   setInterval(checkSilences, SILENCE_CHECK_S * 1000);
@@ -342,7 +347,7 @@
           .addTo(layers.receivers);
       }
       const tr = document.createElement("tr");
-      const quiet = r.last_report_t && !r.receiver_id.startsWith("WEB-") && ageS(r.last_report_t) >= STOPPED_REPORTING_S;
+      const quiet = r.last_report_t && !r.receiver_id.startsWith("WEB-") && silentS(r) >= STOPPED_REPORTING_S;
       if (quiet) tr.className = "quiet";
       const cells = [r.receiver_id, r.team || "", r.gps_fix === false ? "no fix" : r.gps_fix ? "ok" : "?",
         r.clipping ? "CLIP" : r.clipping === false ? "ok" : "?", r.last_report_t ? ago(r.last_report_t) : "—"];
@@ -403,7 +408,12 @@
       .bindTooltip(label(`Last known point, ${clock(lkp.t)} ${zoneName}`)).addTo(layers.lkp);
     const old = receivers;
     bearings = s.bearings; track = s.track; smoothed = s.smoothed || []; receivers = {};
-    for (const r of s.receivers) receivers[r.receiver_id] = { ...r, silentKeys: (old[r.receiver_id] || {}).silentKeys };
+    for (const r of s.receivers) {
+      const had = old[r.receiver_id] || {};
+      const arrivedMs = had.arrivedMs != null && had.last_report_t === r.last_report_t ? had.arrivedMs
+        : r.last_report_t ? Date.now() - ageS(r.last_report_t) * 1000 : null;
+      receivers[r.receiver_id] = { ...r, silentKeys: had.silentKeys, arrivedMs };
+    }
     s.heard.forEach(addHeard); s.silences.forEach(addSilence);
     fixCount = track.length;
     document.getElementById("fix-count").textContent = String(fixCount);
@@ -450,6 +460,7 @@
     if (m.receiver) Object.assign(rx, m.receiver);
     else if (r.lat_deg != null) { rx.lat_deg = r.lat_deg; rx.lon_deg = r.lon_deg; rx.trail.push([r.lat_deg, r.lon_deg]); }
     rx.last_report_t = later(rx.last_report_t, r.t);
+    rx.arrivedMs = Date.now();
     if (r.kind === "bearing") {
       bearings.push(r); if (bearings.length > 100) bearings.shift(); drawBearings(); addEvent({ at: r.t, kind: "bearing", body: r });
       raiseHeard(r.t, r.receiver_id);
