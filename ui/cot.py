@@ -62,6 +62,8 @@ COT_VERSION = "2.0"
 UNKNOWN_M = 9999999.0  # CoT's value for a height or an error not known
 SIGMA_PER_95 = math.sqrt(CHI2_2DOF_95)  # 2.4477: a 95 % semi-axis over its one-sigma
 FEED_STALE_S = 120.0  # the current picture is stale this long after it was sent
+FIX_MAX_AGE_S = 600.0  # ... and an estimate this long after its time (no evidence since)
+POSITION_MAX_AGE_S = 300.0  # ... and a team's position this long after it was taken
 PICTURE_EVERY_S = 30.0  # ... and sent again this often, so a live feed never ages
 BEARING_FADES_S = 300.0  # a bearing is stale this long after it was taken
 BEARING_RANGE_M = 3000.0  # how far a bearing line reaches (the map's own lines reach as far)
@@ -187,8 +189,15 @@ def ce_of(cov_enu_m2: list[list[float]]) -> float:
     return math.sqrt(max(lam_max, 0.0))
 
 
-def _stale(now: datetime) -> datetime:
-    return now + timedelta(seconds=FEED_STALE_S)
+def _stale(now: datetime, at: datetime | None = None, max_age_s: float | None = None) -> datetime:
+    """When what is sent now goes stale on TAK maps: :data:`FEED_STALE_S` on, or as soon as
+    what it shows is ``max_age_s`` old (an estimate or a position of long ago is greyed out,
+    however often it is sent again; a second on, when it already is)."""
+    stale = now + timedelta(seconds=FEED_STALE_S)
+    if at is not None and max_age_s is not None:
+        aged = max(at + timedelta(seconds=max_age_s), now + timedelta(seconds=1))
+        stale = min(stale, aged)
+    return stale
 
 
 def fix_events(picture: Picture, now: datetime) -> list[ET.Element]:
@@ -206,7 +215,7 @@ def fix_events(picture: Picture, now: datetime) -> list[ET.Element]:
         fix["lat_deg"],
         fix["lon_deg"],
         now,
-        _stale(now),
+        _stale(now, at, FIX_MAX_AGE_S),
         start=at,
         ce_m=ce,
     )
@@ -324,7 +333,7 @@ def team_events(picture: Picture, now: datetime) -> list[ET.Element]:
             r["lat_deg"],
             r["lon_deg"],
             now,
-            _stale(now),
+            _stale(now, at, POSITION_MAX_AGE_S),
             start=at,
         )
         name = r["team"] or r["receiver_id"]

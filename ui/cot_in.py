@@ -107,11 +107,18 @@ def read_event(data: bytes) -> ET.Element:
     """One CoT ``<event>`` element from ``data``, read safely (no DTD, no entities, bounded)."""
     if len(data) > MAX_EVENT_BYTES:
         raise CotError(f"event: {len(data)} bytes, over the limit of {MAX_EVENT_BYTES}")
-    text = data.strip()
-    if text.startswith(b"<?xml"):
-        end = text.find(b"?>")
+    # Read as UTF-8 text first (CoT is UTF-8): a document in another encoding (UTF-16 with a
+    # byte-order mark) would hide a DTD from a search of its bytes and bring in its entities.
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError as err:
+        raise CotError(f"event: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    if text.startswith("\ufeff") or "\x00" in text:
+        raise CotError("event: a byte-order mark or a NUL is not taken (CoT is UTF-8 text)")
+    if text.startswith("<?xml"):
+        end = text.find("?>")
         text = text[end + 2 :].lstrip() if end >= 0 else text
-    if re.search(rb"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
+    if re.search(r"<!(DOCTYPE|ENTITY)", text, re.IGNORECASE):
         raise CotError("event: a DTD or an entity declaration is not taken")
     try:
         root = ET.fromstring(text)

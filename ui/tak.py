@@ -78,6 +78,9 @@ AREA_SHARES = (0.5, 0.9)
 MAX_ISLANDS = 8  # the largest islands of an area that go out
 EVENTS_CHATTED = ("heard", "status")
 NEVER_S = -1e9  # a monotonic time long before any other
+ENDED_KEPT = 100  # ended searches remembered for their last chat line
+REBUILD_TRIES = 10  # a report from TAK waits this many times ...
+REBUILD_WAIT_S = 2.0  # ... this long for a search being rebuilt
 SAY_AWAY_EVERY_S = 60.0  # the log says a TAK server is still away at most this often
 
 
@@ -204,6 +207,8 @@ class TakFeed:
         self.sent_events = 0
         self.taken_in = 0  # reports stored from TAK
         self._searches: dict[str, _Search] = {}
+        # Searches that ended, kept a while for their last chat line (found: whom, where).
+        self._ended: dict[str, _Search] = {}
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self._outbox: deque[bytes] = deque(maxlen=OUTBOX_LIMIT)
@@ -344,8 +349,20 @@ class TakFeed:
                     data = await reader.readuntil(b"</event>")
                 except asyncio.IncompleteReadError:
                     return  # closed
-                except asyncio.LimitOverrunError:
-                    raise ConnectionResetError("an event over the stream limit") from None
+                except asyncio.LimitOverrunError as err:
+                    # An event larger than the stream's limit (a big drawing): skip it to its
+                    # end and read on, rather than drop the connection.
+                    log.info("TAK event over the stream limit skipped")
+                    await reader.readexactly(err.consumed)
+                    while True:
+                        try:
+                            await reader.readuntil(b"</event>")
+                            break
+                        except asyncio.LimitOverrunError as again:
+                            await reader.readexactly(again.consumed)
+                        except asyncio.IncompleteReadError:
+                            return  # closed
+                    continue
             else:
                 data, _ = await reader.recv()
             if self.settings.cot_in:
@@ -374,9 +391,23 @@ class TakFeed:
             elif search_id in dirty:
                 with self._dirty_lock:
                     self._dirty.add(search_id)  # sent when CHANGE_EVERY_S has passed
-        for search_id in set(self._searches) - live:
-            search = self._searches.pop(search_id)
-            out.extend(cot.to_bytes(cot.delete_event(uid, now)) for uid in sorted(search.sent_uids))
+        away = set(self._searches) - live
+        if away:
+            # A search's live state is dropped and rebuilt when its teams change: one still
+            # active in the registry stays on TAK maps (sent again when it is back); only one
+            # that ended is taken off them.
+            with self.session() as session:
+                active = set(searches.active_search_ids(session))
+            for search_id in away - active:
+                search = self._searches.pop(search_id)
+                out.extend(
+                    cot.to_bytes(cot.delete_event(uid, now)) for uid in sorted(search.sent_uids)
+                )
+                self._ended[search_id] = search
+                while len(self._ended) > ENDED_KEPT:
+                    self._ended.pop(next(iter(self._ended)))
+            for search_id in away & active:
+                self._searches[search_id].sent_at = NEVER_S
         if now_s - self._events_at >= EVENTS_EVERY_S:
             self._events_at = now_s
             self._chat_logged_events(now)
@@ -453,7 +484,8 @@ class TakFeed:
             ).all()
         for row in rows:
             self._events_after = row.id
-            search = self._searches.get(row.search_id) or _Search()
+            search = (self._searches.get(row.search_id) or self._ended.get(row.search_id)
+                      or _Search())  # fmt: skip
             body = row.body or {}
             if row.kind == "heard":
                 text = f"Heard by ear near {body.get('lat_deg'):.5f}, {body.get('lon_deg'):.5f}"
@@ -481,8 +513,12 @@ class TakFeed:
         callsign = item.callsign if isinstance(item, Pli) else item.author_callsign
         receiver_id = receiver_id_of(callsign)
         stored = 0
-        for search_id in self.hub.live_search_ids():
-            found = self.hub.read(
+        # The registry's active searches, not only those whose live state is held now: one being
+        # rebuilt (its teams just changed) is waited for, so that a line is not lost.
+        with self.session() as session:
+            active = searches.active_search_ids(session)
+        for search_id in active:
+            found = self._read_waiting(
                 search_id, lambda s: (receiver_id in s.teams, s.bracelet_id, s.channel)
             )
             if found is None or not found[0]:
@@ -499,6 +535,19 @@ class TakFeed:
             stored += self._store(receiver_id, report)
             break  # a report is stored once, and feeds every search it belongs to
         return stored
+
+    def _read_waiting(self, search_id: str, read: Any) -> Any:
+        """``hub.read`` of a search, waiting out a rebuild (this runs in a worker thread)."""
+        for attempt in range(REBUILD_TRIES):
+            try:
+                return self.hub.read(search_id, read)
+            except UnavailableError:
+                if attempt == REBUILD_TRIES - 1:
+                    log.warning("search %s still rebuilding: a TAK report waits for no more",
+                                search_id)  # fmt: skip
+                    return None
+                time.sleep(REBUILD_WAIT_S)
+        return None
 
     def _store(self, receiver_id: str, report: dict[str, Any]) -> int:
         """Store one report from TAK as its receiver's, feed the live searches, log the fix."""

@@ -143,6 +143,19 @@ def test_a_live_feed_never_ages_and_a_dead_one_ages_within_two_minutes(state: Se
     assert cot.PICTURE_EVERY_S * 3 <= cot.FEED_STALE_S  # three sends may be lost before it ages
 
 
+def test_an_old_estimate_and_an_old_position_are_sent_already_aged(state: SearchState) -> None:
+    """Sent again and again, a fix with no evidence for an hour (or a handheld dead for half an
+    hour) must not look live on TAK: it is stale as soon as it is too old."""
+    later = _now(state) + timedelta(hours=1)
+    events = {ev.get("uid"): ev for ev in cot.picture_events(_picture(state), later)}
+    fix = events[cot.uid_of(state.search_id, "fix")]
+    assert parse_time(fix.get("stale")) - later <= timedelta(seconds=1)
+    teams = [ev for uid, ev in events.items() if ".rx." in (uid or "")]
+    assert teams
+    for ev in teams:
+        assert parse_time(ev.get("stale")) - later <= timedelta(seconds=1), ev.get("uid")
+
+
 def test_each_bearing_is_a_range_and_bearing_line_that_fades(state: SearchState) -> None:
     now = _now(state)
     picture = _picture(state)
@@ -363,12 +376,20 @@ def test_what_we_do_not_take_is_passed_over() -> None:
     assert parse_event(cot.to_bytes(marker)) is None  # a dropped marker is not a TAK user
 
 
+UTF16_ENTITIES = (
+    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY a "b">]><event uid="&a;"/>'
+).encode("utf-16")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         (b"<event", "not well-formed XML"),
         (b"<point lat='1'/>", "expected an <event>"),
         (b'<!DOCTYPE x [<!ENTITY a "b">]><event/>', "DTD or an entity"),
+        # The same in UTF-16 (its bytes hide the DTD from a search of them; expat would read it)
+        (UTF16_ENTITIES, "not UTF-8"),
+        ("\ufeff<event/>".encode(), "byte-order mark"),
         (ATAK_PLI.format(t="yesterday").encode(), "time must be an RFC 3339 time"),
         (
             ATAK_PLI.format(t=T).replace('lat="42.30311"', 'lat="91"').encode(),

@@ -223,6 +223,16 @@ def test_the_feed_sends_the_picture_over_udp_and_ends_it_when_found(
         until(lambda: {fix_uid, cot.uid_of(seeded.search_id, "area90", "0")} <= uids())
         assert app.state.tak_feed.connects >= 1
         csrf = login(client, "dispatcher")
+        # A team changes: the live state is dropped and rebuilt; TAK maps keep the search (no
+        # delete, no second "search under way").
+        answer = client.post(
+            f"/api/v1/searches/{seeded.search_id}/teams",
+            json={"name": "Team 5", "receiver_ids": ["HH-55"], "members": []},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert answer.status_code in (200, 201), answer.text
+        until(lambda: False, 4.0)  # the feed's next rounds
+        assert not [ev for ev in received if ev.get("type") == "t-x-d-d"]
         (row,) = client.get("/api/v1/searches?active=true").json()
         found = {"lat_deg": 42.3041, "lon_deg": -71.0561, "condition": "cold, confused, sirens"}
         answer = client.post(
@@ -249,7 +259,7 @@ def test_the_feed_sends_the_picture_over_udp_and_ends_it_when_found(
     app.state.safetynet.engine.dispose()
     fix = next(ev for ev in received if ev.get("uid") == fix_uid)
     assert fix.get("type") == "a-n-G"
-    assert any("Search under way" in c for c in chat())
+    assert len([c for c in chat() if "Search under way" in c]) == 1
     (said,) = [c for c in chat() if "FOUND" in c]
     assert "42.30410, -71.05610" in said
     assert "cold" not in said  # the condition stays in the registry
