@@ -289,7 +289,11 @@ async def post_acknowledged(
     (201; 200 with the first acknowledgement when someone was quicker)."""
 
     def work() -> tuple[dict[str, Any], bool]:
-        with app.transaction() as session:
+        # Two dispatchers clicking at once: one acknowledgement (the search's row locked on
+        # PostgreSQL, this process's lock on SQLite, as for "heard here").
+        with _heard_lock, app.transaction() as session:
+            search = searches.get_search(session, search_id)
+            session.refresh(search, with_for_update=True)
             return searches.acknowledge_alert(session, user.actor, search_id, body.key)
 
     out, new = await asyncio.to_thread(work)
