@@ -77,6 +77,7 @@ TRACKERS = ("current", "current-no-prior", "release", "ss-ukf", "ss-pf")
 # without (radio evidence alone, as the release and the Stone Soup references are run).
 TREE_OF = {"current": "current", "current-no-prior": "current", "release": "release"}
 GRID_S = 10.0
+SETTLED_S = 600.0  # the "settled" figures: from this long after the first team's arrival
 EARLY_S = 120.0
 BEYOND_K = 3.0
 MIN_WORST_SAMPLES = 6
@@ -444,6 +445,17 @@ def summary_rows(cases: list[CaseResult], trackers: Sequence[str]) -> list[tuple
         inside, e = cat(rs, "fix_inside"), cat(rs, "fix_err_m")
         return f"{inside.mean():.2f} / {np.median(e):.0f}" if e.size else "–"
 
+    def settled(rs: list[TrackerResult], _: str) -> str:
+        # The same moments for every tracker: from SETTLED_S after the first team's arrival
+        # (a tracker that fixes early is not judged on its early fixes alone).
+        inside, e = [], []
+        for r in ok(rs):
+            late = r.grid_t_s + float(r.t_first_s or 0.0) >= SETTLED_S
+            inside.append(r.grid_inside[late])
+            e.append(r.grid_err_m[late])
+        i, m = (np.concatenate(x) if x else np.zeros(0) for x in (inside, e))
+        return f"{i.mean():.2f} / {np.median(m):.0f}" if m.size else "–"
+
     def cpu(rs: list[TrackerResult], _: str) -> str:
         return f"{sum(r.cpu_s for r in rs):.1f}"
 
@@ -458,6 +470,7 @@ def summary_rows(cases: list[CaseResult], trackers: Sequence[str]) -> list[tuple
     row("time to first fix, median / 90 % (min)", first)
     row(f"fixes > {BEYOND_K:.0f}× own 95 % ellipse after {EARLY_S / 60:.0f} min", beyond)
     row("per emitted fix: coverage / median (m)", per_fix)
+    row(f"from {SETTLED_S / 60:.0f} min after arrival: coverage / median (m)", settled)
     row("CPU (s)", cpu)
     return rows
 
