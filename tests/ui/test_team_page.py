@@ -416,6 +416,13 @@ def test_the_page_reloads_without_coverage_from_its_service_worker(
                     if b["receiver_id"] == "WEB-team1" and b["bearing_deg"] == 77.0])  # fmt: skip
 
     assert _until(at_dispatcher, 20, "the bearing at the dispatcher's") == 1
+    # Logged out from another page, the kept copy of the page and the photo goes too.
+    kept = "names => names.filter(n => n.endsWith(':page'))"
+    assert page.evaluate(f"caches.keys().then({kept})")
+    page.goto(f"{base}/")
+    page.click("form.logout button")
+    page.wait_for_url(re.compile(r".*/login.*"))
+    page.wait_for_function(f"caches.keys().then({kept}).then(k => k.length === 0)")
     assert not errors, errors
     context.close()
 
