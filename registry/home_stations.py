@@ -41,12 +41,15 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import threading
+import time as clock
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,6 +63,8 @@ from registry.models import (
     HomeAlert,
     HomeAlertKind,
     HomeStation,
+    NoticeSent,
+    NoticeStatus,
     NotifyScope,
     NotifyTarget,
     Search,
@@ -68,6 +73,7 @@ from registry.models import (
 from registry.notify import (
     Notice,
     Recipient,
+    engine_of,
     family_addresses,
     local_day,
     notifier_of,
@@ -106,6 +112,14 @@ FALSE_ALERTS_PER_WEEK = 0.5  # the default aims at fewer false alerts than this
 WEEK_S = 7 * 24 * 3600.0
 TESTED_BY_STATION = "home station {receiver_id}"
 LOW_BATTERY = "battery-low"
+# A low battery is heard in every pulse by every receiver: its notice is queued at most once per
+# bracelet in this long by this process, and not at all once it reached them that day (a flood
+# of the same notice would hold up a wander alert or "person found" in the notice queue).
+LOW_BATTERY_REQUEUE_S = 900.0
+_low_battery_queued: weakref.WeakKeyDictionary[Engine, dict[str, float]] = (
+    weakref.WeakKeyDictionary()
+)  # per database: notice and day -> when queued
+_low_battery_lock = threading.Lock()
 
 
 # --- the default from measured reception (pure) -------------------------------------------------
@@ -582,6 +596,21 @@ def heard(session: Session, pulses: Iterable[Pulse]) -> None:
 
 def _battery_low(session: Session, bracelet: Bracelet, pulse: Pulse, zone: tzinfo | None) -> None:
     assert bracelet.client_id is not None
+    key, day = f"{LOW_BATTERY}:{_hex(bracelet)}", local_day(pulse.t, zone)
+    now_s = clock.monotonic()
+    with _low_battery_lock:
+        queued = _low_battery_queued.setdefault(engine_of(session), {})
+        for old, at in list(queued.items()):
+            if now_s - at >= LOW_BATTERY_REQUEUE_S:
+                del queued[old]
+        if f"{key}:{day}" in queued:
+            return
+        queued[f"{key}:{day}"] = now_s
+    reached = session.scalar(select(NoticeSent.id).where(
+        NoticeSent.notice_key == key, NoticeSent.day == day,
+        NoticeSent.status != NoticeStatus.FAILED).limit(1))  # fmt: skip
+    if reached is not None:
+        return
     client = session.get(Client, bracelet.client_id)
     name = "an enrolled client" if client is None else f"{client.first_name} {client.last_name}"
     notice = Notice(

@@ -280,6 +280,15 @@ def test_a_station_logs_the_daily_test_and_low_battery_is_told_at_once(
     assert "CAR-3 heard it" in text_of(office)
     assert len(mailbox.to("ann.brown@example.org")) == 1
     assert len(list(session.scalars(select(DailyTest)))) == 1  # a car is not the home station
+    # Every receiver hears the bit in every pulse: posts that keep coming queue nothing more.
+    for k in range(20):
+        again = parse_report(pulse_obj(t + timedelta(seconds=11 + k), 10 + k, receiver="CAR-3",
+                                       low_battery=True))  # fmt: skip
+        assert isinstance(again, Pulse)
+        hs.heard(session, [again])
+        session.commit()
+    assert outbox.wait(10)
+    assert mailbox.count() == 2
 
 
 def test_the_default_minutes_come_from_measured_reception() -> None:
