@@ -47,7 +47,7 @@ from firmware_sim.world import World
 from locator.guidance import BY_CAR, ON_FOOT, TeamKind, guided_team, plan
 from locator.link import LinkBudget
 from locator.probmap import ProbMap
-from locator.tracker import Locator
+from locator.tracker import LastKnown, Locator
 from safetynet.angles import wrap_360
 from safetynet.errors import ScenarioError
 from safetynet.reports import Antenna, Bearing, Fix, Pulse, Silence, channel_center_hz
@@ -182,7 +182,11 @@ def run_search(
     )
     if features is not None:
         grid.shape_geojson(features, category)
-    locator = Locator(frame=world.frame)
+    origin = scenario.origin  # the person walks away from the last known point at the start
+    locator = Locator(
+        frame=world.frame,
+        last_known=LastKnown(origin.lat_deg, origin.lon_deg, world.start, category),
+    )
     teams = []
     for k, spec in enumerate(r for r in scenario.receivers if r.kind in ("handheld", "vehicle")):
         east, north = world.en(spec.route[0]) if spec.route else (0.0, 0.0)

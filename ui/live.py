@@ -31,7 +31,7 @@ import numpy as np
 from locator.guidance import BY_CAR, ON_FOOT, guided_team, plan
 from locator.prior import grid_size_m
 from locator.probmap import ProbMap
-from locator.tracker import Locator
+from locator.tracker import LastKnown, Locator
 from safetynet.antennas import PATTERNS
 from safetynet.geodesy import LocalFrame, inverse
 from safetynet.reports import (
@@ -136,6 +136,10 @@ class SearchState:
         prior, shaped by the map ``features`` (a GeoJSON FeatureCollection) if given."""
         lkp_t = setup.last_known_at
         frame = LocalFrame(setup.last_known_lat_deg, setup.last_known_lon_deg)
+        last_seen = lkp_t if lkp_t.tzinfo is not None else lkp_t.replace(tzinfo=UTC)
+        last_known = LastKnown(
+            setup.last_known_lat_deg, setup.last_known_lon_deg, last_seen, setup.category
+        )
         since_s = (setup.opened_at - lkp_t).total_seconds()
         probmap = ProbMap.from_prior(frame, setup.category, at=setup.opened_at, since_s=since_s)
         seen = setup.sighting
@@ -155,7 +159,9 @@ class SearchState:
             channel=setup.channel,
             last_known=(setup.last_known_lat_deg, setup.last_known_lon_deg, lkp_t),
             teams=dict(setup.teams),
-            locator=Locator(frame=frame),
+            # The tracker starts from the same prior as the map: where a person of this
+            # category is found that long after last seen, beside the radio evidence.
+            locator=Locator(frame=frame, last_known=last_known),
             # The prior as of the search's opening (how far they can have got by then, and the
             # fleet's last sighting); the map then spreads with time. Rebuilt from the same
             # rows, it comes out the same.
