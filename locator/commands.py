@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from locator.prior import CATEGORIES
+from safetynet.errors import InputError
+from safetynet.geodesy import check_lat_lon
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,10 @@ def lat_lon(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(
             f"a position as LAT,LON in decimal degrees, e.g. 42.30206,-71.05761; got {text!r}"
         ) from None
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
-        raise argparse.ArgumentTypeError(f"latitude -90..90 and longitude -180..180, got {text!r}")
+    try:
+        check_lat_lon(lat, lon)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
     return lat, lon
 
 

@@ -56,7 +56,7 @@ from locator.ranging import (
 )
 from locator.triangulate import BearingObs, triangulate
 from safetynet.errors import InputError
-from safetynet.geodesy import LocalFrame
+from safetynet.geodesy import LocalFrame, check_lat_lon
 from safetynet.reports import Bearing, Fix, Pulse, Report, Silence
 
 HEARD_WITHIN_M = 3000.0  # a bracelet is heard to about a mile on the ground (DOMAIN.md)
@@ -103,8 +103,7 @@ class LastKnown:
 
     def __post_init__(self) -> None:
         check_category(self.category)
-        if not (-90.0 <= self.lat_deg <= 90.0 and -180.0 <= self.lon_deg <= 180.0):
-            raise InputError(f"last known point: not a position: {self.lat_deg}, {self.lon_deg}")
+        check_lat_lon(self.lat_deg, self.lon_deg)
         if self.t.tzinfo is None:
             raise InputError("last seen: a time with its zone (UTC offset) is needed")
 

@@ -185,6 +185,24 @@ def test_locate_command(tmp_path: Path) -> None:
     streamed = subprocess.run(locate, capture_output=True, text=True, timeout=300, check=False)
     assert streamed.returncode == 0, streamed.stderr
     assert streamed.stdout.count('"method":"pf"') > 10
+    # From the scenario's last known point and start: fixes again; a bad point or time is
+    # refused, saying what was wrong.
+    scenario = load_scenario(REPO / "scenarios" / "quiet-suburb.toml")
+    origin = scenario.origin
+    prior = ["--last-known", f"{origin.lat_deg},{origin.lon_deg}",
+             "--last-seen", scenario.start.isoformat()]  # fmt: skip
+    known = subprocess.run([*locate, *prior], capture_output=True, text=True, timeout=300,
+                           check=False)  # fmt: skip
+    assert known.returncode == 0, known.stderr
+    assert known.stdout.count('"method":"pf"') > 10
+    for bad, words in ((["--last-known", "95,-71"], "latitude must be within -90..90"),
+                       (["--last-known", "42.3"], "LAT,LON"),
+                       ([*prior[:2], "--last-seen", "2026-11-28 14:00"], "time zone"),
+                       (prior[2:], "--last-seen needs --last-known")):  # fmt: skip
+        refused = subprocess.run([*locate, *bad], capture_output=True, text=True, timeout=300,
+                                 check=False)  # fmt: skip
+        assert refused.returncode == 2, (bad, refused.stderr)
+        assert words in refused.stderr, (bad, refused.stderr)
 
 
 def test_batch_fixes_group_by_bracelet() -> None:
