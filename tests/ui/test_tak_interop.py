@@ -14,6 +14,7 @@ connected to the same server.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Iterator
@@ -95,8 +96,10 @@ def live(taky: TakyServer, tmp_path: Path) -> Iterator[Live]:
     )  # fmt: skip
     app = create_app(settings)
     tak = PytakClient(taky.port, taky.client_credentials("alpha1"), taky.ca)
-    with running_server(app) as base:
-        tak.connect()
+    # The TAK user is on the server before our feed starts, so that it hears the search's
+    # first chat line ("search under way" is said once, when the feed first sees the search).
+    tak.connect()
+    with contextlib.closing(tak), running_server(app) as base:
         live = Live(base, app, seeded.search_id, tak, db_url)
         # The dispatcher puts the TAK user on a team: its receiver is TAK-<callsign>.
         answer = live.http.post(
@@ -115,7 +118,6 @@ def live(taky: TakyServer, tmp_path: Path) -> Iterator[Live]:
             yield live
         finally:
             live.http.close()
-            tak.close()
     app.state.safetynet.engine.dispose()
 
 
