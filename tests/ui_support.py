@@ -29,6 +29,7 @@ from registry.searches import assign_team
 from registry.service import Actor, assign_bracelet, create_user, enrol, open_search
 from safetynet.reports import FieldReport, report_to_obj
 from safetynet.settings import Settings
+from ui.app import create_app
 from ui.security import hash_password, token_digest
 
 SCENARIO = Path(__file__).resolve().parents[1] / "ui" / "demo_scenario.toml"
@@ -235,3 +236,21 @@ class Feeder:
                     answer.raise_for_status()
                     self.posted += len(items)
                 self._stop.wait(0.05)
+
+
+@contextmanager
+def fed_server(tmp: Path, seconds: float, speed: float) -> Iterator[dict[str, Any]]:
+    """A running server (SQLite in ``tmp``) with the seeded active search, fed the demo
+    scenario's first ``seconds`` of reports at ``speed`` times real time; yields its ``base``
+    URL, the ``seeded`` registry and the ``feeder``."""
+    url = f"sqlite:///{tmp / 'registry.db'}"
+    start = datetime.now(UTC) - timedelta(seconds=10)
+    seeded = seed(url, now=start + timedelta(seconds=5))
+    app = create_app(settings_for(tmp, url, ingest_requests_per_s=1000))
+    with running_server(app) as base:
+        feeder = Feeder(base, scenario_reports(start, seconds), speed=speed).start()
+        try:
+            yield {"base": base, "seeded": seeded, "feeder": feeder}
+        finally:
+            feeder.stop()
+    app.state.safetynet.engine.dispose()

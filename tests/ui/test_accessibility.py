@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,14 +18,9 @@ from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-unt
 from tests.ui_support import (
     ARTIFACTS,
     PASSWORD,
-    Feeder,
-    running_server,
-    scenario_reports,
-    seed,
-    settings_for,
+    fed_server,
     sign_in,
 )
-from ui.app import create_app
 
 SHOTS = ARTIFACTS / "screenshots" / "accessibility"
 AXE = Axe()
@@ -37,16 +31,9 @@ SCREENS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "h
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("a11y")
-    url = f"sqlite:///{tmp / 'registry.db'}"
-    start = datetime.now(UTC) - timedelta(seconds=10)
-    seeded = seed(url, now=start + timedelta(seconds=5))
-    app = create_app(settings_for(tmp, url, ingest_requests_per_s=1000))
-    with running_server(app) as base:
-        feeder = Feeder(base, scenario_reports(start, 300), speed=20.0).start()
-        yield {"base": base, "seeded": seeded}
-        feeder.stop()
-    app.state.safetynet.engine.dispose()
+    """A running server with an active search being fed its receivers' reports."""
+    with fed_server(tmp_path_factory.mktemp("a11y"), 300, speed=20.0) as live:
+        yield live
 
 
 def _pages(seeded: Any) -> list[tuple[str, str | None, str, str | None]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,14 +23,9 @@ import pytest
 from tests.ui_support import (
     ARTIFACTS,
     ORIGIN,
-    Feeder,
-    running_server,
-    scenario_reports,
-    seed,
-    settings_for,
+    fed_server,
     sign_in,
 )
-from ui.app import create_app
 
 SHOTS = ARTIFACTS / "screenshots"
 
@@ -38,16 +33,8 @@ SHOTS = ARTIFACTS / "screenshots"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A running server with an active search being fed its receivers' reports."""
-    tmp = tmp_path_factory.mktemp("browser")
-    url = f"sqlite:///{tmp / 'registry.db'}"
-    start = datetime.now(UTC) - timedelta(seconds=10)
-    seeded = seed(url, now=start + timedelta(seconds=5))
-    app = create_app(settings_for(tmp, url, ingest_requests_per_s=1000))
-    with running_server(app) as base:
-        feeder = Feeder(base, scenario_reports(start, 400), speed=10.0).start()
-        yield {"base": base, "seeded": seeded, "feeder": feeder}
-        feeder.stop()
-    app.state.safetynet.engine.dispose()
+    with fed_server(tmp_path_factory.mktemp("browser"), 400, speed=10.0) as live:
+        yield live
 
 
 def _refuse(dialog: Any, seen: list[str]) -> None:

@@ -25,7 +25,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -36,15 +36,10 @@ from playwright.sync_api import expect
 from safetynet.geodesy import inverse
 from tests.ui_support import (
     ARTIFACTS,
-    Feeder,
+    fed_server,
     login,
-    running_server,
-    scenario_reports,
-    seed,
-    settings_for,
     sign_in,
 )
-from ui.app import create_app
 
 SHOTS = ARTIFACTS / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
@@ -59,16 +54,8 @@ COMPASS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A running server with an active search being fed its receivers' reports."""
-    tmp = tmp_path_factory.mktemp("team")
-    url = f"sqlite:///{tmp / 'registry.db'}"
-    start = datetime.now(UTC) - timedelta(seconds=10)
-    seeded = seed(url, now=start + timedelta(seconds=5))
-    app = create_app(settings_for(tmp, url, ingest_requests_per_s=1000))
-    with running_server(app) as base:
-        feeder = Feeder(base, scenario_reports(start, 900), speed=10.0).start()
-        yield {"base": base, "seeded": seeded, "feeder": feeder}
-        feeder.stop()
-    app.state.safetynet.engine.dispose()
+    with fed_server(tmp_path_factory.mktemp("team"), 900, speed=10.0) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
