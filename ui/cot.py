@@ -200,6 +200,18 @@ def _stale(now: datetime, at: datetime | None = None, max_age_s: float | None = 
     return stale
 
 
+def _ellipse_shape(detail: ET.Element, e: dict[str, Any]) -> None:
+    """The 95 % ellipse as a CoT shape: semi-axes in metres, the major axis's bearing in
+    degrees clockwise from true north."""
+    _sub(
+        _sub(detail, "shape"),
+        "ellipse",
+        major=_num(e["semi_major_m"]),
+        minor=_num(e["semi_minor_m"]),
+        angle=_num(e["orientation_deg"]),
+    )
+
+
 def fix_events(picture: Picture, now: datetime) -> list[ET.Element]:
     """The current fix (``a-n-G``, machine-fused) with its ellipse, and the ellipse drawn."""
     fix = picture.fix
@@ -228,14 +240,7 @@ def fix_events(picture: Picture, now: datetime) -> list[ET.Element]:
     if picture.photo_url:
         remarks += f" Photo: {picture.photo_url}"
     _contact(detail, f"{picture.label} (estimate)", remarks)
-    shape = _sub(detail, "shape")
-    _sub(
-        shape,
-        "ellipse",
-        major=_num(e["semi_major_m"]),
-        minor=_num(e["semi_minor_m"]),
-        angle=_num(e["orientation_deg"]),
-    )
+    _ellipse_shape(detail, e)
     velocity = fix.get("velocity_enu_mps")
     if velocity:
         east, north = velocity
@@ -256,14 +261,7 @@ def fix_events(picture: Picture, now: datetime) -> list[ET.Element]:
         ce_m=ce,
     )
     _contact(d, f"{picture.label}: 95 % ellipse", f"95 % ellipse of the fix at {fix['t']}")
-    shape = _sub(d, "shape")
-    _sub(
-        shape,
-        "ellipse",
-        major=_num(e["semi_major_m"]),
-        minor=_num(e["semi_minor_m"]),
-        angle=_num(e["orientation_deg"]),
-    )
+    _ellipse_shape(d, e)
     _sub(d, "strokeColor", value=argb(RED))
     _sub(d, "strokeWeight", value="3.0")
     _sub(d, "fillColor", value=argb(RED, 0x30))
