@@ -47,6 +47,7 @@ from ui.routes import (
     clients,
     home,
     meta,
+    metrics,
     program,
     receivers,
     record_pages,
@@ -186,7 +187,7 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    for module in (meta, reports, searches, clients, program, bracelets, receivers):
+    for module in (meta, metrics, reports, searches, clients, program, bracelets, receivers):
         app.include_router(module.router)
     for module in (auth, home, search_pages, team_app, client_pages, record_pages):
         app.include_router(module.router)

@@ -38,6 +38,7 @@ from ui.hub import LiveHub
 from ui.local_time import agency_zone
 from ui.login_throttle import LoginThrottle, Network, client_address, from_trusted_proxy
 from ui.maps import BaseMap
+from ui.metrics import Metrics
 from ui.security import RateLimiter, same_token, token_digest
 from ui.sessions import SESSION_COOKIE, ServerSessions
 from ui.tiles import TileFile
@@ -76,6 +77,7 @@ class AppState:
     ingest_limit: RateLimiter
     trusted_proxies: list[Network] = field(default_factory=list)
     notifier: Notifier | None = None  # how a search's notices go out; made from the settings
+    metrics: Metrics = field(default_factory=Metrics)  # GET /metrics (ui/metrics.py)
 
     def __post_init__(self) -> None:
         if self.notifier is None:  # notices tell times on the agency's clock
