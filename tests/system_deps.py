@@ -13,7 +13,15 @@ import subprocess
 import sys
 
 # command → Debian package
-NEEDED = {"rtl_433": "rtl-433", "chromium": "chromium"}
+NEEDED = {
+    "rtl_433": "rtl-433",
+    "chromium": "chromium",
+    # The MQTT fleet tests run their own broker, with a password file and an access list.
+    "mosquitto": "mosquitto",
+    "mosquitto_passwd": "mosquitto",
+    # The shared rate limits' tests run their own Redis.
+    "redis-server": "redis-server",
+}
 
 
 def main() -> int:
