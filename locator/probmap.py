@@ -44,6 +44,19 @@ MIN_HALF_WIDTH_CELLS = 5  # at least ten cells across
 BLUR_TRUNCATE_SIGMAS = 3.0  # the motion kernel reaches this many sigmas
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """A pulse heard before the search opened by a receiver that was not searching (the fleet's
+    last sighting): where the receiver stood (east/north metres in the map's frame), when, how
+    strongly, and its antenna's gain toward the bracelet."""
+
+    east_m: float
+    north_m: float
+    t: datetime
+    rssi_dbm: float
+    gain_dbi: float
+
+
 @dataclass
 class ProbMap:
     """The probability grid of one search (see the module's docstring); ``t`` is the time it
@@ -96,6 +109,33 @@ class ProbMap:
             kwargs.setdefault("cell_m", cell_m)
         grid = cls(frame=frame, t=at, **kwargs)
         grid.p = distance_prior(grid.east, grid.north, grid.cell_m, category, since_s)
+        return grid
+
+    @classmethod
+    def from_sighting(
+        cls,
+        frame: LocalFrame,
+        category: str,
+        last_seen: datetime,
+        at: datetime,
+        sighting: Sighting | None,
+        **kwargs: Any,
+    ) -> ProbMap:
+        """The prior at ``at`` (the search's opening) for a person last seen at ``last_seen``,
+        with the fleet's last sighting as evidence when it falls between the two: the prior as
+        of the sighting (on the grid sized for the opening), the pulse's strength there, then
+        the walk to ``at``. Without one (or one from before last seen): :meth:`from_prior`."""
+        since_s = (at - last_seen).total_seconds()
+        if sighting is None or not last_seen <= sighting.t <= at:
+            return cls.from_prior(frame, category, since_s=since_s, at=at, **kwargs)
+        if "half_width_m" not in kwargs:
+            half_width_m, cell_m = grid_size_m(since_s)
+            kwargs["half_width_m"] = half_width_m
+            kwargs.setdefault("cell_m", cell_m)
+        grid = cls.from_prior(frame, category, since_s=(sighting.t - last_seen).total_seconds(),
+                              at=sighting.t, **kwargs)  # fmt: skip
+        grid.strength(sighting.east_m, sighting.north_m, sighting.rssi_dbm, sighting.gain_dbi)
+        grid.advance(at)
         return grid
 
     def shape_geojson(self, collection: dict[str, Any], category: str = "dementia") -> int:

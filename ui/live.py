@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from locator.guidance import BY_CAR, ON_FOOT, guided_team, plan
-from locator.prior import grid_size_m
-from locator.probmap import ProbMap
+from locator.probmap import ProbMap, Sighting
 from locator.tracker import LastKnown, Locator
 from safetynet.antennas import PATTERNS
 from safetynet.geodesy import LocalFrame, inverse
@@ -140,19 +139,13 @@ class SearchState:
         last_known = LastKnown(
             setup.last_known_lat_deg, setup.last_known_lon_deg, last_seen, setup.category
         )
-        since_s = (setup.opened_at - lkp_t).total_seconds()
-        probmap = ProbMap.from_prior(frame, setup.category, at=setup.opened_at, since_s=since_s)
         seen = setup.sighting
-        if seen is not None and lkp_t <= seen.t <= setup.opened_at:
-            # Heard by the fleet after last seen: the prior as of that moment (on the grid
-            # sized for the opening), the pulse's evidence there, then the walk since.
-            half_width_m, cell_m = grid_size_m(since_s)
-            probmap = ProbMap.from_prior(frame, setup.category, at=seen.t,
-                                         since_s=(seen.t - lkp_t).total_seconds(),
-                                         half_width_m=half_width_m, cell_m=cell_m)  # fmt: skip
-            east, north = frame.to_en(seen.lat_deg, seen.lon_deg)
-            probmap.strength(east, north, seen.rssi_dbm, PATTERNS["omni"].peak_gain_dbi)
-            probmap.advance(setup.opened_at)
+        # Heard by the fleet after last seen: the map starts from that evidence (the prior as
+        # of that moment, the pulse's strength there, then the walk to the opening).
+        sighting = None if seen is None else Sighting(
+            *frame.to_en(seen.lat_deg, seen.lon_deg), seen.t, seen.rssi_dbm,
+            PATTERNS["omni"].peak_gain_dbi)  # fmt: skip
+        probmap = ProbMap.from_sighting(frame, setup.category, lkp_t, setup.opened_at, sighting)
         state = cls(
             search_id=setup.search_id,
             bracelet_id=setup.bracelet_id,
