@@ -42,24 +42,18 @@ from registry.models import (
     StoredReport,
 )
 from registry.service import Actor, ForbiddenError, NotFoundError, _audit, _now, as_utc
+from safetynet.angles import compass_word
 from safetynet.geodesy import inverse
 from safetynet.reports import Pulse
 
 log = logging.getLogger(__name__)
 
 RETENTION = timedelta(hours=72)
-COMPASS = ("north", "north-east", "east", "south-east", "south", "south-west", "west",
-           "north-west")  # fmt: skip
 SEALED = (
     "Fleet sightings are sealed: no one may read them while no search is open for this client. "
     "They are shown, with an audit entry, to dispatchers, clinicians and admins once a search "
     "opens."
 )
-
-
-def compass_word(bearing_deg: float) -> str:
-    """A compass bearing (degrees from true north) as one of the eight words."""
-    return COMPASS[int(((bearing_deg % 360.0) + 22.5) // 45.0) % 8]
 
 
 def distance_words(distance_m: float) -> str:

@@ -88,3 +88,13 @@ def bearing_of_enu(east_m: FloatArray, north_m: FloatArray) -> FloatArray: ...
 def bearing_of_enu(east_m: float | FloatArray, north_m: float | FloatArray) -> float | FloatArray:
     """Compass bearing (deg) of the local vector (east, north); atan2(east, north) by definition."""
     return wrap_360(np.rad2deg(np.arctan2(east_m, north_m)))
+
+
+COMPASS_WORDS = ("north", "north-east", "east", "south-east", "south", "south-west", "west",
+                 "north-west")  # fmt: skip
+
+
+def compass_word(bearing_deg: float) -> str:
+    """A compass bearing (degrees clockwise from true north) as one of the eight words:
+    ``north`` within 22.5° of 0°, ``north-east`` within 22.5° of 45°, and so on."""
+    return COMPASS_WORDS[int((wrap_360(bearing_deg) + 22.5) // 45.0) % 8]

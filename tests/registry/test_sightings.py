@@ -20,6 +20,7 @@ from registry.models import AuditEntry, FleetSighting, Role, StoredReport
 from registry.reports import ReportRow, store_reports
 from registry.searches import live_setup
 from registry.service import ForbiddenError, enrol, open_search
+from safetynet.angles import compass_word
 from safetynet.geodesy import forward
 from safetynet.reports import Pulse, parse_report, report_to_json
 from tests.registry.test_service import PUBLIC_FORM, actor
@@ -126,5 +127,5 @@ def test_sightings_are_sealed_until_a_search_opens_and_gone_after_72_hours(
     assert ("CAR-3", 2) not in left
     assert ("ROOF-2", 7) not in left
     assert ("HOME-1", 9) in left
-    assert sightings.compass_word(359.0) == "north"
-    assert sightings.compass_word(200.0) == "south"
+    assert compass_word(359.0) == "north"
+    assert compass_word(200.0) == "south"
