@@ -135,6 +135,20 @@ class ReceiverSpec(_Strict):
         return data
 
 
+class FleetSpec(_Strict):
+    """One of the fleet's receivers, listening all shift for every enrolled bracelet (not one of
+    the search's teams): a cruiser's roof station driving its patrol, or a fixed site — a fire
+    station's mast, a roof — at its position. Omni antennas; their pulses heard while no search
+    is open are the fleet's sightings."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9-]{1,16}$")
+    kind: Literal["cruiser", "fire-station", "roof"]
+    route: list[LatLon] = []  # a cruiser's patrol, driven from the scenario's start
+    position: LatLon | None = None  # a fixed site
+    speed_mps: float = Field(default=8.0, gt=0, le=40)
+    loop: bool = True
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -145,6 +159,7 @@ class Scenario(_Strict):
     propagation: PropagationSpec = PropagationSpec()
     bracelets: list[BraceletSpec] = Field(min_length=1)
     receivers: list[ReceiverSpec] = []
+    fleet: list[FleetSpec] = []
     base_dir: Path = Path(".")
 
     @field_validator("start")
@@ -179,9 +194,17 @@ def parse_scenario(
         raise ScenarioError(
             f"{source}: {where}: {first['msg']} (got {first.get('input')!r})"
         ) from err
-    ids = [r.id for r in scenario.receivers]
+    ids = [r.id for r in scenario.receivers] + [f.id for f in scenario.fleet]
     if len(set(ids)) != len(ids):
-        raise ScenarioError(f"{source}: receivers: receiver ids must be unique, got {ids}")
+        raise ScenarioError(
+            f"{source}: receivers: receiver ids (the teams' and the fleet's) must be unique, "
+            f"got {ids}"
+        )
+    for f in scenario.fleet:
+        if f.kind == "cruiser" and not f.route:
+            raise ScenarioError(f"{source}: fleet {f.id}: a cruiser needs a route (its patrol)")
+        if f.kind != "cruiser" and f.position is None:
+            raise ScenarioError(f"{source}: fleet {f.id}: a {f.kind} needs a position")
     for r in scenario.receivers:
         if r.kind == "fixed" and r.position is None:
             raise ScenarioError(f"{source}: receiver {r.id}: a fixed station needs a position")

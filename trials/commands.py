@@ -44,6 +44,12 @@ def add_parser(sub: Any, scenario_args: Callable[..., None]) -> None:
         "after the person leaves the home station's range (N from 1 to 240)",
     )
     p.add_argument(
+        "--fleet",
+        action="store_true",
+        help="the scenario's fleet (its [[fleet]]: cruisers, fire stations, roof sites) listens "
+        "before the search opens; the last time it heard the person is the map's evidence",
+    )
+    p.add_argument(
         "--features",
         type=Path,
         default=None,
@@ -68,6 +74,23 @@ def home_alert(text: str) -> float:
     return value
 
 
+def _fleet_said(scenario: Any, seen: Any, delay_s: float) -> str:
+    """The fleet's last sighting in words, as the server shows a sealed one when a search
+    opens: ``fleet: last heard by CAR-5 31.8 min after last seen, 1.0 km south-east of the
+    last known point``."""
+    from safetynet.angles import compass_word
+    from safetynet.geodesy import LocalFrame, inverse
+
+    if seen is None:
+        return f"fleet: the person was not heard in the {delay_s / 60:.1f} min before the search"
+    frame = LocalFrame(scenario.origin.lat_deg, scenario.origin.lon_deg)
+    lat, lon = frame.to_lat_lon(seen.east_m, seen.north_m)
+    leg = inverse(scenario.origin.lat_deg, scenario.origin.lon_deg, lat, lon)
+    where = f"{leg.distance_m / 1000:.1f} km {compass_word(leg.azimuth1_deg)}"
+    return (f"fleet: last heard by {seen.receiver_id} {seen.t_s / 60:.1f} min after last seen, "
+            f"{where} of the last known point")  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -90,13 +113,23 @@ def run(args: argparse.Namespace) -> int:
             print(f"home alert: the person left the home station's range ({range_m:.0f} m) "
                   f"{delay / 60 - args.alert:.1f} min after last seen; the search starts "
                   f"{args.alert:g} min later, {delay / 60:.1f} min after last seen")  # fmt: skip
+    sightings = None
+    if args.fleet:
+        from trials.search import fleet_sightings, last_sighting
+
+        if not scenario.fleet:
+            raise ScenarioError(f"{args.scenario}: --fleet needs a [[fleet]] in the scenario")
+        sightings = fleet_sightings(scenario, seed, delay)
+        if not args.json:
+            print(_fleet_said(scenario, last_sighting(sightings, delay), delay))
     features = None
     if args.features is not None:
         from locator.features import load_geojson
 
         features = load_geojson(args.features)
     results = [
-        run_search(scenario, s, seed, minutes, args.category, delay, features) for s in strategies
+        run_search(scenario, s, seed, minutes, args.category, delay, features, sightings)
+        for s in strategies
     ]
     if args.json:
         out = {r.strategy: r.to_obj() for r in results}

@@ -26,6 +26,12 @@ hears the bracelet when one pulse clears the detection threshold, and then repor
 and the pulse's strength; otherwise a silence. Those reports feed the locator's tracker and the
 probability map. Found: a team within ``FOUND_M`` of the person.
 
+**The fleet** (a scenario's ``[[fleet]]``: cruisers' roof stations on patrol, fire stations,
+fixed roof sites) listens all shift, before the search opens, by the car's rule (an omni antenna,
+the cruiser's noise) every ``LISTEN_S`` along the walker's route: :func:`fleet_sightings`. With
+``sightings`` given, the map starts from the last of them before the opening, as the server's
+live map does from the sealed sightings (:meth:`locator.probmap.ProbMap.from_sighting`).
+
 Scoring, each minute once a fix exists: the log density the map gives the true position, beside
 that of a Gaussian around the Kalman fix alone.
 """
@@ -33,20 +39,22 @@ that of a Gaussian around the Kalman fix alone.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from firmware_sim.field import PoseTrack, fixed_track, moving_track
 from firmware_sim.propagation import Path as RadioPath
-from firmware_sim.scenario import Scenario, load_scenario
+from firmware_sim.scenario import FleetSpec, Scenario, load_scenario
 from firmware_sim.world import World
 from locator.guidance import BY_CAR, ON_FOOT, TeamKind, guided_team, plan
 from locator.link import LinkBudget
-from locator.probmap import ProbMap
+from locator.probmap import ProbMap, Sighting
 from locator.tracker import LastKnown, Locator
 from safetynet.angles import wrap_360
 from safetynet.errors import ScenarioError
@@ -131,6 +139,7 @@ class SearchResult:
     log_score_map: float | None  # mean log10 density (per m²) of the truth under the map
     log_score_kalman: float | None  # the same under a Gaussian around the Kalman fix
     scores: int
+    sighting_s: float | None = None  # the fleet's last sighting the map started from (None: none)
 
     def to_obj(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,10 +166,12 @@ def run_search(
     category: str = "dementia",
     delay_s: float = DELAY_S,
     features: dict[str, Any] | None = None,
+    sightings: Sequence[FleetSighting] | None = None,
 ) -> SearchResult:
     """One simulated search: the person walks away at the scenario's start; the teams start
     ``delay_s`` later (the call, the dispatch, the drive) from their routes' first points.
-    ``features`` (a GeoJSON FeatureCollection) shapes the map's prior."""
+    ``features`` (a GeoJSON FeatureCollection) shapes the map's prior; the last of the fleet's
+    ``sightings`` (:func:`fleet_sightings`) before the opening is its evidence."""
     scenario = scenario.model_copy(update={"seed": seed, "duration_s": delay_s + max_s})
     world = World(scenario)
     rng = np.random.default_rng([seed, 77])
@@ -173,11 +184,13 @@ def run_search(
         noise_dbm=HANDHELD_NOISE_DBM,
         snr_min_db=SNR_MIN_DB,
     )
-    grid = ProbMap.from_prior(
+    seen = last_sighting(sightings or (), delay_s)
+    grid = ProbMap.from_sighting(
         world.frame,
         category,
-        since_s=delay_s,
+        last_seen=world.start,
         at=world.start + timedelta(seconds=delay_s),
+        sighting=None if seen is None else seen.evidence(world.start),
         link=link,
     )
     if features is not None:
@@ -307,6 +320,7 @@ def run_search(
         float(np.mean(map_scores)) if map_scores else None,
         float(np.mean(kalman_scores)) if kalman_scores else None,
         len(map_scores),
+        None if seen is None else seen.t_s,
     )
 
 
@@ -438,6 +452,64 @@ def home_alert_delay_s(scenario: Scenario, seed: int, minutes: float, range_m: f
             f"{HOME_WATCH_S / 3600:.0f} h: no alert would be raised"
         )
     return left + minutes * 60.0
+
+
+@dataclass(frozen=True)
+class FleetSighting:
+    """One of the fleet's receivers heard the bracelet: ``t_s`` seconds after last seen, standing
+    at ``east_m``/``north_m`` (the scenario's frame), at ``rssi_dbm`` through its omni antenna."""
+
+    receiver_id: str
+    t_s: float
+    east_m: float
+    north_m: float
+    rssi_dbm: float
+
+    def evidence(self, last_seen: datetime) -> Sighting:
+        return Sighting(self.east_m, self.north_m, last_seen + timedelta(seconds=self.t_s),
+                        self.rssi_dbm, BY_CAR.gain_dbi)  # fmt: skip
+
+
+def _fleet_track(world: World, spec: FleetSpec, duration_s: float) -> PoseTrack:
+    if spec.kind == "cruiser":
+        waypoints = np.array([world.en(p) for p in spec.route])
+        return moving_track(waypoints, spec.speed_mps, duration_s, spec.loop)
+    assert spec.position is not None
+    return fixed_track(*world.en(spec.position), 0.0, duration_s)
+
+
+def fleet_sightings(scenario: Scenario, seed: int, until_s: float) -> list[FleetSighting]:
+    """What the scenario's fleet hears of the person (walking away from the last known point at
+    the start, as in :func:`run_search` with the same ``seed``) from the start until
+    ``until_s`` seconds later: each receiver listens every ``LISTEN_S`` where it is, by the
+    car's rule (an omni antenna, the cruiser's noise, the best of ten faded pulses over the
+    world's paths), in time order."""
+    if not scenario.fleet:
+        return []
+    world = World(scenario.model_copy(update={"seed": seed, "duration_s": until_s + LISTEN_S}))
+    rng = np.random.default_rng([seed, 78])
+    person = world.bracelets[0]
+    eirp = person.bracelet.eirp_dbm
+    tracks = [(spec.id, _fleet_track(world, spec, until_s + LISTEN_S)) for spec in scenario.fleet]
+    out: list[FleetSighting] = []
+    t = 0.0
+    while t <= until_s:
+        at = person.position(t)
+        for receiver_id, track in tracks:
+            team = Team(receiver_id, True, *track.position(t))
+            heard, power, fades, _ = _listen(world, team, at, eirp, person.indoor, rng)
+            if heard:
+                rssi = round(power + float(np.median(fades)), 1)
+                out.append(FleetSighting(receiver_id, t, team.east, team.north, rssi))
+        t += LISTEN_S
+    return out
+
+
+def last_sighting(sightings: Sequence[FleetSighting], before_s: float) -> FleetSighting | None:
+    """The newest sighting at or before ``before_s`` (the search's opening), as the sealed
+    sightings give the map the newest one since last seen."""
+    earlier = [s for s in sightings if 0.0 <= s.t_s <= before_s]
+    return max(earlier, key=lambda s: s.t_s) if earlier else None
 
 
 def run_file(path: Path, strategy: Strategy, seed: int, max_s: float) -> SearchResult:
