@@ -36,13 +36,18 @@ A file source runs as fast as the CPU allows and stops at its end; live sources 
 Ctrl-C or SIGTERM (which stops it within a few seconds in any state, a reconnecting rtl_tcp
 link included). With --uplink, reports are also queued on disk and sent to the server; nothing
 is lost while the link is down, and --uplink-drain waits (up to N s; 3 s at most after SIGTERM)
-for the queue to empty at the end; what is left stays on disk for the next run.
+for the queue to empty at the end; what is left stays on disk for the next run. An
+mqtt://HOST:PORT/TOPIC uplink (pip install 'safetynet[mqtt]') publishes the same queue to the
+receiver's own topic on an MQTT broker with QoS 1; the broker login is the URL's user (or
+--receiver-id) with --token as its password.
 
 examples:
   safetynet receive --source sigmf:rec.sigmf-meta
   safetynet receive --source rtltcp://127.0.0.1:1234 --receiver-id CAR-3 --out car3.jsonl
   safetynet receive --source serial:/dev/ttyACM0 \\
       --uplink http://dispatch:8080/api/v1/reports --token T
+  safetynet receive --source rtltcp://127.0.0.1:1234 --receiver-id CAR-3 \\
+      --uplink mqtt://broker:1883/safetynet/reports/CAR-3 --token T
 """
 
 
@@ -61,8 +66,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--alt-m", type=float, default=0.0, help="fixed position, height (m, ellipsoid)")
     p.add_argument("--antenna", choices=["omni", "yagi3"], default="omni", help="SDR antenna")
     p.add_argument("--out", default="-", help="JSON Lines file, or - for stdout (default)")
-    p.add_argument("--uplink", help="the server's ingest URL (…/api/v1/reports)")
-    p.add_argument("--token", help="receiver token for the uplink")
+    p.add_argument("--uplink", help="the server's ingest URL (…/api/v1/reports), or an "
+                   "MQTT broker and this receiver's topic (mqtt://HOST:PORT/TOPIC)")  # fmt: skip
+    p.add_argument("--token", help="receiver token for the uplink (MQTT: the broker password)")
     p.add_argument("--queue", type=Path, help="uplink queue file (default: in the data folder)")
     p.add_argument("--uplink-drain", type=float, default=30.0, metavar="S",
                    help="at the end, wait up to S seconds for the queue to empty")  # fmt: skip
@@ -72,11 +78,13 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if (args.lat_deg is None) != (args.lon_deg is None):
         raise InputError("give both --lat-deg and --lon-deg, or neither")
-    if args.uplink and not args.token:
+    mqtt_target = _mqtt_target(args) if args.uplink else None
+    if args.uplink and not args.token and mqtt_target is None:
         raise InputError("--uplink needs --token (the receiver token from the server)")
     from receiver.attribution import SweepCollector
 
-    outbox = uplink = None
+    outbox = None
+    uplink: Any = None
     sender: threading.Thread | None = None
     if args.uplink:
         from receiver.uplink import Outbox, Uplink
@@ -87,7 +95,13 @@ def run(args: argparse.Namespace) -> int:
             or get_settings().data_dir / "uplink" / f"{args.receiver_id or 'receiver'}.sqlite"
         )
         outbox = Outbox(queue)
-        uplink = Uplink(outbox, args.uplink, args.token)
+        if mqtt_target is not None:
+            from receiver.mqtt_uplink import MqttUplink
+
+            client_id = f"safetynet-rx-{mqtt_target.username}"
+            uplink = MqttUplink(outbox, mqtt_target, client_id)
+        else:
+            uplink = Uplink(outbox, args.uplink, args.token)
         sender = threading.Thread(target=uplink.run, name="uplink", daemon=True)
         sender.start()
     next_seq: Callable[[], int] = outbox.next_seq if outbox else itertools.count().__next__
@@ -117,8 +131,36 @@ def run(args: argparse.Namespace) -> int:
             if not uplink.drain(drain_s):
                 print(f"safetynet: {outbox.pending()} reports still queued in {outbox.path}; "
                       "they will be sent on the next run", file=sys.stderr)  # fmt: skip
+            if mqtt_target is not None:
+                uplink.close()
             outbox.close()
     return 0
+
+
+def _mqtt_target(args: argparse.Namespace) -> Any:
+    """The broker and topic of an ``mqtt://`` uplink, with its login (None: an HTTP uplink)."""
+    from dataclasses import replace
+
+    from safetynet.errors import ConfigError
+    from safetynet.mqtt import is_mqtt, parse_mqtt_url
+
+    if not is_mqtt(args.uplink):
+        return None
+    try:
+        target = parse_mqtt_url(args.uplink, "--uplink")
+    except ConfigError as err:
+        raise InputError(str(err)) from err
+    if any(c in target.topic for c in "+#"):
+        raise InputError(f"--uplink: a receiver publishes to its own topic, not a filter "
+                         f"({target.topic!r})")  # fmt: skip
+    username = target.username or args.receiver_id
+    if not username:
+        raise InputError("--uplink mqtt://…: give the broker login as mqtt://USER@HOST/TOPIC "
+                         "or --receiver-id")  # fmt: skip
+    password = target.password if target.password is not None else args.token
+    if not password:
+        raise InputError("--uplink mqtt://…: --token (the broker password) is needed")
+    return replace(target, username=username, password=password)
 
 
 def _emit(report: Report, out: IO[str], outbox: Any, uplink: Any) -> None:

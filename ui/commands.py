@@ -38,6 +38,12 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--host", help="address to listen on (default SAFETYNET_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default SAFETYNET_PORT or 8080)")
+    p.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="also take receiver fleets' reports from an MQTT broker: "
+        "mqtt://USER:PASSWORD@HOST:PORT/safetynet/reports/+ (default SAFETYNET_MQTT_URL)",
+    )
     p.set_defaults(handler=run_serve)
 
     d = subparsers.add_parser(
@@ -97,6 +103,9 @@ def run_serve(args: argparse.Namespace) -> int:
     settings.check_secrets()
     host = args.host or settings.host
     port = _port(args.port or settings.port)
+    if args.mqtt:
+        settings = settings.model_copy(update={"mqtt_url": args.mqtt})
+    settings = settings.model_copy(update={"port": port})
     listening = listen_socket(host, port)  # a port in use fails before the database is touched
     app = create_app(settings)
     print(f"SafetyNet server on http://{host}:{port} (Ctrl-C stops)", flush=True)
