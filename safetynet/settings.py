@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     features_file: Path | None = None  # GeoJSON of water, roads, buildings, parks, woods
     ingest_requests_per_s: int = Field(default=20, ge=1)
     metrics_token: SecretStr | None = None  # GET /metrics answers only to this bearer token
+    # Several server processes: the shared broker (redis://...); on PostgreSQL alone, none.
+    broker_url: str | None = None
     mqtt_url: str | None = None  # the MQTT ingest worker's broker and topics (ui/mqtt_ingest.py)
     trusted_proxies: str = ""  # comma-separated addresses or networks; none by default
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
