@@ -36,11 +36,12 @@ from safetynet.errors import ForbiddenError, NotAuthenticatedError
 from safetynet.settings import Settings
 from ui.hub import LiveHub
 from ui.local_time import agency_zone
-from ui.login_throttle import LoginThrottle, Network, client_address, from_trusted_proxy
+from ui.login_throttle import Network, client_address, from_trusted_proxy
 from ui.maps import BaseMap
 from ui.metrics import Metrics
-from ui.security import RateLimiter, same_token, token_digest
+from ui.security import same_token, token_digest
 from ui.sessions import SESSION_COOKIE, ServerSessions
+from ui.shared_limits import Limiter, Throttle
 from ui.tiles import TileFile
 
 T = TypeVar("T")
@@ -73,8 +74,8 @@ class AppState:
     hub: LiveHub
     base_map: BaseMap
     tiles: TileFile | None
-    login_failures: LoginThrottle
-    ingest_limit: RateLimiter
+    login_failures: Throttle  # in memory, or shared by several processes (ui/shared_limits.py)
+    ingest_limit: Limiter
     trusted_proxies: list[Network] = field(default_factory=list)
     notifier: Notifier | None = None  # how a search's notices go out; made from the settings
     metrics: Metrics = field(default_factory=Metrics)  # GET /metrics (ui/metrics.py)

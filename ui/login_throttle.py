@@ -10,7 +10,8 @@ in from their own address is not slowed at all, and other users behind the stran
 the first hour and 4 an hour after that on one username (Argon2 makes each guess cost too).
 
 Memory is bounded: past :data:`MAX_PAIRS` pairs the ones idle longest are forgotten. The state
-lives in one process (a deployment of several gets per-process counts; see the README).
+lives in one process; a deployment of several keeps the same counts in Redis or PostgreSQL
+(:mod:`ui.shared_limits`), by the same rule (:meth:`LoginThrottle.delay_s`).
 
 :func:`client_address` reads the caller's address: the socket's peer, or — only when the peer
 is one of the configured proxies (``SAFETYNET_TRUSTED_PROXIES``, none by default) — the nearest

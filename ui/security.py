@@ -6,8 +6,8 @@
 - CSRF: every form carries the session's token in a hidden field and every script sends it in
   the ``X-CSRF-Token`` header; unsafe requests without the matching token are refused.
 - Receiver tokens are random 256-bit strings shown once; only their SHA-256 is stored.
-- The ingest's rate limit is a sliding window held in this process (a deployment of several
-  processes behind a load balancer gets per-process limits; see the README).
+- The ingest's rate limit is a sliding window held in this process; a deployment of several
+  processes shares one in Redis or PostgreSQL instead (:mod:`ui.shared_limits`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class RateLimiter:
     limit: int
     window_s: float
     _events: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def retry_after(self, key: str, now: float | None = None) -> float:
         """Seconds until ``key`` may act again (0: it may now). Does not count an event."""
@@ -92,6 +92,16 @@ class RateLimiter:
                 idle = [k for k, v in self._events.items() if not v or v[-1] < now - self.window_s]
                 for k in idle:
                     del self._events[k]
+
+    def acquire(self, key: str, now: float | None = None) -> float:
+        """Count one event of ``key`` if it may act now and return 0, or return the seconds
+        until it may (the event then does not count)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            wait_s = self.retry_after(key, now)
+            if wait_s <= 0:
+                self.hit(key, now)
+            return wait_s
 
     def reset(self, key: str) -> None:
         with self._lock:

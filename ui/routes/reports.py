@@ -69,11 +69,10 @@ async def post_reports(request: Request, app: App) -> Any:
             raise ForbiddenError("missing or wrong CSRF token (X-CSRF-Token header)")
         sender = Sender(user_id=user.user_id, username=user.username, role=user.role)
     key = receiver_id or f"user:{sender.user_id}"
-    wait_s = app.ingest_limit.retry_after(key)
+    wait_s = await asyncio.to_thread(app.ingest_limit.acquire, key)  # may be a round trip
     if wait_s > 0:
         app.metrics.refuse("http", "rate_limited")
         raise RateLimitError("too many requests; retry later", retry_after_s=wait_s)
-    app.ingest_limit.hit(key)
     received_s = time.monotonic()
     depth = app.metrics.queue_depth.labels("http")
     depth.inc()
