@@ -592,3 +592,22 @@ class FleetSighting(Base):
     lat_deg: Mapped[float | None] = mapped_column(Float)  # where the receiver was
     lon_deg: Mapped[float | None] = mapped_column(Float)
     rssi_dbm: Mapped[float] = mapped_column(Float)
+
+
+class LiveEvent(Base):
+    """One change of a search (or a message between server processes) in the outbox through
+    which several server processes on one PostgreSQL fan out (:mod:`ui.outbox`): ids grow in
+    commit order, rows older than a few minutes are purged. Unused on SQLite (one process)."""
+
+    __tablename__ = "live_event"
+    __table_args__ = (
+        Index("live_event_by_time", "at"),
+        Index("live_event_by_channel", "channel", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    channel: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)  # the message, JSON
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
