@@ -236,25 +236,59 @@ class LiveHub:
         )
         return state, keys
 
-    def ingest(self, reports: list[FieldReport]) -> dict[str, list[Fix]]:
+    def forward(self, session: Session, reports: list[FieldReport]) -> None:
+        """Called in the ingest's transaction with the reports it stores: one process holds
+        every search here, so nothing goes anywhere (see :class:`ui.shared_hub.SharedHub`)."""
+
+    def ingest(
+        self, reports: list[FieldReport], event_id: int | None = None
+    ) -> dict[str, list[Fix]]:
         """Feed newly stored reports to every active search they belong to; push the changes.
-        Returns the fixes they caused, per search."""
+        Returns the fixes they caused, per search. ``event_id``: the live event that brought
+        them from another process, if one did."""
         out: dict[str, list[Fix]] = {}
         with self._lock:
             for building in self._building.values():
                 building.arrived.extend(reports)  # applied when its replay is done
             live = [(sid, state, self._state_locks[sid]) for sid, state in self._states.items()]
         for search_id, state, lock in live:
-            if not any(state.matches(report) for report in reports):
+            fresh = self._fresh(search_id, reports, event_id)
+            if not any(state.matches(report) for report in fresh):
                 continue  # not this search's: never wait for its lock
             with lock:
-                messages, fixes = state.take(reports)
+                messages, fixes = state.take(fresh)
                 message = one_message(messages)
                 if message is not None:  # in the state's order
                     self.publish(search_id, message)
             if fixes:
                 out[search_id] = fixes
         return out
+
+    def _fresh(
+        self, search_id: str, reports: list[FieldReport], event_id: int | None
+    ) -> list[FieldReport]:
+        """The reports the search's state has not taken yet (here: all of them)."""
+        return reports
+
+    def is_live(self, search_id: str) -> bool:
+        """Whether the search is active (its state rebuilt here if need be; raises
+        :class:`UnavailableError` while another thread rebuilds it)."""
+        return self.state(search_id) is not None
+
+    def since(self, search_id: str, after: int) -> list[Message] | None:
+        """The search's messages after event ``after``: None, messages here carry no ids (a
+        page that reconnects takes a fresh snapshot)."""
+        return None
+
+    def health(self) -> dict[str, Any]:
+        """Which searches this process holds, for ``GET /api/v1/health``."""
+        return {
+            "broker": {"kind": "in-process", "ok": True},
+            "owns": sorted(self.live_search_ids()),
+        }
+
+    def stop(self) -> None:
+        """The server is stopping (nothing to stop here)."""
 
     # --- the push -------------------------------------------------------------------------------
     def publish(self, search_id: str, message: Message) -> None:

@@ -55,6 +55,7 @@ def take_in(
     window_of = app.hub.window_of(datetime.now(UTC))
     with app.transaction() as session:
         result = ingest(session, sender, items, window_of)
+        app.hub.forward(session, result.stored)  # to the searches' owners (several processes)
     fixes = app.hub.ingest(result.stored)  # the live maps first: they are the search
     pushed_s = time.monotonic()
     for _ in fixes:

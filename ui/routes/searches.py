@@ -443,7 +443,11 @@ async def heard_here(
 
 @router.websocket("/{search_id}/live")
 async def live_socket(websocket: WebSocket, search_id: str) -> None:
-    """Push a search's reports, fixes and events to a page: a snapshot, then every change."""
+    """Push a search's reports, fixes and events to a page: a snapshot, then every change.
+
+    Several processes (:mod:`ui.shared_hub`): every message carries its event ``id``, and a page
+    that reconnects with ``?after=<the last id it saw>`` is sent what it missed instead of a
+    snapshot (a snapshot when that is no longer kept)."""
     user = await asyncio.to_thread(current_user, websocket)
     origin = websocket.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
@@ -452,13 +456,17 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
     if user is None or not allowed(user.role, "read", "search"):
         await websocket.close(code=1008, reason="log in as a role that may watch searches")
         return
+    after_text = websocket.query_params.get("after")
+    if after_text is not None and not (after_text.isdigit() and len(after_text) <= 18):
+        await websocket.close(code=1008, reason="after must be an event id (digits)")
+        return
     app = state_of(websocket)
     try:
-        state = await asyncio.to_thread(app.hub.state, search_id)
+        live = await asyncio.to_thread(app.hub.is_live, search_id)
     except UnavailableError:
         await websocket.close(code=1013, reason="rebuilding the live state; try again shortly")
         return
-    if state is None:
+    if not live:
         await websocket.close(code=1008, reason="no active search with this id")
         return
     await websocket.accept()
@@ -469,10 +477,28 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":
             pass
 
+    async def snapshot() -> dict[str, Any] | None:
+        return await asyncio.to_thread(app.hub.snapshot, search_id)
+
     closed = asyncio.create_task(until_closed())
+    # Messages up to ``shown`` are already on the page (resumed: every kind; after a snapshot:
+    # what the snapshot draws).
+    shown, resumed = -1, False
     try:
-        first = await asyncio.to_thread(app.hub.snapshot, search_id)
-        await websocket.send_json(first if first is not None else {"type": "ended"})
+        missed = None
+        if after_text is not None:
+            missed = await asyncio.to_thread(app.hub.since, search_id, int(after_text))
+            if missed is not None and any(m["type"] in ("resync", "changed") for m in missed):
+                missed = None
+        if missed is None:
+            first = await snapshot()
+            await websocket.send_json(first if first is not None else {"type": "ended"})
+            shown = int((first or {}).get("id", -1))
+        else:
+            resumed, shown = True, int(after_text or -1)
+            for message in missed:
+                await websocket.send_json(message)
+                shown = message["id"]
         while True:
             getter = asyncio.create_task(subscription.get())
             done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -480,16 +506,31 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
                 getter.cancel()
                 break
             message = getter.result()
+            event_id = message.get("id")
+            if (
+                event_id is not None
+                and event_id <= shown
+                and (resumed or message["type"] in _DRAWN)
+            ):
+                continue
             if message["type"] in ("resync", "changed"):
-                fresh = await asyncio.to_thread(app.hub.snapshot, search_id)
+                fresh = await snapshot()
                 if fresh is None:
                     await websocket.send_json({"type": "ended"})
                     break
                 await websocket.send_json(fresh)
+                shown, resumed = int(fresh.get("id", -1)), False
                 continue
             await websocket.send_json(message)
+            if resumed and event_id is not None:
+                shown = event_id
+    except UnavailableError:
+        await websocket.close(code=1013, reason="rebuilding the live state; try again shortly")
     except WebSocketDisconnect:
         pass
     finally:
         closed.cancel()
         app.hub.unsubscribe(search_id, subscription)
+
+
+_DRAWN = ("report", "fix", "smoothed", "batch")  # what a snapshot already shows

@@ -53,12 +53,19 @@ const Geo = (() => {
     return data;
   }
   function live(searchId, onMessage, onState) {
-    let delay = 1000, ws = null;
+    // last: the id of the newest event seen (servers sharing a PostgreSQL number them), so a
+    // socket that reconnects, to whichever server, is sent what it missed.
+    let delay = 1000, ws = null, last = null;
     function open() {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
-      ws = new WebSocket(`${scheme}://${location.host}/api/v1/searches/${searchId}/live`);
+      const after = last === null ? "" : `?after=${last}`;
+      ws = new WebSocket(`${scheme}://${location.host}/api/v1/searches/${searchId}/live${after}`);
       ws.onopen = () => { delay = 1000; onState("live"); };
-      ws.onmessage = ev => onMessage(JSON.parse(ev.data));
+      ws.onmessage = ev => {
+        const message = JSON.parse(ev.data);
+        if (Number.isInteger(message.id)) last = message.id;
+        onMessage(message);
+      };
       ws.onclose = () => { onState("reconnecting…"); setTimeout(open, delay); delay = Math.min(delay * 2, 30000); };
     }
     open();
