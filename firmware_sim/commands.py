@@ -25,6 +25,7 @@ examples:
   safetynet sim reports --scenario scenarios/quiet-suburb.toml --out reports.jsonl
   safetynet sim iq --scenario scenarios/quiet-suburb.toml --receiver CAR-3 --out car3 --duration 30
   safetynet sim rtl-tcp --scenario scenarios/quiet-suburb.toml --receiver CAR-3 --port 1234
+  safetynet sim kraken --scenario scenarios/dense-city.toml --receiver CAR-1 --array --port 5000
   safetynet sim handheld --scenario scenarios/quiet-suburb.toml --receiver HH-07 --link ./ttyHH07
 """
 
@@ -59,6 +60,23 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--truth", type=Path, help="write the truth of streamed frames here")
     p.set_defaults(handler=run_rtl_tcp)
+
+    p = sub.add_parser(
+        "kraken", help="serve one receiver as a KrakenSDR's DAQ stream (Heimdall IQ frames)"
+    )
+    scenario_args(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="times real time; 0 = as fast as asked"
+    )
+    p.add_argument(
+        "--array", action="store_true",
+        help="give the receiver the default array (a 5-element circle) if its scenario has none",
+    )  # fmt: skip
+    p.add_argument("--cal-every", type=float, default=60.0, metavar="S",
+                   help="a calibration frame every S seconds of stream (default 60)")  # fmt: skip
+    p.set_defaults(handler=run_kraken)
 
     p = sub.add_parser("handheld", help="emulate a handheld unit (SNHH-1) on a pseudo-terminal")
     scenario_args(p)
@@ -130,6 +148,33 @@ def run_rtl_tcp(args: argparse.Namespace) -> int:
     finally:
         if truth is not None:
             truth.close()
+    return 0
+
+
+def run_kraken(args: argparse.Namespace) -> int:
+    from firmware_sim.array import array_stream
+    from firmware_sim.daq_server import DaqServer
+    from firmware_sim.scenario import ArraySpec
+
+    world = _world(args)
+    receiver = _receiver(world, args.receiver)
+    spec = next(r for r in world.scenario.receivers if r.id == args.receiver)
+    array = spec.array or (ArraySpec() if args.array else None)
+    if array is None:
+        raise ScenarioError(
+            f"receiver {args.receiver} has no array in {args.scenario}; add [receivers.array] "
+            "or pass --array"
+        )
+    if not args.cal_every > 0:
+        raise ScenarioError(f"--cal-every must be more than 0 s, got {args.cal_every}")
+    server = DaqServer(
+        array_stream(world, receiver, array), args.host, args.port, speed=args.speed,
+        cal_every_s=args.cal_every,
+    )  # fmt: skip
+    port = server.bind()
+    print(f"KrakenSDR DAQ serving {args.receiver} on {args.host}:{port} (Ctrl-C stops)", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    server.serve_forever()
     return 0
 
 

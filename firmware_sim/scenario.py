@@ -108,6 +108,15 @@ class UnitSpec(_Strict):
     gain_db: float = Field(default=28.0, ge=0, le=50)
 
 
+class ArraySpec(_Strict):
+    """A coherent direction-finding array (a KrakenSDR) instead of one antenna."""
+
+    kind: Literal["uca", "ula"] = "uca"  # circle of 0.45 m radius, or a line λ/2 apart
+    elements: int = Field(default=5, ge=2, le=16)
+    gain_sd_db: float = Field(default=1.0, ge=0, le=6)  # the tuners' gain spread
+    center_hz: float | None = Field(default=None, ge=216e6, le=217e6)  # None: by the bracelets
+
+
 class ReceiverSpec(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9-]{1,16}$")
     kind: Literal["handheld", "vehicle", "aircraft", "fixed"]
@@ -126,6 +135,7 @@ class ReceiverSpec(_Strict):
     walk_s: tuple[float, float] = (30.0, 90.0)
     frontend: FrontEndSpec = FrontEndSpec()
     unit: UnitSpec = UnitSpec()
+    array: ArraySpec | None = None  # vehicles and fixed sites only
 
     @model_validator(mode="before")
     @classmethod
@@ -208,6 +218,13 @@ def parse_scenario(
     for r in scenario.receivers:
         if r.kind == "fixed" and r.position is None:
             raise ScenarioError(f"{source}: receiver {r.id}: a fixed station needs a position")
+        if r.array is not None and r.kind not in ("vehicle", "fixed"):
+            raise ScenarioError(
+                f"{source}: receiver {r.id}: an array goes on a vehicle or a fixed site, "
+                f"not a {r.kind}"
+            )
+        if r.array is not None and r.array.kind == "uca" and r.array.elements < 3:
+            raise ScenarioError(f"{source}: receiver {r.id}: a circular array needs 3 elements")
         if r.kind != "fixed" and len(r.route) < 1:
             raise ScenarioError(f"{source}: receiver {r.id}: a {r.kind} needs a route")
     return scenario

@@ -30,6 +30,8 @@ sources:
   cu8:PATH?fs=2400000&fc=216500000[&gain=G]  raw RTL-SDR bytes
   rtltcp://HOST:PORT[?gain=auto&ppm=0]       an rtl_tcp server (reconnects when it drops)
   rtlsdr://0[?gain=auto&ppm=0]               a USB dongle (pip install 'safetynet[sdr]')
+  kraken://HOST:5000[?channels=5]            a KrakenSDR's DAQ stream: pulses on channel 0 and
+                                             an array bearing per pulse (--array-heading-deg)
   serial:/dev/ttyACM0                        an SNHH-1 handheld unit (survives unplugging)
 
 A file source runs as fast as the CPU allows and stops at its end; live sources run until
@@ -65,6 +67,34 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--lon-deg", type=float, help="fixed position, longitude")
     p.add_argument("--alt-m", type=float, default=0.0, help="fixed position, height (m, ellipsoid)")
     p.add_argument("--antenna", choices=["omni", "yagi3"], default="omni", help="SDR antenna")
+    p.add_argument(
+        "--array",
+        choices=["uca", "ula"],
+        default="uca",
+        help="a KrakenSDR's antennas: a 5-element circle of 0.45 m radius, element 0 "
+        "forward and clockwise (uca), or a line, 0.69 m apart, left to right (ula)",
+    )
+    p.add_argument(
+        "--array-heading-deg",
+        type=float,
+        default=None,
+        help="the array's forward direction (compass) at a fixed site; without it "
+        "(or a heading from the unit) no array bearing is made",
+    )
+    p.add_argument(
+        "--array-heading-sigma-deg",
+        type=float,
+        default=2.0,
+        help="one sigma of that heading (default 2)",
+    )
+    p.add_argument(
+        "--array-every",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="at most one array bearing per bracelet every S seconds, the best of "
+        "them (0: one per pulse; default 2)",
+    )
     p.add_argument("--out", default="-", help="JSON Lines file, or - for stdout (default)")
     p.add_argument("--uplink", help="the server's ingest URL (…/api/v1/reports), or an "
                    "MQTT broker and this receiver's topic (mqtt://HOST:PORT/TOPIC)")  # fmt: skip
@@ -173,6 +203,34 @@ def _emit(report: Report, out: IO[str], outbox: Any, uplink: Any) -> None:
         uplink.notify()
 
 
+def _array_receiver(
+    args: argparse.Namespace, source: Any, receiver: Any, next_seq: Callable[[], int]
+) -> Any:
+    """The SDR receiver on the array's reference channel, with a bearing for its pulses."""
+    from receiver.array_bearings import (
+        ArrayBearings,
+        ArrayDirectionFinder,
+        ArrayReceiver,
+        HeadingFix,
+    )
+    from safetynet.angles import wrap_360
+    from safetynet.arrays import ArrayGeometry
+
+    geometry = ArrayGeometry.named(args.array, source.n_channels)
+    if args.array_heading_deg is None:
+        log.warning("no --array-heading-deg: pulses only, no array bearings")
+        fixed = None
+    else:
+        if not 0.1 <= args.array_heading_sigma_deg <= 45:
+            raise InputError("--array-heading-sigma-deg must be within 0.1..45")
+        fixed = HeadingFix(wrap_360(args.array_heading_deg), args.array_heading_sigma_deg, "fixed")
+    if args.array_every < 0:
+        raise InputError(f"--array-every must be 0 or more seconds, got {args.array_every}")
+    finder = ArrayDirectionFinder(geometry, source.sample_rate_hz, source.center_hz)
+    bearings = ArrayBearings(receiver.config.receiver_id, next_seq, args.array_every)
+    return ArrayReceiver(receiver, source, finder, lambda _t: fixed, bearings)
+
+
 def _reports(
     args: argparse.Namespace, next_seq: Callable[[], int], stop: threading.Event
 ) -> Iterator[Report]:
@@ -193,8 +251,13 @@ def _reports(
         receiver_id=args.receiver_id or "SDR-1", position=position, antenna=args.antenna
     )
     receiver = SdrReceiver(source, config, next_seq)
+    runner: Any = receiver
+    from receiver.kraken import KrakenSource
+
+    if isinstance(source, KrakenSource):
+        runner = _array_receiver(args, source, receiver, next_seq)
     try:
-        for report in receiver.run(stop=stop.is_set):
+        for report in runner.run(stop=stop.is_set):
             yield report
             if stop.is_set():
                 break

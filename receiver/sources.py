@@ -6,7 +6,9 @@
   sntx calibration read with the ``sigmf`` package;
 - ``cu8:PATH?fs=2400000&fc=216500000[&gain=40.2&cal=-80]`` — raw cu8 bytes;
 - ``rtltcp://HOST:PORT[?gain=auto&ppm=0&fs=2400000&fc=216500000]`` — an rtl_tcp server;
-- ``rtlsdr://INDEX[?gain=auto&ppm=0&fs=2400000&fc=216500000]`` — a USB dongle (extra ``sdr``).
+- ``rtlsdr://INDEX[?gain=auto&ppm=0&fs=2400000&fc=216500000]`` — a USB dongle (extra ``sdr``);
+- ``kraken://HOST:PORT[?channels=5]`` — a KrakenSDR's DAQ stream (:mod:`receiver.kraken`): the
+  reference channel as samples, every channel for the array's bearings.
 
 Every source implements :class:`receiver.samples.SampleSource`; the code above cannot tell them
 apart.
@@ -89,7 +91,20 @@ def open_source(url: str, stop: Callable[[], bool] | None = None) -> SampleSourc
             center_hz=_float(params, "fc", RECOMMENDED_CENTER_HZ, url) or 0.0,
             gain_db=_gain(params, url), ppm=int(_float(params, "ppm", 0, url) or 0),
         )  # fmt: skip
+    if scheme == "kraken":
+        from receiver.kraken import KrakenSource
+
+        parts = urlsplit(url)
+        params = _query(url)
+        if not parts.hostname or not parts.port:
+            raise InputError(f"{url}: a KrakenSDR source is kraken://HOST:PORT (the DAQ: 5000)")
+        channels = _float(params, "channels", None, url)
+        if channels is not None and not (channels.is_integer() and 2 <= channels <= 32):
+            raise InputError(f"{url}: channels must be a whole number within 2..32")
+        return KrakenSource(
+            parts.hostname, parts.port, None if channels is None else int(channels), stop=stop
+        )
     raise InputError(
         f"unknown source {url!r}; use sigmf:PATH.sigmf-meta, cu8:PATH?fs=..&fc=.., "
-        "rtltcp://HOST:PORT, rtlsdr://0 or serial:/dev/ttyACM0"
+        "rtltcp://HOST:PORT, rtlsdr://0, kraken://HOST:5000 or serial:/dev/ttyACM0"
     )
