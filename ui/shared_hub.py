@@ -66,6 +66,8 @@ LEASE_EVERY_S = 0.5  # how often a process looks for searches nobody holds
 SETUPS_EVERY_S = 10.0  # how often the active searches' setups are read again
 PURGE_EVERY_S = 30.0
 ASK_WAIT_S = 4.0  # a request waits this long for the owner's answer
+TAKE_OVER_WAIT_S = 120.0  # a search just leased waits this long for a rebuild under way
+DEAF_S = 3.0  # a process whose listener is down this long lets its searches go
 FORWARDED_KEYS = 20_000  # reports remembered as forwarded in their ingest's transaction
 
 
@@ -155,6 +157,8 @@ class SharedHub(LiveHub):
         taken is rebuilt in a thread (:meth:`_take_over`)."""
         if search_id in self._owned:
             return True
+        if self._threads and not self.outbox.listening.is_set():
+            return False  # it would not hear the reports forwarded to it
         if not self._acquire(search_id):
             return False
         threading.Thread(
@@ -216,10 +220,11 @@ class SharedHub(LiveHub):
     def _take_over(self, search_id: str, failover: bool) -> None:
         """Rebuild a search just leased (in a thread of its own); after a failover, log the
         newest fix if the old owner died before it did and tell the pages to resync."""
-        try:
-            state = LiveHub.state(self, search_id)
+        try:  # a request may be rebuilding it: wait for that
+            state = LiveHub.state(self, search_id, wait_s=TAKE_OVER_WAIT_S)
         except UnavailableError:
-            return  # a request is rebuilding it
+            log.warning("search %s: still rebuilding after %.0f s", search_id, TAKE_OVER_WAIT_S)
+            return
         except Exception:
             log.exception("search %s: rebuild after taking its lease failed", search_id)
             self._release(search_id)
@@ -281,8 +286,17 @@ class SharedHub(LiveHub):
     def _keep_leases(self) -> None:
         purged_s = 0.0
         first = True
+        heard_s = time.monotonic()
+        # Nothing is leased before the listener hears: reports forwarded meanwhile would be lost.
+        self.outbox.listening.wait(10.0)
         while not self._stop.is_set():
             try:
+                if self.outbox.listening.is_set():
+                    heard_s = time.monotonic()
+                elif time.monotonic() - heard_s > DEAF_S and self._owned:
+                    log.warning("live listener down: this process lets its searches go")
+                    for search_id in list(self._owned):
+                        self._release(search_id)
                 active = self._read_setups()
                 with self._lease_lock:
                     try:  # the connection answers, so its locks are still held
