@@ -327,7 +327,7 @@ def run_home_check(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from registry.home_stations import check_stations
-    from registry.notify import NOTIFIER, OUTBOX, SEND_TIMEOUT_S, Notifier
+    from registry.notify import NOTIFIER, OUTBOX, SEND_TIMEOUT_S, Notifier, engine_of, retry_pending
     from registry.sightings import purge
     from safetynet.settings import get_settings
 
@@ -348,6 +348,13 @@ def run_home_check(args: argparse.Namespace) -> int:
     if not shown:
         print("no new home alert")
     OUTBOX.wait(SEND_TIMEOUT_S * 3)  # the notices go out before the command ends
+    # Then the notices that could not be delivered before, whose time to try again has come
+    # (a wander alert's too, if its first send just failed: it waits a minute).
+    for outcome in retry_pending(engine_of(session), timeout_s=SEND_TIMEOUT_S):
+        if outcome.status == "sent":
+            print(f"retried {', '.join(outcome.notice_keys)}: sent")
+        else:
+            print(f"retried {', '.join(outcome.notice_keys)}: {outcome.status}, {outcome.error}")
     return 0
 
 

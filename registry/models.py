@@ -113,7 +113,8 @@ class NotifyScope(enum.StrEnum):
 class NoticeStatus(enum.StrEnum):
     SENDING = "sending"  # claimed: being sent now (or the sender stopped mid-way: not resent)
     SENT = "sent"
-    FAILED = "failed"  # tried and refused or unanswered; the next run tries again
+    PENDING = "pending"  # tried and refused or unanswered: tried again from ``next_try_at``
+    FAILED = "failed"  # given up after the last try; the next day's run may try again
 
 
 def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
@@ -491,6 +492,8 @@ class StoredReport(Base):
         Index("report_by_bracelet", "bracelet_id", "t"),
         Index("report_by_channel", "channel", "t"),
         Index("report_by_time", "t"),
+        Index("report_by_receiver", "receiver_id", "t"),  # a home station's last hearing
+        Index("report_by_receiver_arrival", "receiver_id", "received_at"),  # its last report
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -541,8 +544,11 @@ class NoticeSent(Base):
 
     The row is written before the notice goes out (``sending``), and the partial unique index
     ``notice_once_a_day`` allows one row that is not ``failed`` per day, notice and recipient:
-    a notice reaches a recipient once a day and never twice, even when two runs overlap; a
-    failed one is tried again by the next run."""
+    a notice reaches a recipient once a day and never twice, even when two runs overlap. One
+    that could not be delivered is kept ``pending``, with its message (``body``), how many
+    times it was tried (``attempts``) and when it is tried next (``next_try_at``), and retried
+    with a growing wait by cron (:func:`registry.notify.retry_pending`); after the last try it
+    is ``failed`` and its message forgotten."""
 
     __tablename__ = "notice_sent"
     __table_args__ = (
@@ -556,6 +562,7 @@ class NoticeSent(Base):
             postgresql_where=text("status <> 'failed'"),
         ),
         Index("notice_sent_by_time", "at"),
+        Index("notice_sent_to_retry", "status", "next_try_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -568,6 +575,9 @@ class NoticeSent(Base):
     error: Mapped[str | None] = mapped_column(Text)  # why it failed, secrets masked
     at: Mapped[datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # while pending
+    body: Mapped[str | None] = mapped_column(Text)  # the message, kept only while pending
 
 
 class FleetSighting(Base):

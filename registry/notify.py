@@ -15,11 +15,18 @@ on the pages, in the log of notices sent, in the server's log.
 :func:`deliver` sends one message, each connection and read bounded by :data:`SEND_TIMEOUT_S`,
 and never raises: it answers why it failed. :func:`send_notices` claims every notice in
 ``notice_sent`` before it goes out, so that a notice reaches a recipient once a day and never
-twice, and records how it went. A search's notices (:func:`search_opened`,
-:func:`search_found`) wait for the search's transaction to commit — nothing goes out for a
-search rolled back — and are sent by the :class:`Outbox`'s threads: a slow or dead mail server
-never holds the request that opened the search, and its failure is logged and recorded, never
-raised. No clinical detail goes into a notice; the server's log names IDs, never a client.
+twice, and records how it went. A message that could not be delivered (the mail server down,
+the chat service refusing) is kept *pending* with its text, its number of tries and the time of
+the next one; :func:`retry_pending`, which ``safetynet registry home-check`` runs every minute
+from cron, sends it again then, waiting longer after each failure (:data:`RETRY_AFTER_S`), and
+gives up — *failed* — after the last. A retry claims its rows first, as a first send does, so
+that two runs never send one twice, and a notice delivered is never sent again.
+
+A search's notices (:func:`search_opened`, :func:`search_found`) wait for the search's
+transaction to commit — nothing goes out for a search rolled back — and are sent by the
+:class:`Outbox`'s threads: a slow or dead mail server never holds the request that opened the
+search, and its failure is logged and recorded (pending, for a retry), never raised. No
+clinical detail goes into a notice; the server's log names IDs, never a client.
 """
 
 from __future__ import annotations
@@ -33,11 +40,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,6 +73,11 @@ MAX_LABEL_CHARS = 200
 MAX_ERROR_CHARS = 500
 RECENT_NOTICES = 20  # the program page lists this many of the last notices sent
 MASK = "****"
+# How long a notice that could not be delivered waits before each retry (seconds): after the
+# first failure a minute, then longer; after the last it is given up (about 4 hours in all).
+RETRY_AFTER_S = (60.0, 120.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0)
+MAX_ATTEMPTS = len(RETRY_AFTER_S) + 1
+RETRY_BATCH = 200  # pending rows looked at by one run
 SCOPE_LABELS = {
     NotifyScope.PROGRAM: "The program: batteries due and daily tests missed",
     NotifyScope.SEARCH: "Named for searches: search opened, person found",
@@ -357,7 +369,8 @@ def recent_notices(
         out.append({"at": r.at, "day": r.day.isoformat(), "subject": r.subject,
                     "to": r.recipient, "to_label": label if paren else r.recipient,
                     "to_address": address.removesuffix(")") if paren else "",
-                    "status": r.status.value, "error": r.error})  # fmt: skip
+                    "status": r.status.value, "error": r.error, "attempts": r.attempts,
+                    "next_try_at": r.next_try_at})  # fmt: skip
     return out
 
 
@@ -430,12 +443,17 @@ def deliver(url: str, title: str, body: str, timeout_s: float = SEND_TIMEOUT_S) 
     return f"{why} (gave up after {time.monotonic() - started:.1f} s)"[:MAX_ERROR_CHARS]
 
 
-def _sent_already(engine: Engine, day: date, recipient: Recipient, keys: list[str]) -> set[str]:
+def _sent_already(
+    engine: Engine, day: date, recipient: Recipient, keys: list[str]
+) -> dict[str, NoticeStatus]:
+    """The notices among ``keys`` that reached the recipient on ``day``, are being sent, or
+    wait for a retry (failed ones, given up, may be tried again)."""
     with Session(engine) as session:
-        return set(session.scalars(select(NoticeSent.notice_key).where(
+        found = session.execute(select(NoticeSent.notice_key, NoticeSent.status).where(
             NoticeSent.day == day, NoticeSent.recipient_key == recipient.key,
             NoticeSent.notice_key.in_(keys),
-            NoticeSent.status != NoticeStatus.FAILED)))  # fmt: skip
+            NoticeSent.status != NoticeStatus.FAILED))  # fmt: skip
+        return {row.notice_key: row.status for row in found}
 
 
 def _claim(engine: Engine, day: date, recipient: Recipient, shown: str, notice: Notice,
@@ -454,11 +472,27 @@ def _claim(engine: Engine, day: date, recipient: Recipient, shown: str, notice: 
         return None
 
 
-def _finish(engine: Engine, ids: list[int], error: str | None) -> None:
+def _finish(engine: Engine, ids: list[int], error: str | None, subject: str, body: str) -> str:
+    """Record how the message went for its rows: sent; or pending, with the message and when
+    it is tried next; or, after :data:`MAX_ATTEMPTS` tries, failed. Returns the status."""
+    now = datetime.now(UTC)
+    status = NoticeStatus.SENT
     with Session(engine) as session, session.begin():
         for row in session.scalars(select(NoticeSent).where(NoticeSent.id.in_(ids))):
-            row.status = NoticeStatus.SENT if error is None else NoticeStatus.FAILED
-            row.error, row.finished_at = error, datetime.now(UTC)
+            row.attempts = (row.attempts or 0) + 1
+            row.error, row.finished_at = error, now
+            if error is None:
+                status = NoticeStatus.SENT
+                row.next_try_at = row.body = None
+            elif row.attempts < MAX_ATTEMPTS:
+                status = NoticeStatus.PENDING
+                row.next_try_at = now + timedelta(seconds=RETRY_AFTER_S[row.attempts - 1])
+                row.subject, row.body = subject[:300], body
+            else:
+                status = NoticeStatus.FAILED
+                row.next_try_at = row.body = None
+            row.status = status
+    return status.value
 
 
 def send_notices(
@@ -472,7 +506,9 @@ def send_notices(
     done = _sent_already(engine, day, recipient, [n.key for n in notices])
     fresh = [n for n in notices if n.key not in done]
     if not fresh:
-        return Outcome(shown, "", tuple(n.key for n in notices), "already sent")
+        waiting = NoticeStatus.PENDING in done.values()
+        return Outcome(shown, "", tuple(n.key for n in notices),
+                       "waiting to be retried" if waiting else "already sent")  # fmt: skip
     if dry_run:
         subject, _ = compose(fresh)
         return Outcome(shown, subject, tuple(n.key for n in fresh), "would send")
@@ -489,12 +525,103 @@ def send_notices(
     error = deliver(recipient.url, subject, body, timeout_s)
     elapsed = time.monotonic() - started
     keys = tuple(n.key for n, _ in claimed)
-    _finish(engine, [row for _, row in claimed], error)
+    status = _finish(engine, [row for _, row in claimed], error, subject, body)
     if error is None:
         log.info("notice %s sent to %s in %.2f s", ",".join(keys), recipient.key, elapsed)
         return Outcome(shown, subject, keys, "sent", None, elapsed)
-    log.warning("notice %s to %s failed: %s", ",".join(keys), recipient.key, error)
+    log.warning("notice %s to %s failed (%s): %s", ",".join(keys), recipient.key, status, error)
     return Outcome(shown, subject, keys, "failed", error, elapsed)
+
+
+def _recipient_of(session: Session, key: str) -> Recipient | None:
+    """The recipient a row names, as it stands now (None: removed, or no longer reachable):
+    ``target:<id>`` its target's URL, ``family:<user id>`` the families' mail account to the
+    login's address. Only keys are stored with a notice, never a URL (it may hold a secret)."""
+    kind, _, ident = key.partition(":")
+    if kind == "target":
+        target = session.get(NotifyTarget, ident)
+        return None if target is None else Recipient(key, target.label, target.url)
+    if kind == "family":
+        account = session.scalar(
+            select(NotifyTarget).where(NotifyTarget.scope == NotifyScope.FAMILY_MAIL)
+        )
+        user = session.get(User, ident)
+        if account is None or user is None or not user.active:
+            return None
+        if not EMAIL.fullmatch(user.username.strip()):
+            return None
+        address = user.username.strip()
+        return Recipient(key, f"family login {address}", with_recipient(account.url, address))
+    return None
+
+
+def retry_pending(
+    engine: Engine, now: datetime | None = None, timeout_s: float = SEND_TIMEOUT_S
+) -> list[Outcome]:
+    """Send again the pending messages whose time has come (one message per recipient and
+    text, as first sent), each claimed before it goes out; how each went. A recipient removed
+    meanwhile ends its notices as failed."""
+    now = now or datetime.now(UTC)
+    with Session(engine) as session:
+        due = session.execute(
+            select(NoticeSent.id, NoticeSent.recipient_key, NoticeSent.subject, NoticeSent.body)
+            .where(NoticeSent.status == NoticeStatus.PENDING, NoticeSent.next_try_at <= now)
+            .order_by(NoticeSent.next_try_at, NoticeSent.id)
+            .limit(RETRY_BATCH)
+        ).all()  # fmt: skip
+    messages: dict[tuple[str, str, str], list[int]] = {}
+    for row_id, recipient_key, subject, body in due:
+        messages.setdefault((recipient_key, subject, body or ""), []).append(row_id)
+    outcomes = []
+    for (recipient_key, subject, body), ids in messages.items():
+        claimed = _claim_pending(engine, ids, now)
+        if not claimed:
+            continue  # another run took them
+        with Session(engine) as session:
+            recipient = _recipient_of(session, recipient_key)
+            shown = recipient_key if recipient is None else recipient.shown
+            keys = tuple(session.scalars(
+                select(NoticeSent.notice_key).where(NoticeSent.id.in_(claimed))))  # fmt: skip
+        if recipient is None:
+            _give_up(engine, claimed, "the recipient was removed before the notice got through")
+            outcomes.append(Outcome(shown, subject, keys, "failed", "recipient removed"))
+            continue
+        started = time.monotonic()
+        error = deliver(recipient.url, subject, body, timeout_s)
+        elapsed = time.monotonic() - started
+        status = _finish(engine, claimed, error, subject, body)
+        if error is None:
+            log.info("notice %s sent to %s on a retry", ",".join(keys), recipient_key)
+        else:
+            log.warning("notice %s to %s failed again (%s): %s", ",".join(keys), recipient_key,
+                        status, error)  # fmt: skip
+        outcomes.append(Outcome(shown, subject, keys, "sent" if error is None else "failed",
+                                error, elapsed))  # fmt: skip
+    return outcomes
+
+
+def _claim_pending(engine: Engine, ids: list[int], now: datetime) -> list[int]:
+    """Mark the pending rows ``ids`` as being sent, each only if it is still pending and due
+    (another run may have taken it); the ids claimed."""
+    claimed = []
+    with Session(engine) as session, session.begin():
+        for row_id in ids:
+            done = session.execute(
+                update(NoticeSent)
+                .where(NoticeSent.id == row_id, NoticeSent.status == NoticeStatus.PENDING,
+                       NoticeSent.next_try_at <= now)
+                .values(status=NoticeStatus.SENDING)
+            )  # fmt: skip
+            if done.rowcount == 1:  # type: ignore[attr-defined]
+                claimed.append(row_id)
+    return claimed
+
+
+def _give_up(engine: Engine, ids: list[int], why: str) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(update(NoticeSent).where(NoticeSent.id.in_(ids)).values(
+            status=NoticeStatus.FAILED, error=why, next_try_at=None, body=None,
+            finished_at=datetime.now(UTC)))  # fmt: skip
 
 
 class Outbox:

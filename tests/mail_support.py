@@ -47,12 +47,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """A real SMTP server on a free local port; a login must give :data:`PASSWORD`."""
+def smtp_server(port: int | None = None) -> Iterator[Mailbox]:
+    """A real SMTP server on a free local port (or ``port``: a server coming back where it
+    was); a login must give :data:`PASSWORD`."""
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
-    box = Mailbox(free_port())
+    box = Mailbox(port or free_port())
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
