@@ -114,9 +114,9 @@ class OutboxBroadcaster:
         """The messages on ``channel`` after event ``after``, oldest first, each with its
         ``id``; None when some may have been purged (or too many): take a snapshot instead."""
         with self.engine.connect() as conn:
-            oldest = conn.execute(text("SELECT min(id) FROM live_event")).scalar()
-            if oldest is None or after + 1 < int(oldest):
-                return None
+            oldest, newest = conn.execute(text("SELECT min(id), max(id) FROM live_event")).one()
+            if oldest is None or after + 1 < int(oldest) or after > int(newest):
+                return None  # purged, or an id this database never gave
             rows = conn.execute(
                 text(
                     "SELECT id, body FROM live_event WHERE channel = :c AND id > :a "
