@@ -194,17 +194,10 @@ class ArrayStream:
     def render_pulse(
         self, v: NDArray[np.complex128], frame: TxFrame, t0_s: float, n_samples: int
     ) -> NDArray[np.complex64]:
-        """A window of ``n_samples`` from ``t0_s`` holding only ``frame``, received with the
-        element amplitudes ``v`` (from :func:`amplitudes_of_paths`: for receivers that move
-        by other rules than a scenario's route, such as a search's teams)."""
-        fs = self.true_sample_rate_hz
-        scale = 10.0 ** (-self.tuners.cal_dbm_at_fullscale / 20.0)
-        seg = burst(frame.bits, fs, t0_s, frame.t_start_s, frame.freq_rf_hz - self.lo_hz, n_samples)
-        z = np.outer(v * scale, seg)
-        noise_var = 10.0 ** (self.tuners.noise_dbm_per_hz / 10.0) * self.sample_rate_hz * scale**2
-        z += self._gaussian(z.shape, noise_var)
-        z *= self.tuners.complex_gains[:, None]
-        return quantise_cu8(z.astype(np.complex64))
+        """:func:`render_pulse` with this stream's tuners, rate, tuning and noise."""
+        return render_pulse(
+            v, frame, t0_s, n_samples, self.tuners, self.sample_rate_hz, self.center_hz, self.rng
+        )
 
     def _gaussian(self, shape: tuple[int, int], variance: float) -> NDArray[np.complex128]:
         sd = math.sqrt(variance / 2.0)
@@ -221,3 +214,46 @@ def array_stream(world: World, receiver: ReceiverSim, spec: ArraySpec) -> ArrayS
     first = world.bracelets[0].bracelet.channel
     center = spec.center_hz or channel_center_hz(first) - CHANNEL_SPACING_HZ / 2
     return ArrayStream(world, receiver, geometry, tuners, center_hz=center)
+
+
+def render_pulse(
+    v: NDArray[np.complex128],
+    frame: TxFrame,
+    t0_s: float,
+    n_samples: int,
+    tuners: ArrayTuners,
+    sample_rate_hz: float,
+    center_hz: float,
+    rng: np.random.Generator,
+) -> NDArray[np.complex64]:
+    """A window of ``n_samples`` from ``t0_s`` holding only ``frame``, received with the element
+    amplitudes ``v`` (:func:`amplitudes_of_paths`): for receivers that move by other rules than
+    a scenario's route, such as a simulated search's teams. Shape (N, n), full scale, 8 bits."""
+    ppm = 1.0 + tuners.ppm_error * 1e-6
+    fs, lo_hz = sample_rate_hz * ppm, center_hz * ppm
+    scale = 10.0 ** (-tuners.cal_dbm_at_fullscale / 20.0)
+    seg = burst(frame.bits, fs, t0_s, frame.t_start_s, frame.freq_rf_hz - lo_hz, n_samples)
+    z = np.outer(v * scale, seg)
+    noise_var = 10.0 ** (tuners.noise_dbm_per_hz / 10.0) * sample_rate_hz * scale**2
+    sd = math.sqrt(noise_var / 2.0)
+    z += sd * (rng.standard_normal(z.shape) + 1j * rng.standard_normal(z.shape))
+    z *= tuners.complex_gains[:, None]
+    return quantise_cu8(z.astype(np.complex64))
+
+
+def render_calibration(
+    tuners: ArrayTuners, n_samples: int, sample_rate_hz: float, rng: np.random.Generator
+) -> NDArray[np.complex64]:
+    """A calibration window (antennas off, the common noise source on), shape (N, n)."""
+    scale = 10.0 ** (-tuners.cal_dbm_at_fullscale / 20.0)
+    noise_var = 10.0 ** (tuners.noise_dbm_per_hz / 10.0) * sample_rate_hz * scale**2
+    n_el = tuners.gain_offset_db.size
+    sd = math.sqrt(noise_var / 2.0)
+    z = np.empty((n_el, n_samples), dtype=np.complex128)
+    z[:] = sd * (
+        rng.standard_normal((n_el, n_samples)) + 1j * rng.standard_normal((n_el, n_samples))
+    )
+    source_sd = sd * 10.0 ** (NOISE_SOURCE_OVER_THERMAL_DB / 20.0)
+    z += source_sd * (rng.standard_normal(n_samples) + 1j * rng.standard_normal(n_samples))
+    z *= tuners.complex_gains[:, None]
+    return quantise_cu8(z.astype(np.complex64))

@@ -90,12 +90,13 @@ class HeadingFix:
 class HeadingTracker:
     """The vehicle's heading at any moment, from its GPS fixes (east, north m) and compass.
 
-    Readings are added in time order; those older than ``KEEP_S`` before the latest are
+    Readings are added in time order; those older than ``keep_s`` before the latest are
     forgotten."""
 
     gps_sigma_m: float = 3.0
     gps_tau_s: float = 60.0
     compass_sigma_deg: float = 2.5
+    keep_s: float = KEEP_S
     _fix_t: list[float] = field(default_factory=list)
     _fix_en: list[tuple[float, float]] = field(default_factory=list)
     _compass_t: list[float] = field(default_factory=list)
@@ -104,12 +105,12 @@ class HeadingTracker:
     def add_fix(self, t_s: float, east_m: float, north_m: float) -> None:
         self._fix_t.append(t_s)
         self._fix_en.append((east_m, north_m))
-        _trim(self._fix_t, self._fix_en)
+        _trim(self._fix_t, self._fix_en, self.keep_s)
 
     def add_compass(self, t_s: float, heading_deg: float) -> None:
         self._compass_t.append(t_s)
         self._compass_deg.append(heading_deg)
-        _trim(self._compass_t, self._compass_deg)
+        _trim(self._compass_t, self._compass_deg, self.keep_s)
 
     def course_sigma_deg(self, dt_s: float, distance_m: float) -> float:
         """Cross-track GPS error change over ``dt_s`` against the baseline, as an angle."""
@@ -156,9 +157,9 @@ class HeadingTracker:
         return None
 
 
-def _trim(times: list[float], values: list[Any]) -> None:
-    if times[-1] - times[0] > 2 * KEEP_S:
-        cut = bisect.bisect_left(times, times[-1] - KEEP_S)
+def _trim(times: list[float], values: list[Any], keep_s: float) -> None:
+    if times[-1] - times[0] > 2 * keep_s:
+        cut = bisect.bisect_left(times, times[-1] - keep_s)
         del times[:cut]
         del values[:cut]
 

@@ -21,12 +21,26 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
-from firmware_sim.array import ArrayStream, array_stream
+from firmware_sim.array import (
+    ARRAY_SAMPLE_RATE_HZ,
+    ArrayStream,
+    ArrayTuners,
+    amplitudes_of_paths,
+    array_stream,
+    render_calibration,
+    render_pulse,
+)
 from firmware_sim.bracelet import TxFrame
+from firmware_sim.frontend import AUTO_GAIN_DB, THERMAL_DBM_PER_HZ
+from firmware_sim.propagation import Path as RadioPath
+from firmware_sim.propagation import Propagation
 from firmware_sim.scenario import ArraySpec
 from firmware_sim.world import Link, ReceiverSim, World
 from receiver.array_bearings import (
+    CAL_SIGMA_DEG,
+    MIN_ESN0_DB,
     THIN_S,
     ArrayBearings,
     ArrayDirectionFinder,
@@ -35,7 +49,9 @@ from receiver.array_bearings import (
 )
 from receiver.doa import DoaEstimate, calibration_weights
 from safetynet.angles import bearing_of_enu, wrap_360
-from safetynet.reports import Bearing, Pulse
+from safetynet.arrays import ArrayGeometry
+from safetynet.reports import CHANNEL_SPACING_HZ, Bearing, Pulse, channel_center_hz
+from safetynet.rtl import nearest_gain_db
 
 CAL_SAMPLES = 1 << 14
 DETECT_SNR_DB = -3.0  # SNR in 10 kHz a cruiser's detector hears a pulse from (report mode)
@@ -68,7 +84,7 @@ class CruiserArray:
     spec: ArraySpec
     stream: ArrayStream
     finder: ArrayDirectionFinder
-    weights: np.ndarray
+    weights: NDArray[np.complex128]
     heading: HeadingTracker
 
     @classmethod
@@ -76,7 +92,9 @@ class CruiserArray:
         stream = array_stream(world, receiver, spec)
         cal, _ = stream.render(0.0, CAL_SAMPLES, calibration=True)
         finder = ArrayDirectionFinder(stream.geometry, stream.sample_rate_hz, stream.center_hz)
-        heading = HeadingTracker(gps_sigma_m=max(_gps_sigma_m(world, receiver), 0.1))
+        heading = HeadingTracker(
+            gps_sigma_m=max(_gps_sigma_m(world, receiver), 0.1), keep_s=math.inf
+        )  # the whole drive is fed at once
         for t in np.arange(receiver.start_s, world.duration_s + 1.0, COMPASS_EVERY_S):
             if round(t / COMPASS_EVERY_S) % round(GPS_EVERY_S / COMPASS_EVERY_S) == 0:
                 heading.add_fix(float(t), *receiver.reported_position(float(t)))
@@ -192,14 +210,70 @@ def array_bearings(
     return out
 
 
-def search_bearing(
-    cruiser: CruiserArray, frame: TxFrame, rx_lat_lon: tuple[float, float], t: object
-) -> tuple[float, float] | None:
-    """(bearing_deg, sigma_deg) of one frame for a searching cruiser; None when the array
-    gives none (weak, flagged, no heading)."""
-    est, _ = cruiser.estimate(frame)
-    heading = cruiser.heading.at(frame.t_start_s + 0.014)
-    if est is None or heading is None or est.multipath:
-        return None
-    sigma = math.hypot(est.crb_sigma_deg, heading.sigma_deg)
-    return wrap_360(est.relative_bearing_deg + heading.heading_deg), sigma
+@dataclass
+class SearchArray:
+    """A searching cruiser's array in :mod:`trials.search`, whose teams move by the search's
+    own rules rather than a scenario's route: the pulse's paths from where the team is, its
+    heading from its travel (the GPS course's sigma) or, standing, the compass's."""
+
+    tuners: ArrayTuners
+    finder: ArrayDirectionFinder
+    weights: NDArray[np.complex128]
+    rng: np.random.Generator
+    thin_s: float = THIN_S
+
+    @classmethod
+    def build(cls, world: World, index: int, noise_dbm_10k: float, spec: ArraySpec) -> SearchArray:
+        """``noise_dbm_10k``: what the team hears against in 10 kHz (the search's own level,
+        man-made noise included), which sets the tuners' effective noise figure."""
+        geometry = ArrayGeometry.named(spec.kind, spec.elements)
+        rng = np.random.default_rng([world.seed, 12, index])
+        drawn = ArrayTuners.draw(geometry.n, rng, spec.gain_sd_db)
+        noise_figure_db = noise_dbm_10k - 40.0 - THERMAL_DBM_PER_HZ
+        # The gain that keeps the noise (and the calibration source) where the 8 bits hold it.
+        gain_db = nearest_gain_db(AUTO_GAIN_DB - max(noise_figure_db - 4.0, 0.0))
+        tuners = ArrayTuners(
+            drawn.gain_offset_db, drawn.phase_offset_deg, gain_db=gain_db,
+            noise_figure_db=noise_figure_db,
+        )  # fmt: skip
+        first = world.bracelets[0].bracelet.channel
+        center = spec.center_hz or channel_center_hz(first) - CHANNEL_SPACING_HZ / 2
+        fs = float(ARRAY_SAMPLE_RATE_HZ)
+        weights = calibration_weights(render_calibration(tuners, CAL_SAMPLES, fs, rng))
+        return cls(tuners, ArrayDirectionFinder(geometry, fs, center), weights, rng)
+
+    def bearings(
+        self,
+        pulses: list[tuple[TxFrame, list[RadioPath]]],
+        heading_deg: float,
+        moving: bool,
+    ) -> list[tuple[TxFrame, float, float]]:
+        """(frame, bearing_deg, sigma_deg) for the pulses of one listen (each with the paths it
+        took), at most one per ``thin_s``: the best of each window. Weak and flagged pulses give
+        none."""
+        sigma_h = (
+            HeadingTracker().course_sigma_deg(4.0, 40.0)
+            if moving
+            else HeadingTracker().compass_sigma_deg
+        )
+        measured_heading = heading_deg + float(self.rng.normal(0.0, sigma_h))
+        finder, fs = self.finder, self.finder.sample_rate_hz
+        before_s, length_s = finder.window_s
+        kept: list[tuple[TxFrame, float, float]] = []
+        for frame, paths in pulses:
+            fades = Propagation.fading_with(paths, self.rng)
+            v = amplitudes_of_paths(paths, fades, heading_deg, finder.geometry, frame.freq_rf_hz)
+            x = render_pulse(v, frame, frame.t_start_s - before_s, round(length_s * fs),
+                             self.tuners, fs, finder.center_hz, self.rng)  # fmt: skip
+            x = (x * self.weights[:, None]).astype(np.complex64)
+            est = finder.estimate(x, frame.freq_rf_hz)
+            if est is None or est.multipath or est.esn0_db < MIN_ESN0_DB:
+                continue
+            sigma = math.sqrt(est.crb_sigma_deg**2 + sigma_h**2 + CAL_SIGMA_DEG**2)
+            bearing = wrap_360(est.relative_bearing_deg + measured_heading)
+            if kept and frame.t_start_s - kept[-1][0].t_start_s < self.thin_s:
+                if sigma < kept[-1][2]:
+                    kept[-1] = (kept[-1][0], bearing, sigma)
+                continue
+            kept.append((frame, bearing, sigma))
+        return kept

@@ -50,6 +50,12 @@ def add_parser(sub: Any, scenario_args: Callable[..., None]) -> None:
         "before the search opens; the last time it heard the person is the map's evidence",
     )
     p.add_argument(
+        "--array-cruisers",
+        action="store_true",
+        help="every cruiser carries a KrakenSDR (a 5-element circle on its roof) and reports an "
+        "array bearing for the pulses it hears, at most one per 2 s",
+    )
+    p.add_argument(
         "--features",
         type=Path,
         default=None,
@@ -128,7 +134,17 @@ def run(args: argparse.Namespace) -> int:
 
         features = load_geojson(args.features)
     results = [
-        run_search(scenario, s, seed, minutes, args.category, delay, features, sightings)
+        run_search(
+            scenario,
+            s,
+            seed,
+            minutes,
+            args.category,
+            delay,
+            features,
+            sightings,
+            array_cruisers=args.array_cruisers,
+        )
         for s in strategies
     ]
     if args.json:

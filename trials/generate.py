@@ -190,10 +190,48 @@ def generate_case(seed: int, kind: str, index: int) -> SearchCase:
     return _Draw(kind, PROFILES[kind], rng, seed, index).case()
 
 
+def with_array_cruisers(case: SearchCase, n: int) -> SearchCase:
+    """The same search with ``n`` more cruisers (``KR-1`` …) carrying a KrakenSDR, on loops
+    drawn as the case's own cruisers are but from a draw of their own, so that the walker,
+    the radio and the other teams stay exactly as they were."""
+    if not 0 <= n <= 8:
+        raise InputError(f"array cruisers must be within 0..8, got {n}")
+    if n == 0:
+        return case
+    code = KIND_CODES[case.kind]
+    first_draws = np.random.default_rng([case.seed, code, case.index])  # the frame, the grid
+    draw = _Draw(case.kind, PROFILES[case.kind], first_draws, case.seed, case.index)
+    draw.rng = np.random.default_rng([case.seed, code, case.index, 0xA77A])
+    extra = []
+    for k in range(n):
+        cruiser = draw.vehicle(f"KR-{k + 1}", draw.u((0.0, 600.0)))
+        extra.append({**cruiser, "array": {"kind": "uca", "elements": 5}})
+    data = case.scenario.model_dump(mode="json", exclude={"base_dir"})
+    data["receivers"] = [*data["receivers"], *extra]
+    scenario = parse_scenario(data, case.scenario.base_dir, source=case.scenario.name)
+    return SearchCase(case.kind, case.seed, case.index, case.walker_style, scenario)
+
+
 def simulate_case(case: SearchCase) -> tuple[World, list[FieldReport], Truth]:
-    """Run a case: the simulated world, every report its receivers send, and the walker's truth."""
+    """Run a case: the simulated world, every report its receivers send, and the walker's truth.
+
+    A receiver with an array also sends an array bearing for the pulses it reports
+    (:func:`trials.array_cruisers.array_bearings`)."""
     world = World(case.scenario)
-    return world, simulate_reports(world), truth_of(world)
+    reports = simulate_reports(world)
+    specs = zip(world.receivers, case.scenario.receivers, strict=True)
+    arrays = [(rx, spec.array) for rx, spec in specs if spec.array is not None]
+    if arrays:
+        from safetynet.reports import Pulse
+        from trials.array_cruisers import array_bearings
+
+        for rx, array in arrays:
+            pulses = [
+                r for r in reports if isinstance(r, Pulse) and r.receiver_id == rx.receiver_id
+            ]
+            reports.extend(array_bearings(world, rx, array, pulses))
+        reports.sort(key=lambda r: (r.t, r.receiver_id, r.seq))
+    return world, reports, truth_of(world)
 
 
 def truth_of(world: World, bracelet_index: int = 0) -> Truth:

@@ -93,6 +93,8 @@ class Team:
     retarget_at: float = 0.0
     last_bearing: float | None = None
     heard_at: float = -1e9
+    array: Any = None  # a trials.array_cruisers.SearchArray: bearings from a KrakenSDR
+    heading_deg: float = 0.0
 
     @property
     def kind(self) -> TeamKind:
@@ -167,11 +169,15 @@ def run_search(
     delay_s: float = DELAY_S,
     features: dict[str, Any] | None = None,
     sightings: Sequence[FleetSighting] | None = None,
+    array_cruisers: bool = False,
 ) -> SearchResult:
     """One simulated search: the person walks away at the scenario's start; the teams start
     ``delay_s`` later (the call, the dispatch, the drive) from their routes' first points.
     ``features`` (a GeoJSON FeatureCollection) shapes the map's prior; the last of the fleet's
-    ``sightings`` (:func:`fleet_sightings`) before the opening is its evidence."""
+    ``sightings`` (:func:`fleet_sightings`) before the opening is its evidence. With
+    ``array_cruisers`` every vehicle carries a KrakenSDR (as do vehicles whose scenario entry
+    has an array): each pulse it hears in a listen gives an array bearing
+    (:class:`trials.array_cruisers.SearchArray`, at most one per 2 s)."""
     scenario = scenario.model_copy(update={"seed": seed, "duration_s": delay_s + max_s})
     world = World(scenario)
     rng = np.random.default_rng([seed, 77])
@@ -204,6 +210,11 @@ def run_search(
     for k, spec in enumerate(r for r in scenario.receivers if r.kind in ("handheld", "vehicle")):
         east, north = world.en(spec.route[0]) if spec.route else (0.0, 0.0)
         team = Team(spec.id, spec.kind == "vehicle", east, north)
+        if team.vehicle and (array_cruisers or spec.array is not None):
+            from firmware_sim.scenario import ArraySpec
+            from trials.array_cruisers import SearchArray
+
+            team.array = SearchArray.build(world, k, team.noise_dbm, spec.array or ArraySpec())
         if strategy == "square":
             team.waypoints = expanding_square(0.0, 0.0, 800.0 if team.vehicle else 300.0, k)
             team.target = (0.0, 0.0)  # first to the last known point
@@ -254,6 +265,11 @@ def run_search(
                         antenna=team.antenna,
                     )
                 )
+                if team.array is not None:
+                    reports.extend(
+                        _array_bearings(world, team, (pe, pn), delay_s + t, person.indoor, base,
+                                        seq, bracelet_id)
+                    )  # fmt: skip
                 if not team.vehicle:
                     seq[team.receiver_id] += 1
                     measured = wrap_360(
@@ -308,6 +324,10 @@ def run_search(
         else:
             _steer(teams, strategy, grid, fix, world, t, now)
         for team in teams:
+            if team.target is not None:
+                de, dn = team.target[0] - team.east, team.target[1] - team.north
+                if math.hypot(de, dn) > 0:
+                    team.heading_deg = float(wrap_360(math.degrees(math.atan2(de, dn))))
             team.move(STEP_S)
         t += STEP_S
     return SearchResult(
@@ -322,6 +342,37 @@ def run_search(
         len(map_scores),
         None if seen is None else seen.t_s,
     )
+
+
+def _array_bearings(
+    world: World,
+    team: Team,
+    person_en: tuple[float, float],
+    t_s: float,
+    indoor: bool,
+    base: dict[str, Any],
+    seq: dict[str, int],
+    bracelet_id: str,
+) -> list[Bearing]:
+    """An array team's bearings of the person's pulses in this listen (method ``array``)."""
+    person = world.bracelets[0]
+    frames = [f for f in world.frames(t_s, t_s + LISTEN_S) if f.bracelet_index == 0]
+    paths = world.propagation.paths(person_en, (team.east, team.north),
+                                    person.bracelet.eirp_dbm, indoor)  # fmt: skip
+    found = team.array.bearings([(f, paths) for f in frames], team.heading_deg,
+                                moving=team.target is not None)  # fmt: skip
+    out = []
+    for frame, bearing_deg, sigma_deg in found:
+        seq[team.receiver_id] += 1
+        team.last_bearing = bearing_deg
+        out.append(
+            Bearing(
+                **{**base, "t": world.time_of(frame.t_start_s)}, seq=seq[team.receiver_id],
+                bracelet_id=bracelet_id, bearing_deg=round(bearing_deg, 2) % 360.0,
+                sigma_deg=round(min(max(sigma_deg, 0.1), 90.0), 2), method="array", n_pulses=1,
+            )
+        )  # fmt: skip
+    return out
 
 
 def _steer(
