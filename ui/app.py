@@ -37,8 +37,7 @@ from safetynet.settings import Settings
 from ui.body_limit import BodyLimit
 from ui.deps import AppState
 from ui.errors import install_error_handlers
-from ui.hub import LiveHub
-from ui.login_throttle import LoginThrottle, trusted_networks
+from ui.login_throttle import trusted_networks
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
 from ui.routes import (
     auth,
@@ -56,8 +55,9 @@ from ui.routes import (
     searches,
     team_app,
 )
-from ui.security import RateLimiter
 from ui.sessions import ServerSessions
+from ui.shared_hub import make_hub
+from ui.shared_limits import make_limits
 from ui.tak import TakFeed
 from ui.tiles import TileFile
 
@@ -100,6 +100,13 @@ def _base_map(settings: Settings, tiles: TileFile | None) -> BaseMap:
     return BaseMap(settings.tile_url, settings.tile_attribution)
 
 
+def _mqtt_ingest(app_state: AppState) -> Any:
+    from ui.mqtt_ingest import MqttIngest  # paho-mqtt only when asked for
+
+    assert app_state.settings.mqtt_url is not None
+    return MqttIngest(app_state, app_state.settings.mqtt_url)
+
+
 def create_app(settings: Settings, engine: Engine | None = None, migrate: bool = True) -> FastAPI:
     """The application for ``settings`` (the database is migrated first unless told not to)."""
     settings.check_secrets()
@@ -110,23 +117,29 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
     tiles = TileFile(settings.tiles_file) if settings.tiles_file else None
     features = _features(settings.features_file) if settings.features_file else None
     base = _base_map(settings, tiles)
+    # In memory for one process; in Redis or PostgreSQL for several (ui/shared_limits.py).
+    login_failures, ingest_limit = make_limits(
+        engine, settings.broker_url, settings.ingest_requests_per_s
+    )
     app_state = AppState(
         settings=settings,
         engine=engine,
         sessions=ServerSessions(
             idle_s=settings.session_idle_minutes * 60.0, max_age_s=settings.session_hours * 3600.0
         ),
-        hub=LiveHub(engine, features),
+        hub=make_hub(engine, features, settings.broker_url),  # several processes: ui/shared_hub.py
         base_map=base,
         tiles=tiles,
-        login_failures=LoginThrottle(),
-        ingest_limit=RateLimiter(limit=settings.ingest_requests_per_s, window_s=1.0),
+        login_failures=login_failures,
+        ingest_limit=ingest_limit,
         trusted_proxies=trusted_networks(settings.trusted_proxies),
     )
 
     # The live searches as Cursor-on-Target to a TAK server or multicast (SAFETYNET_COT_URL),
     # in a thread of its own: a TAK server away never slows ingest or the pages.
     feed = TakFeed(app_state.hub, settings, app_state.session) if settings.cot_url else None
+    # Receiver fleets over MQTT (SAFETYNET_MQTT_URL): a worker of its own feeds the same ingest.
+    mqtt = _mqtt_ingest(app_state) if settings.mqtt_url else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -135,7 +148,12 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
         app_state.hub.rebuild_in_background()
         if feed is not None:
             feed.start()
+        if mqtt is not None:
+            mqtt.start()
         yield
+        app_state.hub.stop()  # several processes: its leases and listener (ui/shared_hub.py)
+        if mqtt is not None:
+            mqtt.stop()
         if feed is not None:
             feed.stop()
         if tiles is not None:
@@ -151,6 +169,7 @@ def create_app(settings: Settings, engine: Engine | None = None, migrate: bool =
     )
     app.state.safetynet = app_state
     app.state.tak_feed = feed
+    app.state.mqtt_ingest = mqtt
     app.mount("/static/leaflet", StaticFiles(directory=LEAFLET_DIR), name="leaflet")
     app.mount("/static/app", StaticFiles(directory=HERE / "static"), name="app-static")
     app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
