@@ -63,6 +63,8 @@ class OutboxBroadcaster:
     ``handlers`` are called from that thread with (id, channel, message) for every event read
     (the processes' own channels included); each must return at once."""
 
+    kind = "postgresql"
+
     def __init__(self, engine: Engine, process: str, queue_limit: int = QUEUE_LIMIT) -> None:
         self.engine = engine
         self.process = process
@@ -109,6 +111,13 @@ class OutboxBroadcaster:
 
     def subscriber_count(self, channel: str) -> int:
         return self.local.subscriber_count(channel)
+
+    def newest_id(self) -> int:
+        """The id of the newest event written (0 if none is kept)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(text("SELECT coalesce(max(id), 0) FROM live_event")).scalar_one()
+            )
 
     def since(self, channel: str, after: int) -> list[Message] | None:
         """The messages on ``channel`` after event ``after``, oldest first, each with its
@@ -184,15 +193,20 @@ class OutboxBroadcaster:
         ).fetchall()
         for event_id, channel, body in rows:
             self._cursor = int(event_id)
-            if body is None:
-                continue
-            message: Message = json.loads(body)
-            if not channel.startswith("~"):
-                message["id"] = int(event_id)
-                self.local.publish(channel, message)
-            for handler in self.handlers:
-                try:
-                    handler(int(event_id), channel, message)
-                except Exception:  # one handler's bug never stops the push
-                    log.exception("a live event handler failed on %s", channel)
+            if body is not None:
+                self._deliver(int(event_id), channel, body)
         return len(rows)
+
+    def _deliver(self, event_id: int, channel: str, body: str | bytes) -> None:
+        """One event to this process's pages (a search's channel) and to the handlers."""
+        if channel.startswith("~reply:") and channel != f"~reply:{self.process}":
+            return  # another process's answer
+        message: Message = json.loads(body)
+        if not channel.startswith("~"):
+            message["id"] = event_id
+            self.local.publish(channel, message)
+        for handler in self.handlers:
+            try:
+                handler(event_id, channel, message)
+            except Exception:  # one handler's bug never stops the push
+                log.exception("a live event handler failed on %s", channel)

@@ -96,10 +96,14 @@ class SharedHub(LiveHub):
     """A :class:`~ui.hub.LiveHub` that holds only the searches whose lease it has."""
 
     def __init__(
-        self, engine: Engine, features: dict[str, Any] | None = None, process: str | None = None
+        self,
+        engine: Engine,
+        features: dict[str, Any] | None = None,
+        process: str | None = None,
+        broker_url: str | None = None,
     ) -> None:
         self.process = process or this_process()
-        self.outbox = OutboxBroadcaster(engine, self.process)
+        self.outbox = _broker(engine, self.process, broker_url)
         super().__init__(engine, features, self.outbox)
         self.outbox.handlers.append(self._on_event)
         self._owned: set[str] = set()
@@ -425,10 +429,7 @@ class SharedHub(LiveHub):
 
     def _rebuild(self, search_id: str) -> tuple[SearchState | None, set[tuple[str, int]]]:
         state, keys = super()._rebuild(search_id)
-        with self.engine.connect() as conn:
-            newest = int(
-                conn.execute(text("SELECT coalesce(max(id), 0) FROM live_event")).scalar_one()
-            )
+        newest = self.outbox.newest_id()
         # Events up to ``newest`` may hold reports the replay read: they are skipped by key.
         self._replayed[search_id] = (newest, keys)
         self._last_id[search_id] = newest
@@ -547,15 +548,27 @@ class SharedHub(LiveHub):
                 owners[search_id] = str(application).removeprefix("safetynet ")
         return {
             "process": self.process,
-            "broker": {"kind": "postgresql", "ok": self.outbox.listening.is_set()},
+            "broker": {"kind": self.outbox.kind, "ok": self.outbox.listening.is_set()},
             "owns": sorted(self._owned),
             "owners": owners,
         }
 
 
-def make_hub(engine: Engine, features: dict[str, Any] | None = None) -> LiveHub:
-    """The live hub for the database: shared between processes on PostgreSQL, one process's
-    own on SQLite."""
+def _broker(engine: Engine, process: str, url: str | None) -> OutboxBroadcaster:
+    """The outbox on PostgreSQL, or the Redis stream ``SAFETYNET_BROKER_URL`` names."""
+    if url is not None and url.startswith(("redis://", "rediss://", "unix://")):
+        from ui.redis_broadcast import RedisBroadcaster
+
+        return RedisBroadcaster(engine, process, url)
+    return OutboxBroadcaster(engine, process)
+
+
+def make_hub(
+    engine: Engine, features: dict[str, Any] | None = None, broker_url: str | None = None
+) -> LiveHub:
+    """The live hub for the database: shared between processes on PostgreSQL (its live push
+    through the outbox, or through Redis when ``broker_url`` names one), one process's own on
+    SQLite."""
     if engine.dialect.name == "postgresql":
-        return SharedHub(engine, features)
+        return SharedHub(engine, features, broker_url=broker_url)
     return LiveHub(engine, features)
