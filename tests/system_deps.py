@@ -21,6 +21,8 @@ NEEDED = {
     "mosquitto_passwd": "mosquitto",
     # The shared rate limits' tests run their own Redis.
     "redis-server": "redis-server",
+    # Several server processes behind a load balancer (deploy/haproxy.cfg).
+    "haproxy": "haproxy",
 }
 
 
