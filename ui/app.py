@@ -37,6 +37,7 @@ from safetynet.settings import Settings
 from ui.body_limit import BodyLimit
 from ui.deps import AppState
 from ui.errors import install_error_handlers
+from ui.hub import make_hub
 from ui.login_throttle import trusted_networks
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
 from ui.routes import (
@@ -56,7 +57,6 @@ from ui.routes import (
     team_app,
 )
 from ui.sessions import ServerSessions
-from ui.shared_hub import make_hub
 from ui.shared_limits import make_limits
 from ui.tak import TakFeed
 from ui.tiles import TileFile

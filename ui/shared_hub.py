@@ -22,7 +22,7 @@ the same stored reports.
 A page's snapshot and the probability map are asked of the owner through the outbox (``~ask``,
 answered on ``~reply:<process>``); a snapshot carries the id of the newest event it includes,
 so the page's socket skips what it already shows. On SQLite (one process) :class:`ui.hub.LiveHub`
-serves alone, as simple as ever (:func:`make_hub`).
+serves alone, as simple as ever (:func:`ui.hub.make_hub`).
 """
 
 from __future__ import annotations
@@ -561,14 +561,3 @@ def _broker(engine: Engine, process: str, url: str | None) -> OutboxBroadcaster:
 
         return RedisBroadcaster(engine, process, url)
     return OutboxBroadcaster(engine, process)
-
-
-def make_hub(
-    engine: Engine, features: dict[str, Any] | None = None, broker_url: str | None = None
-) -> LiveHub:
-    """The live hub for the database: shared between processes on PostgreSQL (its live push
-    through the outbox, or through Redis when ``broker_url`` names one), one process's own on
-    SQLite."""
-    if engine.dialect.name == "postgresql":
-        return SharedHub(engine, features, broker_url=broker_url)
-    return LiveHub(engine, features)
