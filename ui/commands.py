@@ -62,6 +62,12 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="no base map tiles (the map draws on a plain background)",
     )
+    d.add_argument(
+        "--array",
+        action="store_true",
+        help="the rooftop station is a KrakenSDR (a 5-element circle) served as its DAQ "
+        "stream, and sends an array bearing for the pulses it hears",
+    )
     d.set_defaults(handler=run_demo)
 
     u = subparsers.add_parser("user", help="manage logins")
@@ -129,7 +135,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from ui.demo import run_demo as demo
 
     data_dir = args.data_dir or get_settings().data_dir / "demo"
-    return demo(data_dir.resolve(), args.host, _port(args.port), offline=args.offline)
+    return demo(
+        data_dir.resolve(), args.host, _port(args.port), offline=args.offline, array=args.array
+    )
 
 
 def _session() -> Any:

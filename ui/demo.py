@@ -224,16 +224,24 @@ class Processes:
 
 
 def start_field(
-    processes: Processes, data_dir: Path, scenario: Path, server_url: str, tokens: dict[str, str]
+    processes: Processes,
+    data_dir: Path,
+    scenario: Path,
+    server_url: str,
+    tokens: dict[str, str],
+    array: bool = False,
 ) -> None:
     """The simulated field and the real receivers reading it, each in its own process.
 
     Receivers are stopped before the server, so ``--uplink-drain`` only has to cover the last
-    batch in flight."""
+    batch in flight. With ``array`` the roof station is a KrakenSDR facing north."""
     ingest = f"{server_url}/api/v1/reports"
     queues = data_dir / "uplink"
     rtl_port = free_port("127.0.0.1")
-    sim = ["sim", "rtl-tcp", "--scenario", str(scenario), "--receiver", "ROOF-1"]
+    if array:
+        sim = ["sim", "kraken", "--scenario", str(scenario), "--receiver", "ROOF-1", "--array"]
+    else:
+        sim = ["sim", "rtl-tcp", "--scenario", str(scenario), "--receiver", "ROOF-1"]
     processes.start("sim-ROOF-1", *sim, "--host", "127.0.0.1", "--port", str(rtl_port))
     for receiver_id in HANDHELDS:
         sim = ["sim", "handheld", "--scenario", str(scenario), "--receiver", receiver_id]
@@ -243,11 +251,12 @@ def start_field(
     time.sleep(2.0)  # let the simulators open their port and pseudo-terminals
     sources = {
         "ROOF-1": [
-            f"rtltcp://127.0.0.1:{rtl_port}",
+            f"kraken://127.0.0.1:{rtl_port}" if array else f"rtltcp://127.0.0.1:{rtl_port}",
             "--lat-deg",
             str(ROOF[0]),
             "--lon-deg",
             str(ROOF[1]),
+            *(["--array-heading-deg", "0"] if array else []),
         ]
     }
     for receiver_id in HANDHELDS:
@@ -293,8 +302,11 @@ def demo_settings(data_dir: Path, host: str, port: int, offline: bool = False) -
     )
 
 
-def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int:
-    """Seed, start the field and the receivers, serve until Ctrl-C or SIGTERM."""
+def run_demo(
+    data_dir: Path, host: str, port: int, offline: bool = False, array: bool = False
+) -> int:
+    """Seed, start the field and the receivers, serve until Ctrl-C or SIGTERM. With ``array``
+    the rooftop station is a KrakenSDR (its DAQ stream, array bearings)."""
     from ui.app import create_app
     from ui.listen import listen_socket
 
@@ -341,7 +353,7 @@ def run_demo(data_dir: Path, host: str, port: int, offline: bool = False) -> int
             time.sleep(0.1)
         if server.should_exit:
             return
-        start_field(processes, data_dir, scenario, f"http://127.0.0.1:{port}", setup.tokens)
+        start_field(processes, data_dir, scenario, f"http://127.0.0.1:{port}", setup.tokens, array)
         while not server.should_exit:
             ended = processes.check()
             if ended and not stopping.is_set():
