@@ -174,18 +174,24 @@ class Level:
     cpu_s: dict[str, float] = field(default_factory=dict)
 
 
-def cpu_of(pids: dict[str, list[int]]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for what, group in pids.items():
-        total = 0.0
+def cpu_of(pids: dict[str, list[int]]) -> dict[int, float]:
+    """CPU seconds so far of every process named, by pid."""
+    out: dict[int, float] = {}
+    for group in pids.values():
         for pid in group:
             try:
                 t = psutil.Process(pid).cpu_times()
-                total += t.user + t.system
+                out[pid] = t.user + t.system
             except psutil.NoSuchProcess:
                 pass
-        out[what] = total
     return out
+
+
+def cpu_used(pids: dict[str, list[int]], before: dict[int, float], after: dict[int, float]
+             ) -> dict[str, float]:  # fmt: skip
+    """CPU seconds per group between two readings (a process seen in both)."""
+    return {what: sum(after[p] - before[p] for p in group if p in before and p in after)
+            for what, group in pids.items()}  # fmt: skip
 
 
 def postgres_pids() -> list[int]:
@@ -303,7 +309,7 @@ async def run_level(
     await asyncio.sleep(2.0)  # the last fixes on their way
     cpu1 = cpu_of(pids)
     level.reports = await scrape_ingested(bases) - ingested0
-    level.cpu_s = {k: cpu1[k] - cpu0[k] for k in cpu1}
+    level.cpu_s = cpu_used(pids, cpu0, cpu1)
     await asyncio.gather(*watchers)
     level.unanswered = sum(1 for t in sent_at if t not in answered)
     for pool in pools:

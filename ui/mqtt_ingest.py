@@ -30,6 +30,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,8 @@ from ui.intake import take_in
 log = logging.getLogger(__name__)
 
 RECEIVER_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-QUEUE_LIMIT = 1000  # messages taken from the broker and not yet stored
+QUEUE_LIMIT = 250  # messages taken from the broker and not yet stored, per worker thread
+WORKERS = 4  # threads storing messages: one would wait out every database round trip in turn
 DB_RETRY_MIN_S = 1.0
 DB_RETRY_MAX_S = 30.0
 
@@ -85,20 +87,30 @@ def ingest_filter(target: MqttTarget) -> tuple[str, int]:
 
 
 class MqttIngest:
-    """Subscribes to the fleet's topics and stores what arrives, in a thread of its own."""
+    """Subscribes to the fleet's topics and stores what arrives, in ``workers`` threads of its
+    own (each receiver's messages in one of them, in order)."""
 
-    def __init__(self, app: AppState, url: str, client_id: str | None = None) -> None:
+    def __init__(
+        self, app: AppState, url: str, client_id: str | None = None, workers: int = WORKERS
+    ) -> None:
         self.app = app
         self.target = parse_mqtt_url(url, "SAFETYNET_MQTT_URL")
         self.topic_filter, self._id_level = ingest_filter(self.target)
         # The host's name and the server's port: stable across restarts of one server (its
         # persistent session is found again) and distinct between the processes of a host.
         self.client_id = client_id or f"safetynet-ingest-{socket.gethostname()}-{app.settings.port}"
-        self.stored = 0
+        self.stored = 0  # reports stored, and messages or reports refused (for the tests)
         self.refused = 0
-        self._queue: queue.Queue[_Message] = queue.Queue(QUEUE_LIMIT)
+        self._count_lock = threading.Lock()
+        # A receiver's messages always go to the same thread, so they are stored in order.
+        self._queues: list[queue.Queue[_Message]] = [
+            queue.Queue(QUEUE_LIMIT) for _ in range(workers)
+        ]
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="mqtt-ingest", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._work, args=(q,), name=f"mqtt-ingest-{n}", daemon=True)
+            for n, q in enumerate(self._queues)
+        ]
         self._client: Any = None
         self.subscribed = threading.Event()  # set while the broker has the worker's subscription
         self._depth = app.metrics.queue_depth.labels("mqtt")
@@ -118,7 +130,8 @@ class MqttIngest:
             properties=connect_properties(persistent=True),
         )
         self._client = client
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         client.loop_start()
 
     def stop(self) -> None:
@@ -126,7 +139,8 @@ class MqttIngest:
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
-        self._thread.join(5.0)
+        for thread in self._threads:
+            thread.join(5.0)
 
     def _on_connect(self, client: Any, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
@@ -148,15 +162,16 @@ class MqttIngest:
             log.warning("MQTT ingest lost %s (%s); reconnecting", self.target.describe(), reason)
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
-        # Waits when the worker is QUEUE_LIMIT behind: the broker then holds the rest.
+        # Waits when a worker is QUEUE_LIMIT behind: the broker then holds the rest.
         self._depth.inc()
-        self._queue.put(_Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.monotonic()))
+        message = _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.monotonic())
+        self._queues[zlib.crc32(msg.topic.encode()) % len(self._queues)].put(message)
 
     # --- the worker -----------------------------------------------------------------------------
-    def _work(self) -> None:
+    def _work(self, messages: queue.Queue[_Message]) -> None:
         while not self._stop.is_set():
             try:
-                message = self._queue.get(timeout=0.5)
+                message = messages.get(timeout=0.5)
             except queue.Empty:
                 continue
             try:
@@ -182,8 +197,13 @@ class MqttIngest:
             except Exception:  # a fault of ours on one message must not stop the fleet's
                 log.exception("MQTT ingest failed on a message on %s", message.topic)
                 self.app.metrics.refuse("mqtt", "error")
-                self.refused += 1
+                self._count(refused=1)
                 return True
+
+    def _count(self, stored: int = 0, refused: int = 0) -> None:
+        with self._count_lock:
+            self.stored += stored
+            self.refused += refused
 
     def receiver_of(self, topic: str) -> str | None:
         """The receiver id a message's topic names (None: the topic has no valid one)."""
@@ -208,7 +228,7 @@ class MqttIngest:
             )
 
     def _refuse(self, reason: str, topic: str, why: str) -> None:
-        self.refused += 1
+        self._count(refused=1)
         self.app.metrics.refuse("mqtt", reason)
         log.warning("MQTT ingest refused a message on %s: %s", topic, why)
 
@@ -234,9 +254,9 @@ class MqttIngest:
             self._refuse("unreadable", topic, str(err))
             return
         result = take_in(self.app, Sender(receiver_id=receiver_id), items, "mqtt", received_s)
-        self.stored += result.accepted
+        self._count(stored=result.accepted)
         for item in result.rejected:
-            self.refused += 1
+            self._count(refused=1)
             log.warning("MQTT ingest refused report %s of a message from %s (%s: %s)",
                         item.get("index"), receiver_id, item.get("field"),
                         item.get("message"))  # fmt: skip
