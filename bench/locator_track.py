@@ -303,14 +303,20 @@ def run_task(task: tuple[str, int, str, int, tuple[str, ...]]) -> CaseResult:
     from firmware_sim.world import World
     from safetynet.report_lines import read_reports, write_report
     from safetynet.reports import Bearing
-    from trials.generate import SearchCase, generate_case, simulate_case, truth_of
+    from trials.generate import (
+        SearchCase,
+        generate_case,
+        simulate_case,
+        truth_of,
+        with_array_cruisers,
+    )
 
     what, seed, kind, index, trackers = task
     t_sim = time.perf_counter()
     if what == "demo":
         case = SearchCase("demo", seed, 0, "demo", load_scenario(DEMO))
     else:
-        case = generate_case(seed, kind, index)
+        case = with_array_cruisers(generate_case(seed, kind, index), _STATE["array_cruisers"])
     # The reports of a case are kept between runs, under a digest of the scenario and of the
     # simulator's source: the same case from the same code gives the same reports.
     digest = hashlib.sha256(
@@ -544,6 +550,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=MAX_JOBS, help=f"worker processes, 1..{MAX_JOBS}")
     p.add_argument("--trackers", nargs="+", choices=TRACKERS, default=list(TRACKERS))
     p.add_argument("--no-demo", action="store_true", help="skip the demo scenario")
+    p.add_argument("--array-cruisers", type=int, default=0, metavar="N",
+                   help="add N KrakenSDR cruisers to every generated search "
+                   "(trials.generate.with_array_cruisers; default 0)")  # fmt: skip
     args = p.parse_args(argv)
     if not 1 <= args.jobs <= MAX_JOBS:
         p.error(f"--jobs must be within 1..{MAX_JOBS} (the machine has two cores), got {args.jobs}")
@@ -585,6 +594,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         CACHE.mkdir(parents=True, exist_ok=True)
         results: list[CaseResult] = []
         started = time.perf_counter()
+        _STATE["array_cruisers"] = args.array_cruisers  # the forked workers inherit it
         ctx = get_context("fork")
         with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(str(work), trees)) as pool:
             for done, res in enumerate(pool.imap_unordered(run_task, tasks), start=1):
