@@ -7,9 +7,11 @@
    robust to a stray signal). A unitary DFT keeps the noise white, so the bins are independent
    snapshots of the same plane wave, weighted by the waveform's spectrum.
 2. **Estimate** (:func:`estimate`): ``R = S·Sᴴ / K``. For one source in white noise, the
-   maximum-likelihood bearing maximises ``a(β)ᴴ R a(β)`` (the conventional beamformer's peak is
-   the ML estimate for one source): a 0.5° grid, then a golden-section refinement. The MUSIC
-   pseudo-spectrum ``1 / (aᴴ E_n E_nᴴ a)`` is kept for display and the competing-peak test.
+   maximum-likelihood bearing maximises ``a(β)ᴴ R a(β)``: the conventional beamformer's peak
+   is the ML estimate for one source, so one search serves both (a 0.5° grid, then a
+   golden-section refinement). MUSIC would need the sources to be incoherent; a reflection of
+   the same pulse is coherent with it and leaves the signal subspace rank one, so it is not
+   used: the misfit test below is what tells two coherent paths from one.
 3. **Its bound**: the stochastic Cramér–Rao bound for one source (Stoica & Nehorai 1990),
    ``CRB(β) = (1 + 1/(N·SNR)) / (2·K·SNR·h)``, ``h = ‖P⊥_a ∂a/∂β‖²``, with the per-element,
    per-snapshot SNR estimated from the eigenvalues: ``SNR = (λ₁ − σ̄²) / (N·σ̄²)``, ``σ̄²`` the

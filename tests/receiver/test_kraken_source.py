@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,7 @@ from safetynet.arrays import ArrayGeometry
 from safetynet.errors import DeviceError, InputError
 from safetynet.geodesy import inverse
 from safetynet.heimdall import IqHeader
+from safetynet.report_lines import read_reports
 from safetynet.reports import Bearing, Pulse
 
 SITE = (42.355, -71.06)
@@ -164,3 +169,34 @@ def test_stop_ends_a_reconnecting_source_within_a_second(server: DaqServer) -> N
         pass
     assert stopped_at
     assert time.monotonic() - stopped_at[0] < 0.5
+
+
+def test_safetynet_receive_sends_array_bearings_from_a_kraken_stream(
+    server: DaqServer, tmp_path: Path
+) -> None:
+    """The command line: pulses and array bearings as JSON Lines, stopped by SIGTERM."""
+    out = tmp_path / "reports.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "safetynet", "receive", "--source",
+         f"kraken://127.0.0.1:{server.port}", "--receiver-id", "KR-1",
+         "--lat-deg", str(SITE[0]), "--lon-deg", str(SITE[1]),
+         "--array-heading-deg", str(HEADING_DEG), "--array-every", "0", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not server.finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert server.finished
+    reports, _ = read_reports(out)
+    bearings = [r for r in reports if isinstance(r, Bearing)]
+    truth_deg = inverse(*SITE, *BRACELET).azimuth1_deg
+    assert len(bearings) >= 6
+    assert all(abs(angle_diff_deg(b.bearing_deg, truth_deg)) < 4 * b.sigma_deg for b in bearings)
+    assert {b.method for b in bearings} == {"array"}
