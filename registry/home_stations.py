@@ -49,7 +49,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,7 +69,9 @@ from registry.models import (
     NoticeStatus,
     NotifyScope,
     NotifyTarget,
+    Role,
     Search,
+    SearchTeam,
     StoredReport,
 )
 from registry.notify import (
@@ -110,6 +114,9 @@ REMEASURE_EVERY = timedelta(hours=24)
 OUTING_S = 2 * 3600.0  # a gap longer than this is the person away, not reception
 FALSE_ALERTS_PER_WEEK = 0.5  # the default aims at fewer false alerts than this
 WEEK_S = 7 * 24 * 3600.0
+# A station's clock within this of the server's (its newest report's own time against its
+# arrival: the link's delay included) is taken as it is; farther off, its times are corrected.
+CLOCK_TRUSTED_S = 120.0
 TESTED_BY_STATION = "home station {receiver_id}"
 LOW_BATTERY = "battery-low"
 # A low battery is heard in every pulse by every receiver: its notice is queued at most once per
@@ -266,6 +273,7 @@ def set_home_station(
         HomeStation.receiver_id == receiver_id, HomeStation.client_id != client_id))  # fmt: skip
     if taken is not None:
         raise ConflictError(f"Receiver {receiver_id} is already another client's home station.")
+    _check_own_receiver(session, actor, client, receiver_id)
     now = _now()
     station = session.scalar(select(HomeStation).where(HomeStation.client_id == client_id))
     if station is None:
@@ -286,6 +294,33 @@ def set_home_station(
     _audit(session, actor, "update", "home_station", station.id, sorted(data),
            f"home station of client {client_id}")  # fmt: skip
     return station
+
+
+def _check_own_receiver(session: Session, actor: Actor, client: Client, receiver_id: str) -> None:
+    """Refuse a receiver that belongs elsewhere: one on a search's team (a cruiser, a handheld,
+    the fleet's) for anyone; for a family, also one that has heard other people's bracelets
+    (the fleet's receivers hear every enrolled one; a home station only its client's). A
+    station not yet registered that heard only this client's bracelet, or nothing, is theirs
+    to register."""
+    teams = session.scalars(select(SearchTeam.receiver_ids))
+    if any(receiver_id in (ids or []) for ids in teams):
+        raise ConflictError(
+            f"Receiver {receiver_id} is one of the search teams' receivers: a home station needs "
+            "a receiver of its own (its ID is the one its token was issued for)."
+        )
+    if actor.role is not Role.FAMILY:
+        return
+    own = worn_bracelet(session, client.id)
+    others = select(StoredReport.id).where(
+        StoredReport.receiver_id == receiver_id, StoredReport.kind == "pulse",
+        StoredReport.bracelet_id.is_not(None))  # fmt: skip
+    if own is not None:
+        others = others.where(StoredReport.bracelet_id != _hex(own))
+    if session.scalar(others.limit(1)) is not None:
+        raise ConflictError(
+            f"Receiver {receiver_id} has heard other people's bracelets: it is not this home's "
+            "station. Check the ID on the station's label, or ask the program to register it."
+        )
 
 
 def station_of(session: Session, client_id: str) -> HomeStation | None:
@@ -354,12 +389,27 @@ class StationState:
 
 def _raise(session: Session, station: HomeStation, kind: HomeAlertKind, now: datetime,
            last: datetime | None) -> HomeAlert | None:  # fmt: skip
+    """Raise the alert unless one is open; None when one is (or another check — cron's, or an
+    ingest's — raised it meanwhile: the insert then does nothing, and neither check fails)."""
     if _open_alert(session, station.client_id, kind) is not None:
         return None
-    alert = HomeAlert(client_id=station.client_id, receiver_id=station.receiver_id, kind=kind,
-                      raised_at=now, last_heard_at=last)  # fmt: skip
-    session.add(alert)
-    session.flush()  # a check racing this one: one_open_home_alert refuses the second
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    statement = (
+        insert(HomeAlert)
+        .values(client_id=station.client_id, receiver_id=station.receiver_id, kind=kind,
+                raised_at=now, last_heard_at=last)
+        .on_conflict_do_nothing(index_elements=["client_id", "kind"],
+                                index_where=HomeAlert.cleared_at.is_(None))
+        .returning(HomeAlert.id)
+    )  # fmt: skip
+    alert_id = session.scalar(statement)
+    if alert_id is None:
+        log.info("home alert (%s) for client %s raised by another check meanwhile", kind.value,
+                 station.client_id)  # fmt: skip
+        return None
+    alert = session.get(HomeAlert, alert_id)
+    assert alert is not None
     log.info("home alert %s (%s) raised for client %s", alert.id, kind.value, station.client_id)
     _notify(session, station, alert)
     return alert
@@ -368,17 +418,40 @@ def _raise(session: Session, station: HomeStation, kind: HomeAlertKind, now: dat
 def _last_times(
     session: Session, station: HomeStation, bracelet: Bracelet | None, now: datetime
 ) -> tuple[datetime | None, datetime | None]:
-    """The station's last report of any kind, and its last hearing of the bracelet, by ``now``."""
-    last_report = session.scalar(select(func.max(StoredReport.t)).where(
-        StoredReport.receiver_id == station.receiver_id, StoredReport.t <= now))  # fmt: skip
-    last_heard = None
-    if bracelet is not None:
-        last_heard = session.scalar(select(func.max(StoredReport.t)).where(
-            StoredReport.receiver_id == station.receiver_id,
-            StoredReport.bracelet_id == _hex(bracelet), StoredReport.kind == "pulse",
-            StoredReport.t <= now))  # fmt: skip
-    return (None if last_report is None else as_utc(last_report),
-            None if last_heard is None else as_utc(last_heard))  # fmt: skip
+    """The station's last report of any kind, and its last hearing of the bracelet, by ``now``,
+    both on the server's clock: the report's arrival, and the pulse's own time — corrected by
+    how far the station's clock is off when that is more than :data:`CLOCK_TRUSTED_S` (the
+    newest report's own time against its arrival), and never later than it arrived. A station
+    whose clock runs an hour fast or slow neither raises an alert nor holds one back; one that
+    sends a backlog after its link came back keeps the times it heard them."""
+    newest = session.execute(
+        select(StoredReport.t, StoredReport.received_at)
+        .where(StoredReport.receiver_id == station.receiver_id, StoredReport.received_at <= now)
+        .order_by(StoredReport.received_at.desc(), StoredReport.t.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    if newest is None:
+        return None, None
+    newest_t, newest_arrival = newest
+    last_report = as_utc(newest_arrival)
+    offset = last_report - as_utc(newest_t)
+    if bracelet is None:
+        return last_report, None
+    pulse = session.execute(
+        select(StoredReport.t, StoredReport.received_at)
+        .where(StoredReport.receiver_id == station.receiver_id,
+               StoredReport.bracelet_id == _hex(bracelet), StoredReport.kind == "pulse",
+               StoredReport.received_at <= now)
+        .order_by(StoredReport.t.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    if pulse is None:
+        return last_report, None
+    pulse_t, pulse_arrival = pulse
+    heard = as_utc(pulse_t)
+    if abs(offset.total_seconds()) > CLOCK_TRUSTED_S:
+        heard += offset  # the station's clock is off: its time as the server's
+    return last_report, min(heard, as_utc(pulse_arrival))
 
 
 def read_home_station(
