@@ -45,7 +45,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from locator.bearing_model import PLACE_BIAS_VAR_RAD2, REFLECTION_SHARE, bearing_update
+from locator.bearing_model import (
+    PLACE_BIAS_VAR_RAD2,
+    PLACE_REFLECTED_SHARE,
+    PlaceBearings,
+    bearing_update,
+    direct_density_peak,
+)
 from locator.fixes import CHI2_2DOF_95
 from locator.motion import WALKING, draw_modes, propagate, start_walking_velocity
 from locator.ranging import PlaceMeasurement, prior_level, rss_update, silence_update
@@ -124,6 +130,8 @@ class ParticleTrack:
         self.level_cov = np.tile(cov, (n, 1))
         self.bias_mean: dict[str, NDArray[np.float64]] = {}  # per place: each particle's bias
         self.bias_var: dict[str, float] = {}
+        self.direct_q: dict[str, NDArray[np.float64]] = {}  # per place: P(direct) per particle
+        self.place_bearings: dict[str, PlaceBearings] = {}
         self._trail: deque[tuple[float, NDArray[np.float32]]] = deque()
         self._keep_trail()
 
@@ -160,15 +168,17 @@ class ParticleTrack:
         if place not in self.bias_mean:
             self.bias_mean[place] = np.zeros(self.size)
             self.bias_var[place] = PLACE_BIAS_VAR_RAD2
+            self.direct_q[place] = np.full(self.size, 1.0 - PLACE_REFLECTED_SHARE)
+            self.place_bearings[place] = PlaceBearings()
         var = self.bias_var[place]
+        seen = self.place_bearings[place]
+        reflected = seen.reflected_density(bearing_rad, sigma_rad)
         log_lik, self.bias_var[place] = bearing_update(
-            self.position, receiver_en, bearing_rad, sigma_rad, self.bias_mean[place], var
-        )
-        s = sigma_rad * sigma_rad + var
-        peak = math.log(
-            (1.0 - REFLECTION_SHARE) / math.sqrt(2.0 * math.pi * s)
-            + REFLECTION_SHARE / (2.0 * math.pi)
-        )
+            self.position, receiver_en, bearing_rad, sigma_rad, self.bias_mean[place], var,
+            self.direct_q[place], reflected,
+        )  # fmt: skip
+        seen.add(bearing_rad, sigma_rad)
+        peak = math.log(max(direct_density_peak(sigma_rad, var), reflected))
         ratio = self._weigh(log_lik, peak)
         if ratio < LOST_RATIO:
             self._reseed(receiver_en, bearing_rad, sigma_rad, range_max_m)
@@ -271,6 +281,8 @@ class ParticleTrack:
         self.level_cov[idx] = cov
         for bias in self.bias_mean.values():
             bias[idx] = 0.0
+        for q in self.direct_q.values():
+            q[idx] = 1.0 - PLACE_REFLECTED_SHARE
         # The new hypotheses weigh, together, RESEED_SHARE; the old cloud keeps the rest.
         w = self.weights()
         kept = np.ones(n, dtype=bool)
@@ -300,6 +312,7 @@ class ParticleTrack:
         self.level_mean = self.level_mean[idx]
         self.level_cov = self.level_cov[idx]
         self.bias_mean = {k: v[idx] for k, v in self.bias_mean.items()}
+        self.direct_q = {k: v[idx] for k, v in self.direct_q.items()}
         self.log_w = np.full(n, -math.log(n))
         self._trail = deque((t, pos[idx]) for t, pos in self._trail)
 

@@ -11,7 +11,13 @@ import pytest
 from firmware_sim.report_mode import simulate_reports
 from firmware_sim.scenario import load_scenario
 from firmware_sim.world import World
-from locator.bearing_model import PLACE_BIAS_VAR_RAD2, bearing_update, place_sigma
+from locator.bearing_model import (
+    PLACE_BIAS_VAR_RAD2,
+    PLACE_REFLECTED_SHARE,
+    PlaceBearings,
+    bearing_update,
+    place_sigma,
+)
 from locator.fixes import inside_ellipse95
 from locator.motion import (
     LEG_MEAN_S,
@@ -152,6 +158,51 @@ def test_a_reflection_does_not_drag_the_fix() -> None:
         fixes += locator.add(bearing_report(rx, toward(rx, target) + err, 20.0 * k, k, f"T{k % 4}"))
     est = np.array(FRAME.to_en(fixes[-1].lat_deg, fixes[-1].lon_deg))
     assert np.linalg.norm(est - np.array(target)) < 60.0
+    assert inside_ellipse95(est - np.array(target), np.array(fixes[-1].cov_enu_m2))
+
+
+def test_sweeps_from_one_blocked_corner_weigh_as_that_place_once() -> None:
+    # A team at a blocked corner sweeps six times; every sweep points at the same building face,
+    # 60° off the person. Weighed place by place, the six say what the first said — "he is on
+    # this line, or the place is reflected" — and weigh a position off their line down by about
+    # what the first did, not by the first's factor six times over.
+    person, on_line, rx = np.array([[0.0, 800.0]]), np.array([[693.0, 400.0]]), (0.0, 0.0)
+    positions = np.vstack((person, on_line))
+    sigma = math.radians(4.0)
+    bias, q, seen = np.zeros(2), np.full(2, 1.0 - PLACE_REFLECTED_SHARE), PlaceBearings()
+    var = PLACE_BIAS_VAR_RAD2
+    rng = np.random.default_rng(5)
+    log_ratio = []
+    total = np.zeros(2)
+    for _ in range(6):
+        z = math.radians(toward(rx, (693.0, 400.0))) + float(rng.normal(0.0, sigma))
+        log_lik, var = bearing_update(
+            positions, rx, z, sigma, bias, var, q, seen.reflected_density(z, sigma)
+        )
+        seen.add(z, sigma)
+        total += log_lik
+        log_ratio.append(float(total[1] - total[0]))
+    assert log_ratio[0] > math.log(20.0)  # the first sweep is strong evidence
+    assert log_ratio[-1] < log_ratio[0] + math.log(30.0)  # the five repeats add little
+    # Taken as independent bearings, each repeat would add the first's factor again.
+    assert log_ratio[-1] < 2.0 * log_ratio[0]
+
+
+def test_a_blocked_corner_sweeping_six_times_does_not_outvote_three_open_places() -> None:
+    target = (0.0, 800.0)
+    blocked, open_a, open_b, open_c = (0.0, 0.0), (-800.0, 800.0), (0.0, 1600.0), (700.0, 1500.0)
+    locator = Locator(frame=FRAME)
+    rng = np.random.default_rng(11)
+    sweeps = (
+        [(open_a, "HH-2", 0.0)] + [(blocked, "HH-1", 60.0)] * 6
+        + [(open_b, "HH-3", 0.0), (open_c, "HH-4", 0.0), (open_a, "HH-2", 0.0)] * 2
+    )  # fmt: skip
+    fixes: list[Fix] = []
+    for seq, (rx, rid, off_deg) in enumerate(sweeps):
+        deg = toward(rx, target) + off_deg + float(rng.normal(0.0, 3.0))
+        fixes += locator.add(bearing_report(rx, deg, 20.0 * seq, seq, rid))
+    est = np.array(FRAME.to_en(fixes[-1].lat_deg, fixes[-1].lon_deg))
+    assert np.linalg.norm(est - np.array(target)) < 80.0
     assert inside_ellipse95(est - np.array(target), np.array(fixes[-1].cov_enu_m2))
 
 
