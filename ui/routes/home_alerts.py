@@ -1,7 +1,8 @@
 """Home stations and their alerts: ``/api/v1/clients/{id}/home-station`` (register a receiver as
 the client's home station, its minutes and quiet window), ``/api/v1/home-alerts`` (the open
 wander alerts and station-silent notices) and one call that opens a search from a wander alert;
-the page ``/home-alerts`` lists them with a button that does the same. The fleet's sealed
+the page ``/home-alerts`` lists them with a button that does the same, and the WebSocket
+``/api/v1/home-alerts/live`` tells it at once when an alert is raised or cleared. The fleet's sealed
 sightings: ``/api/v1/searches/{id}/sightings`` (while the search is open, audited) and
 ``/api/v1/clients/{id}/sightings`` (refused while no search is open).
 
@@ -10,11 +11,13 @@ Included from :mod:`ui.routes.client_pages` (its router carries both of these ro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -23,7 +26,7 @@ from registry.access import allowed
 from registry.fields import RegistryInputError
 from registry.notify import notifier_of
 from safetynet.errors import ConflictError, ForbiddenError, NotFoundError
-from ui.deps import ApiUser, App, Authed, PageUser, check_csrf
+from ui.deps import ApiUser, App, Authed, PageUser, check_csrf, current_user, state_of
 from ui.errors import status_of
 from ui.local_time import agency_zone, local_text, machine_zone
 from ui.routes.auth import FORM_EXPIRED
@@ -31,6 +34,9 @@ from ui.templating import render
 
 api = APIRouter(tags=["home stations"])
 pages = APIRouter(include_in_schema=False)
+# How often a watching page's socket looks for alerts raised or cleared: by this server's ingest,
+# another server process or cron's home-check alike (they share only the database).
+LIVE_CHECK_S = 2.0
 
 
 @api.put("/api/v1/clients/{client_id}/home-station")
@@ -172,6 +178,69 @@ async def get_client_sightings(
     return await app.run(
         lambda session: sightings.sightings_of_client(session, user.actor, client_id, reason)
     )
+
+
+def _brief(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a watching page is told of each open alert (the page reloads its list for the rest;
+    a name only to say a new one aloud)."""
+    return [{"id": r["id"], "kind": r["kind"], "name": r["name"],
+             "search_id": r["search_id"]} for r in rows]  # fmt: skip
+
+
+@api.websocket("/api/v1/home-alerts/live")
+async def home_alerts_socket(websocket: WebSocket) -> None:
+    """Tell a page the open home alerts at once, then again each time they change (one raised,
+    cleared, or a search opened from one): ``{"type": "alerts", "alerts": [{id, kind, name,
+    search_id}], "new": [ids raised since the last message]}``. The roles of the alerts page;
+    a family hears only its own clients'."""
+    user = await asyncio.to_thread(current_user, websocket)
+    origin = websocket.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
+        await websocket.close(code=1008, reason="cross-site socket refused")
+        return
+    if user is None:
+        await websocket.close(code=1008, reason="log in to watch the home alerts")
+        return
+    app = state_of(websocket)
+
+    async def read() -> list[dict[str, Any]] | None:
+        try:
+            return _brief(await app.run(lambda s: home_stations.open_alerts(s, user.actor)))
+        except ForbiddenError:
+            return None
+
+    rows = await read()
+    if rows is None:
+        await websocket.close(code=1008, reason="log in as a role that may see home alerts")
+        return
+    await websocket.accept()
+
+    async def until_closed() -> None:
+        """Pages send nothing; this returns when the page (or the server's shutdown) closes."""
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    closed = asyncio.create_task(until_closed())
+    seen = {r["id"] for r in rows}
+    try:
+        await websocket.send_json({"type": "alerts", "alerts": rows, "new": []})
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(closed), LIVE_CHECK_S)
+            if closed.done():
+                break
+            fresh = await read()
+            if fresh is None:
+                await websocket.close(code=1008, reason="no longer allowed to see home alerts")
+                break
+            if fresh != rows:
+                new = [r["id"] for r in fresh if r["id"] not in seen]
+                await websocket.send_json({"type": "alerts", "alerts": fresh, "new": new})
+                rows, seen = fresh, seen | set(new)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        closed.cancel()
 
 
 @pages.get("/home-alerts")
