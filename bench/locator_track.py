@@ -25,7 +25,9 @@ handler (bench/track_locate.py), exactly as on the command line.
   ``e`` = estimate − truth and ``P`` the fix's east/north covariance in m².
 - *Walking / stopped*: by the simulator's truth (walking: moving and over 0.1 m/s).
 - *Along-track error*: ``e · v̂`` with ``v̂`` the walker's true direction of travel, over
-  walking samples; negative means the fix trails behind him. The lag figure is its median.
+  walking samples; negative means the fix trails behind him. The lag figure is its median;
+  beside it, the same over the samples whose 95 % ellipse is under ``HELD_MAJOR_M`` (the track
+  holds him: the lag of the motion model, not of evidence that does not yet place him).
 - *Time to first fix*: from the first team's arrival (the first receiver's start) to the first
   fix.
 - *Worst search*: the lowest coverage of any search with at least ``MIN_WORST_SAMPLES`` samples.
@@ -79,6 +81,7 @@ TREE_OF = {"current": "current", "current-no-prior": "current", "release": "rele
 GRID_S = 10.0
 SETTLED_S = 600.0  # the "settled" figures: from this long after the first team's arrival
 EARLY_S = 120.0
+HELD_MAJOR_M = 150.0
 BEYOND_K = 3.0
 MIN_WORST_SAMPLES = 6
 WALKING_MIN_MPS = 0.1
@@ -156,6 +159,7 @@ class TrackerResult:
     grid_inside: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     grid_walking: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     grid_along_m: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    grid_major_m: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     fix_t_s: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     fix_err_m: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     fix_inside: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
@@ -205,6 +209,8 @@ def evaluate(fixes: Fixes, truth: Any, t_arrival_s: float, t_end_s: float) -> Tr
     res.grid_t_s = grid - t0
     res.grid_err_m = np.hypot(g_err[:, 0], g_err[:, 1])
     res.grid_inside = normalised_distance(g_err, cov[live]) <= 1.0
+    sym = (cov[live] + np.swapaxes(cov[live], 1, 2)) / 2.0
+    res.grid_major_m = np.sqrt(CHI2_2DOF_95 * np.maximum(np.linalg.eigvalsh(sym)[:, -1], 0.0))
     walking = np.zeros(grid.size, dtype=bool)
     along = np.full(grid.size, np.nan)
     for i, tg in enumerate(grid):
@@ -430,6 +436,13 @@ def summary_rows(cases: list[CaseResult], trackers: Sequence[str]) -> list[tuple
         a = a[np.isfinite(a)]
         return f"{np.median(a):+.0f}" if a.size else "–"
 
+    def along_held(rs: list[TrackerResult], _: str) -> str:
+        # While the track is held (its 95 % ellipse under HELD_MAJOR_M): the lag of the motion
+        # model itself, apart from the phases when the evidence does not place him at all.
+        a, major = cat(rs, "grid_along_m"), cat(rs, "grid_major_m")
+        a = a[np.isfinite(a) & (major < HELD_MAJOR_M)]
+        return f"{np.median(a):+.0f} ({a.size})" if a.size else "–"
+
     def first(rs: list[TrackerResult], _: str) -> str:
         t = np.array([r.t_first_s for r in ok(rs)], dtype=float)
         return f"{np.median(t) / 60:.1f} / {np.percentile(t, 90) / 60:.1f}" if t.size else "–"
@@ -473,6 +486,7 @@ def summary_rows(cases: list[CaseResult], trackers: Sequence[str]) -> list[tuple
     row("median error walking (m)", err("walking", 50))
     row("median error stopped (m)", err("stopped", 50))
     row("along-track, median walking (m, − behind)", along)
+    row(f"  while held (ellipse < {HELD_MAJOR_M:.0f} m; samples)", along_held)
     row("time to first fix, median / 90 % (min)", first)
     row(f"fixes > {BEYOND_K:.0f}× own 95 % ellipse after {EARLY_S / 60:.0f} min", beyond)
     row("per emitted fix: coverage / median (m)", per_fix)
