@@ -109,7 +109,8 @@ def add_parser(subparsers: Any) -> None:
         "then comes within the client's minutes plus one). A bracelet a station that keeps "
         "reporting no longer hears raises a wander alert; a station that stopped reporting "
         "raises a station-silent notice. Fleet sightings past their 72 hours are erased. "
-        "Prints each alert raised, by its id and kind.",
+        "Notices not delivered before (a mail server down) whose next try has come are sent "
+        "again. Prints each alert raised, by its id and kind, and each notice retried.",
     )  # fmt: skip
     h.set_defaults(handler=run_home_check)
     x = sub.add_parser("export", help="the full record of one client, as JSON (audited)")
