@@ -6,7 +6,9 @@ search's lease, a PostgreSQL session-level advisory lock (``pg_try_advisory_lock
 connection of its own. PostgreSQL lets the lock go the moment that connection ends, so when the
 owner dies (even by SIGKILL) another process takes it on its next look (every
 :data:`LEASE_EVERY_S`) and rebuilds the state from the stored reports (:mod:`ui.hub`), and no
-lease row waits out an expiry. A process takes every active search nobody holds.
+lease row waits out an expiry. A process takes the active searches nobody holds up to its
+share (the active searches over the processes connected), and one that holds more (it started
+first) hands one over every :data:`HAND_OVER_EVERY_S`, so the trackers spread over the processes.
 
 The way of a report: any process stores it and, in the same transaction, writes it to the
 outbox's ``~reports`` channel. The owner, if it is the process that stored it, takes it at once
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import queue
 import socket
@@ -68,6 +71,8 @@ PURGE_EVERY_S = 30.0
 ASK_WAIT_S = 4.0  # a request waits this long for the owner's answer
 TAKE_OVER_WAIT_S = 120.0  # a search just leased waits this long for a rebuild under way
 DEAF_S = 3.0  # a process whose listener is down this long lets its searches go
+HAND_OVER_EVERY_S = 5.0  # a process holding more than its share lets one search go this often
+LEASE_APP = "safetynet lease "  # the lease connections' application_name, then the process
 FORWARDED_KEYS = 20_000  # reports remembered as forwarded in their ingest's transaction
 
 
@@ -129,7 +134,7 @@ class SharedHub(LiveHub):
             self._lease_conn = psycopg.connect(
                 libpq_url(self.engine.url.render_as_string(hide_password=False)),
                 autocommit=True,
-                application_name=f"safetynet {self.process}",
+                application_name=f"{LEASE_APP}{self.process}",
             )
         return self._lease_conn
 
@@ -288,7 +293,7 @@ class SharedHub(LiveHub):
             self._lost_connection()
 
     def _keep_leases(self) -> None:
-        purged_s = 0.0
+        purged_s = handed_s = 0.0
         first = True
         heard_s = time.monotonic()
         # Nothing is leased before the listener hears: reports forwarded meanwhile would be lost.
@@ -309,9 +314,21 @@ class SharedHub(LiveHub):
                         log.warning("lease connection lost (%s): the searches are let go", err)
                         self._lost_connection()
                     owned = set(self._owned)
-                for search_id in active - owned:
-                    self._claim(search_id)
                 for search_id in owned - active:
+                    self._release(search_id)
+                owned &= active
+                # Each process takes searches nobody holds up to its share, and one holding
+                # more than its share (it started first) lets one go now and then.
+                share = math.ceil(len(active) / self._processes())
+                for search_id in sorted(active - owned):
+                    if len(self._owned) >= share:
+                        break
+                    self._claim(search_id)
+                if len(owned) > share and time.monotonic() - handed_s > HAND_OVER_EVERY_S:
+                    handed_s = time.monotonic()
+                    search_id = max(owned)
+                    log.info("search %s handed over: this process holds more than its share of "
+                             "%d", search_id, share)  # fmt: skip
                     self._release(search_id)
                 if time.monotonic() - purged_s > PURGE_EVERY_S:
                     purged_s = time.monotonic()
@@ -323,6 +340,18 @@ class SharedHub(LiveHub):
                     first = False
                     self.started.set()
             self._stop.wait(LEASE_EVERY_S)
+
+    def _processes(self) -> int:
+        """How many server processes hold a lease connection to this database (1 at least)."""
+        with self.engine.connect() as conn:
+            count = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name LIKE :app"
+                ),
+                {"app": LEASE_APP + "%"},
+            ).scalar_one()
+        return max(1, int(count))
 
     def _read_setups(self) -> set[str]:
         """The active searches (their setups read again now and then, for the time window)."""
@@ -545,7 +574,7 @@ class SharedHub(LiveHub):
         for objid, application in rows:
             search_id = by_key.get(int(objid))
             if search_id is not None:
-                owners[search_id] = str(application).removeprefix("safetynet ")
+                owners[search_id] = str(application).removeprefix(LEASE_APP)
         return {
             "process": self.process,
             "broker": {"kind": self.outbox.kind, "ok": self.outbox.listening.is_set()},
