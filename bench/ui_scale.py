@@ -158,7 +158,7 @@ class Field:
         bearing = {**base, "kind": "bearing", "seq": self.seq[receiver_id], "method": "sweep",
                    "bearing_deg": round((true + self.rng.gauss(0, 3)) % 360, 2),
                    "sigma_deg": 4.0, "n_pulses": 12}  # fmt: skip
-        return [pulse, bearing], bearing["t"]
+        return [pulse, bearing], str(base["t"])
 
 
 @dataclass

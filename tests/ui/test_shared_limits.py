@@ -32,7 +32,7 @@ def attempt(client: TestClient, username: str, password: str) -> int:
     token = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
     assert token is not None
     data = {"username": username, "password": password, "login_csrf": token.group(1), "next": "/"}
-    return client.post("/login", data=data, follow_redirects=False).status_code
+    return int(client.post("/login", data=data, follow_redirects=False).status_code)
 
 
 def pulse_body(seq: int) -> list[dict[str, Any]]:
