@@ -193,7 +193,8 @@ def generate_case(seed: int, kind: str, index: int) -> SearchCase:
 def with_array_cruisers(case: SearchCase, n: int) -> SearchCase:
     """The same search with ``n`` more cruisers (``KR-1`` …) carrying a KrakenSDR, on loops
     drawn as the case's own cruisers are but from a draw of their own, so that the walker,
-    the radio and the other teams stay exactly as they were."""
+    the radio and the other teams stay exactly as they were. They arrive within ten minutes
+    of the first team, never before it (the search's clock starts with the first arrival)."""
     if not 0 <= n <= 8:
         raise InputError(f"array cruisers must be within 0..8, got {n}")
     if n == 0:
@@ -202,9 +203,10 @@ def with_array_cruisers(case: SearchCase, n: int) -> SearchCase:
     first_draws = np.random.default_rng([case.seed, code, case.index])  # the frame, the grid
     draw = _Draw(case.kind, PROFILES[case.kind], first_draws, case.seed, case.index)
     draw.rng = np.random.default_rng([case.seed, code, case.index, 0xA77A])
+    first = min((r.start_s for r in case.scenario.receivers), default=0.0)
     extra = []
     for k in range(n):
-        cruiser = draw.vehicle(f"KR-{k + 1}", draw.u((0.0, 600.0)))
+        cruiser = draw.vehicle(f"KR-{k + 1}", first + draw.u((0.0, 600.0)))
         extra.append({**cruiser, "array": {"kind": "uca", "elements": 5}})
     data = case.scenario.model_dump(mode="json", exclude={"base_dir"})
     data["receivers"] = [*data["receivers"], *extra]

@@ -24,6 +24,8 @@ def test_array_cruisers_join_a_case_and_leave_the_rest_as_it_was() -> None:
     assert more.scenario.receivers[: len(case.scenario.receivers)] == case.scenario.receivers
     assert [r["id"] for r in added] == ["KR-1", "KR-2"]
     assert all(r["array"] is not None and r["kind"] == "vehicle" for r in added)
+    first = min(r.start_s for r in case.scenario.receivers)
+    assert all(r["start_s"] >= first for r in added)
 
 
 def test_generated_array_bearings_point_at_the_walker() -> None:
