@@ -459,7 +459,35 @@ def report(results: list[Level], levels: list[int], modes: list[int]) -> None:
                 print(f"{receivers} receivers, {b} processes / {a}: reports/s "
                       f"{y['reports_s'] / x['reports_s']:.2f}, p95 {y['p95_ms'] / x['p95_ms']:.2f},"
                       f" server CPU per report {y['server_ms'] / x['server_ms']:.2f}")  # fmt: skip
-    print(f"this machine: {os.cpu_count()} cores")
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    print(f"this machine: {cores} cores, load average {load:.1f} at the end (other work on it "
+          "takes its share of the cores)")  # fmt: skip
+    per_receiver_s = 1 + 1 / BEARING_EVERY  # reports a receiver sends a second
+    for processes in modes:
+        top = max((r for r in levels if (processes, r) in table), default=None)
+        if top is None:
+            continue
+        s = table[(processes, top)]
+        ms = s["server_ms"] + s["postgres_ms"] + s["mosquitto_ms"]
+        ceiling = cores / (ms / 1e3)
+        print(f"{processes} process(es): {ms:.1f} ms of CPU per report "
+              f"({s['server_ms']:.1f} in the servers, {s['postgres_ms']:.1f} in PostgreSQL, "
+              f"{s['mosquitto_ms']:.2f} in Mosquitto), so {cores} cores to themselves take at "
+              f"most {ceiling:.0f} reports/s, about {ceiling / per_receiver_s:.0f} receivers "
+              f"posting once a second; measured {s['reports_s']:.0f} reports/s with the servers "
+              f"on {s['server_cores']:.2f} cores")  # fmt: skip
+    if len(modes) > 1:
+        top = max(levels)
+        x, y = table.get((modes[0], top)), table.get((modes[-1], top))
+        if x and y:
+            gain = y["reports_s"] / x["reports_s"]
+            verdict = "more" if gain > 1.2 else "no more"
+            print(f"{modes[-1]} processes on these cores took {verdict} than {modes[0]} "
+                  f"({gain:.2f} times the reports/s at {top} receivers): the next bottleneck is "
+                  "the server's CPU per report, which more processes share out but do not "
+                  "shrink (the live tracker's step for each report, then the ingest's database "
+                  "round trips); more cores, on more machines, move it")  # fmt: skip
     plot(table, levels, modes)
 
 
