@@ -13,8 +13,15 @@ signal share of each cell: ``D[b, k] = Σ_{j<28} Σ_m w_m · S[b + j, k + m] / f
 :func:`frame_profile`). The threshold comes from the measured tail of the noise-only peak rate
 (:func:`threshold_for`).
 
-**Peaks.** Cells above the threshold are kept; a frame is the largest of them with no larger one
-within ±30 blocks and ±16 bins.
+**Peaks.** Cells above the threshold are kept; a candidate is the largest of them with no larger
+one within ±30 blocks and ±16 bins.
+
+**Two stages.** The spectrogram's 1 ms × 1 kHz cells fit the frame's 0.5 ms bits and ±2 kHz
+tones loosely, so this statistic only nominates candidates, at a low threshold (about a hundred
+per channel-hour on noise); the coherent search of the 24 known bits
+(:func:`receiver.demod.search_header`) decides, at the threshold :func:`header_threshold` sets
+for the false frames wanted (``bench/receiver_detection.py`` measures the two together against
+the single-frame limits, and a plain receiver).
 """
 
 from __future__ import annotations
@@ -243,6 +250,21 @@ def templates(sample_rate_hz: float) -> tuple[Template, Template]:
     centre = Template.from_profile(frame_profile(sample_rate_hz, (-0.25, 0.25)), -2, 2)
     between = Template.from_profile(frame_profile(sample_rate_hz, (0.25, 0.75)), -2, 3)
     return centre, between
+
+
+# The coherent header search's maximum over one candidate's cells (receiver.demod.search_header)
+# on the candidates this statistic nominates from noise, per candidate nominated:
+# P(T > t) = exp(HEADER_TAIL_A − HEADER_TAIL_B·t), measured by bench/calibrate_detector.py. Its
+# slope is under 1 (an Exp(1) cell's) because noise is nominated where it runs hot.
+HEADER_TAIL_A = 6.82
+HEADER_TAIL_B = 0.614
+
+
+def header_threshold(candidates_per_channel_hour: float, false_per_channel_hour: float) -> float:
+    """Threshold on the header search's statistic for the wanted false frames per channel-hour,
+    given the candidates nominated per channel-hour on ideal noise (:func:`threshold_for`)."""
+    ratio = candidates_per_channel_hour / false_per_channel_hour
+    return (HEADER_TAIL_A + math.log(ratio)) / HEADER_TAIL_B
 
 
 def threshold_for(false_per_channel_hour: float) -> float:

@@ -14,6 +14,11 @@
   nominal frequency, is an estimate of the LO error within the bracelet's ±2.5 ppm; the median
   of the recent ones is reported in ``status`` and used to assign channels (a dongle 60 ppm off
   moves a bracelet half a channel).
+
+Detection is in two stages (:mod:`receiver.detect`: the spectrogram nominates, the coherent
+header search decides); then **cadence** (:mod:`receiver.cadence`): a bracelet once decoded is
+followed, and where the detector missed its next frame, the window its one-second cadence
+allows is searched for that frame, every bit of it known.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from numpy.typing import NDArray
 
+from receiver.cadence import KNOWN_HALF_HZ, CadenceSearch, Window, known_threshold
 from receiver.channelize import BIN_HZ, Band, Blocks, Channelizer
 from receiver.demod import (
     LEAD_BLOCKS,
@@ -37,8 +43,10 @@ from receiver.demod import (
     SNR_NOISE_BANDWIDTH_HZ,
     SPAN_BLOCKS,
     SUB_BINS,
+    Measurement,
     body_capture_fraction,
     measure,
+    measure_known,
 )
 from receiver.detect import (
     PAD,
@@ -48,6 +56,7 @@ from receiver.detect import (
     WINDOW_STEPS,
     Detector,
     NoiseFloor,
+    header_threshold,
 )
 from receiver.gain import CLIP_SAMPLES_PER_CHUNK, GainControl, GainTimeline
 from receiver.samples import Chunk, SampleSource
@@ -64,12 +73,12 @@ from safetynet.reports import (
     Status,
     channel_center_hz,
 )
-from safetynet.sntx import ON_AIR_S, TONE_DEVIATION_HZ
+from safetynet.sntx import FRAME_BITS, ON_AIR_S, TONE_DEVIATION_HZ
 
 log = logging.getLogger(__name__)
 
 CHUNK_BLOCKS = 100
-HISTORY_BLOCKS = WINDOW_BLOCKS + 2 * PEAK_HALF_BLOCKS + SPAN_BLOCKS + 2 * STRIDE
+HISTORY_BLOCKS = WINDOW_BLOCKS + 2 * PEAK_HALF_BLOCKS + SPAN_BLOCKS + 2 * STRIDE + 160  # (cadence)
 STATUS_EVERY_S = 5.0
 IMAGE_MARGIN_DB = 15.0  # a mirror-frequency frame this much weaker than the strong one: its image
 IMAGE_TOLERANCE_HZ = 2_000.0  # how near the mirror frequency an image lands
@@ -80,6 +89,7 @@ RECENT_FRAMES = 64
 LO_HISTORY = 30
 CARRIER_SEARCH_HZ = 14_000.0  # carriers are looked for within ±13 kHz (+ 1 kHz) of a channel
 PPM = 1e6  # parts per million
+FRAME_SAMPLES_SUB = FRAME_BITS * SUB_BINS // 2  # a frame's bits at 32 kS/s (16 a bit)
 
 
 def leakage_db(distance_hz: float) -> float:
@@ -112,6 +122,7 @@ class HeardFrame:
     gain_db: float | None
     calibrated: bool
     clipped: bool
+    statistic: float  # the coherent search's statistic (receiver.demod)
 
 
 @dataclass
@@ -124,6 +135,10 @@ class ReceiverConfig:
     false_per_channel_hour: float = 0.5
     auto_gain: bool = True
     heading: Callable[[datetime], float | None] | None = None
+    # The spectrogram's statistic only nominates candidates (this many per channel-hour on
+    # noise); the coherent header search of each decides (receiver.detect.header_threshold).
+    candidates_per_channel_hour: float = 100.0
+    cadence: bool = True  # look for a heard bracelet's next frames where its cadence puts them
 
 
 @dataclass
@@ -139,7 +154,13 @@ class SdrReceiver:
         self.channelizer = Channelizer(self.band)
         log.info("channelising with %s", self.channelizer.transform.backend)
         self.floor = NoiseFloor(self.band.n_bins)
-        self.detector = Detector(fs, self.config.false_per_channel_hour)
+        self.detector = Detector(fs, self.config.candidates_per_channel_hour)
+        self.min_statistic = header_threshold(
+            self.config.candidates_per_channel_hour, self.config.false_per_channel_hour
+        )
+        # Called with every candidate measured, before thresholds and masks (calibration).
+        self.observe: Callable[[HeardFrame], None] | None = None
+        self.cadence = CadenceSearch(fs) if self.config.cadence else None
         self.capture = body_capture_fraction(fs)
         self._history: deque[Blocks] = deque()
         self._carry: NDArray[np.uint8] | NDArray[np.complex64] | None = None
@@ -232,6 +253,13 @@ class SdrReceiver:
         reports: list[Report] = [
             self._pulse(h) for h in self._keep([h for h in heard_frames if h is not None])
         ]
+        if self.cadence is not None:
+            # Up to where the detector's peaks are all final: what it missed, it has missed.
+            settled = self._blocks_done - 2 * PEAK_HALF_BLOCKS - WINDOW_BLOCKS - 2 * STRIDE
+            found = [
+                self._measure_window(w) for w in self.cadence.due(settled * self.block_samples)
+            ]
+            reports += [self._pulse(h) for h in self._keep([h for h in found if h is not None])]
         now_s = self._blocks_done * self.block_samples / self.source.sample_rate_hz
         self._clipped_since_status |= clipped
         loudest = max((h.power_dbfs for h in self._recent if h.clipped), default=None)
@@ -343,8 +371,45 @@ class SdrReceiver:
         lo_bin, hi_bin = self._power_bins(carrier_bin)
         m = measure(
             gathered[0], gathered[1], self.floor.floor[lo_bin:hi_bin] * scale, first,
-            self.block_samples, self.capture,
+            self.block_samples, self.capture, 0.0 if self.observe else self.min_statistic,
         )  # fmt: skip
+        heard = self._heard(m, carrier_bin, clipped or self._clipped_over(first, SPAN_BLOCKS))
+        if heard is not None and self.observe is not None:
+            self.observe(heard)
+            if heard.statistic < self.min_statistic:
+                return None
+        return heard
+
+    def _measure_window(self, window: Window) -> HeardFrame | None:
+        """The known-frame search of a followed bracelet's window (:mod:`receiver.cadence`)."""
+        fs = self.source.sample_rate_hz
+        carrier_bin = round((window.freq_hz - self.source.center_hz) / BIN_HZ) - (
+            self.band.first_offset_bin
+        )
+        if not 0 <= carrier_bin < self.band.n_bins:
+            return None
+        n = self.block_samples
+        first = math.floor(window.first_sample / n) - 1
+        last = math.ceil((window.last_sample + ON_AIR_S * fs) / n) + 1
+        gathered = self._gather(first, last - first, carrier_bin)
+        if gathered is None:
+            log.debug("window of %04X fell outside the history; skipped", window.bracelet_id)
+            return None
+        assert self.floor.floor is not None
+        scale = self._history[-1].scale
+        lo_bin, hi_bin = self._power_bins(carrier_bin)
+        offset_hz = window.freq_hz - self.source.center_hz - float(self.band.offset_hz(carrier_bin))
+        starts = (last - first) * SUB_BINS - FRAME_SAMPLES_SUB
+        m = measure_known(
+            gathered[0], gathered[1], self.floor.floor[lo_bin:hi_bin] * scale, first, n,
+            self.capture, window.bits, offset_hz, KNOWN_HALF_HZ, known_threshold(starts),
+        )  # fmt: skip
+        heard = self._heard(m, carrier_bin, self._clipped_over(first, last - first))
+        if heard is not None and self.cadence is not None:
+            self.cadence.found_frame(window, heard.start_sample)
+        return heard
+
+    def _heard(self, m: Measurement | None, carrier_bin: int, clipped: bool) -> HeardFrame | None:
         if m is None or not m.power_fs > 0 or not math.isfinite(m.snr10k_db):
             return None
         freq_hz = self.source.center_hz + float(self.band.offset_hz(carrier_bin)) + m.freq_offset_hz
@@ -364,7 +429,8 @@ class SdrReceiver:
             collision=m.collision,
             gain_db=gain_db,
             calibrated=cal is not None,
-            clipped=clipped or self._clipped_over(first, SPAN_BLOCKS),
+            clipped=clipped,
+            statistic=m.statistic,
         )
 
     def _keep(self, frames: list[HeardFrame]) -> list[HeardFrame]:
@@ -402,6 +468,10 @@ class SdrReceiver:
                 self._lo_offset_hz = statistics.median(self._lo_offsets_hz)
             self.gain_control.heard(heard.power_dbfs, heard.start_sample / fs)
             self._recent.append(heard)
+            if self.cadence is not None:
+                self.cadence.heard(
+                    heard.start_sample, heard.freq_hz, heard.bracelet_id, heard.status_byte
+                )
         return kept
 
     def _masks(self, strong: HeardFrame, weak: HeardFrame, overlap_samples: float) -> bool:
@@ -436,6 +506,8 @@ class SdrReceiver:
         """Samples were lost: forget what spans the gap (the noise floor stays)."""
         self._history.clear()
         self.detector.reset()
+        if self.cadence is not None:  # its windows count samples, and samples were lost
+            self.cadence.followed.clear()
         self.gains.forget_noise()
 
     # --- reports ----------------------------------------------------------------------------
