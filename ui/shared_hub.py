@@ -166,6 +166,8 @@ class SharedHub(LiveHub):
         taken is rebuilt in a thread (:meth:`_take_over`)."""
         if search_id in self._owned:
             return True
+        if not self._active(search_id):
+            return False  # found, closed or never opened: nothing to hold
         if self._threads and not self.outbox.listening.is_set():
             return False  # it would not hear the reports forwarded to it
         if not self._acquire(search_id):
