@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LEASE_SPACE = 0x5AFE  # the first key of every search's advisory lock
-LEASE_EVERY_S = 0.5  # how often a process looks for searches nobody holds
+LEASE_EVERY_S = 0.25  # how often a process looks for searches nobody holds
 SETUPS_EVERY_S = 10.0  # how often the active searches' setups are read again
 PURGE_EVERY_S = 30.0
 ASK_WAIT_S = 4.0  # a request waits this long for the owner's answer

@@ -32,13 +32,23 @@ from safetynet.geodesy import inverse
 from safetynet.reports import FieldReport, format_time, report_to_obj
 from tests.conftest import require_tool
 from tests.ui.test_shared_limits import redis_url  # noqa: F401  (a fixture: its own Redis)
-from tests.ui_support import ORIGIN, TOKENS, login, scenario_reports, seed, walker_truth
+from tests.ui_support import (
+    ARTIFACTS,
+    ORIGIN,
+    TOKENS,
+    login,
+    scenario_reports,
+    seed,
+    sign_in,
+    walker_truth,
+)
 
 ON_POSTGRESQL = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 HAPROXY_CFG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
 SPEED = 10.0  # the scenario runs this many times real time
 RECONNECT_S = 1.0  # the page's first reconnect delay (ui/static/geo.js)
+SHOTS = ARTIFACTS / "screenshots"
 
 
 @dataclass
@@ -264,6 +274,14 @@ def _fix_log(db_url: str, search_id: str) -> list[dict[str, Any]]:
     return [json.loads(b) if isinstance(b, str) else b for (b,) in rows]
 
 
+def _stored(db_url: str) -> int:
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        count = int(conn.execute(sa.text("SELECT count(*) FROM report")).scalar_one())
+    engine.dispose()
+    return count
+
+
 def _t(fix: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(fix["t"].replace("Z", "+00:00"))
 
@@ -296,6 +314,7 @@ def test_the_owner_killed_mid_search_another_takes_over(db_url: str, tmp_path: P
             killed_s = time.monotonic()
             os.kill(owner, signal.SIGKILL)
             logged_before = len(_fix_log(db_url, seeded.search_id))
+            at_kill = _stored(db_url)
             # Every page sees the next fix (one newer than any it had) within 5 s.
             waits: dict[int, float] = {}
             deadline = killed_s + 15
@@ -322,8 +341,8 @@ def test_the_owner_killed_mid_search_another_takes_over(db_url: str, tmp_path: P
             for w in watchers:
                 w.stop()
         print(
-            f"failover: next fix on each page after {sorted(round(w, 2) for w in waits.values())} "
-            "s; "
+            f"failover ({at_kill} reports stored at the kill): next fix on each page after "
+            f"{sorted(round(w, 2) for w in waits.values())} s; "
             f"{sum(len(w.connects) - 1 for w in watchers)} reconnects; "
             f"{receivers.retries} posts sent again"
         )
@@ -510,3 +529,60 @@ def test_the_searches_spread_over_the_processes(db_url: str, tmp_path: Path) -> 
             assert time.monotonic() < deadline, f"not spread: {owners}"
             time.sleep(0.5)
         assert {int(str(o).rsplit(":", 1)[1]) for o in held} == set(c.servers)
+
+
+@ON_POSTGRESQL
+def test_dispatchers_pages_through_haproxy_see_the_next_fix_after_the_owner_dies(
+    db_url: str, tmp_path: Path, browser: Any
+) -> None:
+    """Three dispatchers' pages in a real browser (HAProxy spreads their sockets over the
+    processes); the owner killed: each page shows the next fix within 5 s, the one whose process
+    died having reconnected with the last event id it saw (ui/static/geo.js)."""
+    start = datetime.now(UTC) - timedelta(seconds=10)
+    seeded = seed(db_url, now=start + timedelta(seconds=5))
+    reports = scenario_reports(start, 160.0)
+    with cluster(db_url, tmp_path) as c:
+        context = browser.new_context(viewport={"width": 1400, "height": 900}, bypass_csp=True)
+        sockets: list[tuple[float, str]] = []
+        errors: list[str] = []
+        pages = []
+        for _ in range(3):
+            page = context.new_page()
+            page.on("websocket", lambda ws: sockets.append((time.monotonic(), ws.url)))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            pages.append(page)
+        sign_in(pages[0], c.base, "dispatcher")
+        for page in pages:
+            page.goto(f"{c.base}/searches/{seeded.search_id}")
+            page.wait_for_function("document.getElementById('live-state').textContent === 'live'")
+        receivers = Receivers(c.base, reports).start()
+        try:
+            for page in pages:
+                page.wait_for_function(
+                    "Number(document.getElementById('fix-count').textContent) >= 2",
+                    timeout=40_000,
+                )
+            shown = [page.inner_text("#fix-latlon") for page in pages]
+            owner = c.owner_pid(seeded.search_id)
+            killed_s = time.monotonic()
+            os.kill(owner, signal.SIGKILL)
+            at_kill = _stored(db_url)
+            waits = []
+            for page, before in zip(pages, shown, strict=True):
+                page.wait_for_function(
+                    f"document.getElementById('fix-latlon').textContent !== {json.dumps(before)}",
+                    timeout=max(1.0, 5.0 - (time.monotonic() - killed_s)) * 1000,
+                )
+                waits.append(time.monotonic() - killed_s)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            pages[0].screenshot(path=str(SHOTS / "several-servers-after-failover.png"))
+        finally:
+            receivers.stop()
+            context.close()
+    print(f"browser failover ({at_kill} reports stored at the kill): each page's next fix "
+          f"after {[round(w, 2) for w in waits]} s")  # fmt: skip
+    assert max(waits) <= 5.0
+    resumed = [url for at, url in sockets if at > killed_s]
+    assert resumed, "no page reconnected"
+    assert all("?after=" in url for url in resumed)
+    assert not errors
