@@ -282,9 +282,11 @@ class LiveHub:
 
     def health(self) -> dict[str, Any]:
         """Which searches this process holds, for ``GET /api/v1/health``."""
+        ids = sorted(self.live_search_ids())
         return {
             "broker": {"kind": "in-process", "ok": True},
-            "owns": sorted(self.live_search_ids()),
+            "owns": ids,
+            "pages": {sid: n for sid in ids if (n := self.subscriber_count(sid))},
         }
 
     def stop(self) -> None:

@@ -560,8 +560,9 @@ class SharedHub(LiveHub):
             return [sid for sid in self._states if sid in self._owned]
 
     def health(self) -> dict[str, Any]:
-        """This process, whether its listener is connected, which searches it holds and which
-        process holds each active search (from PostgreSQL's locks)."""
+        """This process, whether its listener is connected, which searches it holds, which
+        process holds each active search (from PostgreSQL's locks) and how many pages watch
+        each through this process."""
         owners: dict[str, str | None] = dict.fromkeys(self._setups)
         by_key = {lease_key(sid): sid for sid in owners}
         with self.engine.connect() as conn:
@@ -582,6 +583,8 @@ class SharedHub(LiveHub):
             "broker": {"kind": self.outbox.kind, "ok": self.outbox.listening.is_set()},
             "owns": sorted(self._owned),
             "owners": owners,
+            # the pages watching each search through this process
+            "pages": {sid: n for sid in owners if (n := self.subscriber_count(sid))},
         }
 
 

@@ -1,5 +1,6 @@
-"""``/api/v1/health``: the server answers, its database and broker answer, and which server
-process holds which search's live state (several processes: :mod:`ui.shared_hub`)."""
+"""``/api/v1/health``: the server answers, its database and broker answer, which server
+process holds which search's live state (several processes: :mod:`ui.shared_hub`) and how
+many pages watch each search through this process."""
 
 from __future__ import annotations
 
