@@ -310,6 +310,12 @@ def test_the_owner_killed_mid_search_another_takes_over(db_url: str, tmp_path: P
                 time.sleep(0.3)
             owner = c.owner_pid(seeded.search_id)
             assert owner in c.servers, "the owner is not one of this test's processes"
+            url = _socket_url(c.base, seeded.search_id)
+            while not c.health(c.servers[owner])["pages"].get(seeded.search_id):
+                assert len(watchers) < 8, "no page's socket on the owner"
+                watchers.append(Watcher(url, cookie).start())  # HAProxy: one lands on the owner
+                time.sleep(0.5)
+            time.sleep(0.5)  # the newest page has its snapshot
             before = {id(w): max((_t(f) for _, f in w.fixes()), default=None) for w in watchers}
             killed_s = time.monotonic()
             os.kill(owner, signal.SIGKILL)
