@@ -22,9 +22,11 @@ frequencies are whole kHz). Then:
 3. **Bits**, coherently (:func:`decode_bits`): with the carrier's phase and frequency from the
    header (refined on the decided bits, twice), each payload bit is the tone with the larger
    in-phase output (3 dB better than comparing tone energies); the frame decodes when at most
-   two of the 24 known bits are wrong and the CRC checks, or checks once the least reliable
-   payload bit is flipped (CRC-8 0x07 has Hamming distance 4 here: one flip never turns a frame
-   with two errors into another valid frame). Reserved IDs never decode.
+   two of the 24 known bits are wrong, the payload's decisions stand out as clearly as six tenths
+   of the header's level (else the phase was lost and the bits are noise's), and the CRC checks,
+   or checks once the least reliable payload bit is flipped (CRC-8 0x07 has Hamming distance 4
+   here: one flip never turns a frame with two errors into another valid frame). Reserved IDs
+   never decode.
 4. **Frequency**: with the decided bits, the modulation is stripped and the residual carrier
    measured from the phase progression.
 5. **Power**: from the power spectra of the blocks wholly inside the constant-envelope part,
@@ -72,6 +74,7 @@ FINE_HALF_HZ = 500.0  # each coarse step keeps the FFT's ±500 Hz (its edges los
 KNOWN_FFT = 128  # over the 56 bits of a known frame: 15.6 Hz steps
 KNOWN_COARSE_STEP = 4  # samples between the starts a known frame's search tries first
 MAX_HEADER_ERRORS = 2
+MIN_PAYLOAD_MARGIN = 0.6  # mean |in-phase difference| of the payload's bits, of the header's level
 COLLISION_STEP_DB = 3.0
 SNR_NOISE_BANDWIDTH_HZ = 10_000.0  # SNR is the frame's power over the noise in this bandwidth
 
@@ -294,6 +297,13 @@ def decode_bits(
         weights = np.where(bits == 1, z1, z0)
     header_errors = int(np.count_nonzero(bits[:HEADER_BITS] != _HEADER))
     if header_errors > MAX_HEADER_ERRORS:
+        return bits, None, None
+    # The payload's decisions must stand out as the header's bits do: where the carrier's phase
+    # was lost (a weak frame's drift misjudged), they are noise's, and a CRC-8 passes one such
+    # payload in 256 (two in 256 with the flip below).
+    amplitude = float(np.mean(np.where(_HEADER, u1[:HEADER_BITS], u0[:HEADER_BITS])))
+    margin = float(np.mean(np.abs(u1 - u0)[HEADER_BITS:]))
+    if margin < MIN_PAYLOAD_MARGIN * amplitude:
         return bits, None, None
     payload = bits[HEADER_BITS:].copy()
     parsed = parse_payload(np.packbits(payload).tobytes())
