@@ -67,9 +67,7 @@ def add_parser(subparsers: Any) -> None:
     scenario_args(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
-    p.add_argument(
-        "--speed", type=float, default=1.0, help="times real time; 0 = as fast as asked"
-    )
+    p.add_argument("--speed", type=float, default=1.0, help="times real time; 0 = as fast as asked")
     p.add_argument(
         "--array", action="store_true",
         help="give the receiver the default array (a 5-element circle) if its scenario has none",
