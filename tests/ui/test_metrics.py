@@ -115,3 +115,24 @@ def test_counts_move_as_reports_are_posted(db_url: str, tmp_path: Path) -> None:
     for reason in ("invalid", "not_allowed", "out_of_window", "unreadable"):
         assert after[refused(reason)] == middle[refused(reason)] + 1, reason
     assert after[("safetynet_ingest_queue_depth", (("via", "http"),))] == 0
+
+
+def test_health_tells_anyone_it_answers_and_only_operators_what_it_holds(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    seeded = seed(url)
+    app = create_app(settings_for(tmp_path, url, metrics_token=SecretStr(METRICS_TOKEN)))
+    with TestClient(app) as client:
+        login(client, "dispatcher")
+        assert client.get(f"/api/v1/searches/{seeded.search_id}/state").status_code == 200
+        client.cookies.clear()
+        public = client.get("/api/v1/health")
+        assert public.status_code == 200
+        assert public.json() == {
+            "status": "ok",
+            "database": {"ok": True},
+            "broker": {"kind": "in-process", "ok": True},
+        }
+        operator = client.get("/api/v1/health", headers=SCRAPE).json()
+        assert seeded.search_id in operator["owns"]
+        receiver = {"Authorization": f"Bearer {TOKENS['HH-07']}"}
+        assert "owns" not in client.get("/api/v1/health", headers=receiver).json()

@@ -46,6 +46,8 @@ from tests.ui_support import (
 ON_POSTGRESQL = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 HAPROXY_CFG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
+OPERATOR_TOKEN = "operators-token-for-the-tests"
+OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 SPEED = 10.0  # the scenario runs this many times real time
 RECONNECT_S = 1.0  # the page's first reconnect delay (ui/static/geo.js)
 SHOTS = ARTIFACTS / "screenshots"
@@ -58,7 +60,7 @@ class Cluster:
     procs: list[subprocess.Popen[bytes]]
 
     def health(self, url: str | None = None) -> dict[str, Any]:
-        answer = httpx.get(f"{url or self.base}/api/v1/health", timeout=5)
+        answer = httpx.get(f"{url or self.base}/api/v1/health", timeout=5, headers=OPERATOR_HEADERS)
         answer.raise_for_status()
         return dict(answer.json())
 
@@ -102,6 +104,7 @@ def cluster(
         "SAFETYNET_DATA_DIR": str(tmp),
         "SAFETYNET_INGEST_REQUESTS_PER_S": "1000",
         "SAFETYNET_TILE_URL": "",
+        "SAFETYNET_METRICS_TOKEN": OPERATOR_TOKEN,
         **({"SAFETYNET_BROKER_URL": broker_url} if broker_url else {}),
     }
     procs: list[subprocess.Popen[bytes]] = []

@@ -23,9 +23,18 @@ def metrics(request: Request, app: App) -> Response:
     token = app.settings.metrics_token
     if token is None or not token.get_secret_value():
         raise NotFoundError("no metrics here (SAFETYNET_METRICS_TOKEN is not set)")
-    given = request.headers.get("authorization", "")
-    if not given.lower().startswith("bearer ") or not same_token(
-        given[7:].strip(), token.get_secret_value()
-    ):
+    if not is_operator(request, app):
         raise NotAuthenticatedError("the metrics token is needed", challenge="Bearer")
     return Response(app.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+def is_operator(request: Request, app: App) -> bool:
+    """Whether the request carries the operators' token (``Authorization: Bearer`` with
+    ``SAFETYNET_METRICS_TOKEN``; never, while it is unset)."""
+    token = app.settings.metrics_token
+    if token is None or not token.get_secret_value():
+        return False
+    given = request.headers.get("authorization", "")
+    return given.lower().startswith("bearer ") and same_token(
+        given[7:].strip(), token.get_secret_value()
+    )
