@@ -15,9 +15,14 @@ run on, against the field's "about a mile on foot, a quarter of a mile from a mo
 
     python bench/probmap_search.py [N] [--delay-minutes 45] [--max-minutes 90] [--jobs 2]
 
-With ``--alert-minutes 5``, it prints instead the guided search started by the call beside the
-same search started by a home station's wander alert 5 minutes after the person leaves its
-range, over the same seeds (``safetynet sim search --alert home:5``).
+With ``--alert-minutes 5``, it prints instead the guided search in three conditions side by
+side, over the same seeds: started by the call (``--delay-minutes`` after last seen), started by
+a home station's wander alert 5 minutes after the person leaves its range (``safetynet sim
+search --alert home:5``), and started by the call with the fleet's sightings (the scenario's
+``[[fleet]]``, listening all shift before the search opens: ``safetynet sim search --fleet``) as
+the map's evidence — the median and 90th percentile of the time to find from the start and from
+last seen, and how many searches the fleet had heard the person before. Plots the time to find
+after last seen (bench/out/time_to_find_start.png).
 
     python bench/probmap_search.py [N] --alert-minutes 5
 """
@@ -37,12 +42,14 @@ from firmware_sim.scenario import load_scenario
 from trials.search import (
     SearchResult,
     detection_range_m,
+    fleet_sightings,
     home_alert_delay_s,
     home_station_range_m,
     run_search,
 )
 
-SCENARIOS = ("quiet-suburb.toml", "dense-city.toml")
+SCENARIOS = ("quiet-suburb.toml", "dense-city.toml", "open-park.toml")  # suburb, city, park
+CONDITIONS = ("call", "home alert", "fleet sightings")
 STRATEGIES = ("guided", "square", "oracle")
 
 
@@ -50,11 +57,21 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def started_search(
+    name: str, condition: str, seed: int, delay_s: float, limit_s: float
+) -> SearchResult:
+    """One guided search of scenario ``name`` started ``delay_s`` after last seen; with the
+    fleet's sightings until then as the map's evidence when ``condition`` is the fleet's."""
+    scenario = load_scenario(REPO / "scenarios" / name)
+    seen = fleet_sightings(scenario, seed, delay_s) if condition == "fleet sightings" else None
+    return run_search(scenario, "guided", seed, limit_s, "dementia", delay_s, sightings=seen)
+
+
 def compare_home_alert(args: argparse.Namespace) -> None:
-    """The guided search started by the call (``--delay-minutes`` after last seen) against the
-    same search started by a home station's wander alert (``--alert-minutes`` after the person
-    leaves the station's range), over the same seeds: the time to find from the search's start
-    and from last seen, median and 90th percentile."""
+    """The guided search started by the call (``--delay-minutes`` after last seen), by a home
+    station's wander alert (``--alert-minutes`` after the person leaves the station's range),
+    and by the call with the fleet's sightings as evidence, over the same seeds: the time to
+    find from the search's start and from last seen, median and 90th percentile."""
     limit = args.max_minutes * 60
     scenarios = args.scenario or list(SCENARIOS)
     delays: dict[tuple[str, int], float] = {}
@@ -64,30 +81,32 @@ def compare_home_alert(args: argparse.Namespace) -> None:
         for seed in range(args.n):
             delays[(name, seed)] = home_alert_delay_s(scenario, 1000 + seed, args.alert_minutes,
                                                       range_m)  # fmt: skip
-        print(f"{name}: home station range {range_m:.0f} m")
+        fleet = ", ".join(f"{f.id} ({f.kind})" for f in scenario.fleet) or "none"
+        print(f"{name}: home station range {range_m:.0f} m; the fleet: {fleet}")
     call = dict.fromkeys(delays, args.delay_minutes * 60)
-    conditions = {"call": call, "home alert": delays}
+    conditions = {"call": call, "home alert": delays, "fleet sightings": call}
     t0 = time.perf_counter()
     progress = Progress("searches", len(scenarios) * args.n * len(conditions))
     results: dict[tuple[str, str], list[tuple[float, SearchResult]]] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
         futures = {
             (name, condition, seed): (delay_of[(name, seed)], pool.submit(
-                run_search, load_scenario(REPO / "scenarios" / name), "guided", 1000 + seed,
-                limit, "dementia", delay_of[(name, seed)]))
+                started_search, name, condition, 1000 + seed, delay_of[(name, seed)], limit))
             for name in scenarios for seed in range(args.n)
             for condition, delay_of in conditions.items()
         }  # fmt: skip
         for done, ((name, condition, _), (delay, future)) in enumerate(futures.items(), 1):
             results.setdefault((name, condition), []).append((delay, future.result()))
             progress.update(done)
-    print(f"\n{args.n} guided searches per scenario and start, the same seeds; the call "
+    took_s = time.perf_counter() - t0
+    print(f"\n{args.n} guided searches per scenario and condition, the same seeds; the call "
           f"{args.delay_minutes:.0f} min after last seen, the home alert {args.alert_minutes:g} "
-          f"min after the person leaves the home station's range; limit {args.max_minutes:.0f} "
-          f"min ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+          f"min after the person leaves the home station's range, the fleet's sightings with "
+          f"the call; limit {args.max_minutes:.0f} min ({took_s:.0f} s)")  # fmt: skip
+    summary: dict[str, dict[str, float]] = {}
     for name in scenarios:
         print(f"\n{name}")
-        print(f"  {'minutes':34s} {'median':>7s} {'p90':>7s}")
+        print(f"  {'minutes':42s} {'median':>7s} {'p90':>7s} {'worst':>7s}")
         for condition in conditions:
             rows = results[(name, condition)]
             starts = [d / 60 for d, _ in rows]
@@ -97,8 +116,43 @@ def compare_home_alert(args: argparse.Namespace) -> None:
             for label, values in ((f"{condition}: search starts after", starts),
                                   (f"{condition}: found after the start", finds),
                                   (f"{condition}: found after last seen", since)):  # fmt: skip
-                print(f"  {label:34s} {statistics.median(values):7.1f} {pct(values, 90):7.1f}")
+                print(f"  {label:42s} {statistics.median(values):7.1f} {pct(values, 90):7.1f} "
+                      f"{max(values):7.1f}")  # fmt: skip
             print(f"  {condition}: found within the limit {found}/{args.n}")
+            if condition == "fleet sightings":
+                ages = [d / 60 - r.sighting_s / 60 for d, r in rows if r.sighting_s is not None]
+                age = f", the last {statistics.median(ages):.1f} min before the call (median)"
+                print(f"  fleet sightings: heard before the call in {len(ages)}/{args.n}"
+                      + (age if ages else ""))  # fmt: skip
+            summary[f"{name} {condition}"] = {
+                "found_after_start_median_min": statistics.median(finds),
+                "found_after_start_p90_min": pct(finds, 90),
+                "found_after_last_seen_median_min": statistics.median(since),
+                "found_after_last_seen_p90_min": pct(since, 90),
+            }
+    OUT.mkdir(parents=True, exist_ok=True)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(5 * len(scenarios), 4))
+    for ax, name in zip(np.atleast_1d(axes), scenarios, strict=True):
+        for condition, colour in zip(conditions, ("tab:blue", "tab:green", "tab:red"),
+                                     strict=True):  # fmt: skip
+            values = sorted(d / 60 + (r.found_s if r.found_s is not None else limit) / 60
+                            for d, r in results[(name, condition)])  # fmt: skip
+            ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post",
+                    color=colour, label=condition)  # fmt: skip
+        ax.set_title(name)
+        ax.set_xlabel("found after last seen (min)")
+        ax.set_ylabel("share of searches")
+        ax.legend()
+    fig.tight_layout()
+    plot = OUT / "time_to_find_start.png"
+    fig.savefig(plot, dpi=110)
+    print(f"\nplot: {plot}")
+    print(json.dumps(summary))
 
 
 def main() -> None:
