@@ -257,7 +257,8 @@ def make_limits(
     if broker_url is not None and broker_url.startswith(("redis://", "rediss://", "unix://")):
         import redis
 
-        client = redis.Redis.from_url(broker_url)
+        # A Redis that hangs fails a login's check in seconds; it never holds a worker for good.
+        client = redis.Redis.from_url(broker_url, socket_timeout=5.0, socket_connect_timeout=5.0)
         return RedisThrottle(client), RedisLimiter(broker_url, ingest_per_s, 1.0)
     if engine.dialect.name == "postgresql":
         create_tables(engine)

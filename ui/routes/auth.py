@@ -115,7 +115,8 @@ async def login(
     if not same_token(login_csrf, cookie):
         return page("The login form expired; please try again.")
     address = client_address_of(request)
-    wait = app.login_failures.retry_after(username, address)
+    # The failed-login counts may be a round trip (PostgreSQL or Redis): never on the loop.
+    wait = await asyncio.to_thread(app.login_failures.retry_after, username, address)
     if wait > 0:
         response = page(
             f"Too many failed logins. Try again in {max(1, round(wait / 60))} minute(s).", 429
@@ -124,9 +125,9 @@ async def login(
         return response
     user_id = await _check_password(app, username, password)
     if user_id is None:
-        app.login_failures.failed(username, address)
+        await asyncio.to_thread(app.login_failures.failed, username, address)
         return page("Wrong username or password.", 401)
-    app.login_failures.succeeded(username, address)
+    await asyncio.to_thread(app.login_failures.succeeded, username, address)
     cookie_value, _ = await app.run(lambda session: app.sessions.open(session, user_id))
     done = RedirectResponse(safe_next(next), status_code=303)
     _set_session_cookie(done, request, app, cookie_value)
@@ -165,13 +166,13 @@ async def change_password(
     """Change the caller's password (the current one is asked for again). Every session of the
     user ends, on every device; the answer carries this device's new session cookie."""
     address = client_address_of(request)
-    wait = app.login_failures.retry_after(user.username, address)
+    wait = await asyncio.to_thread(app.login_failures.retry_after, user.username, address)
     if wait > 0:
         raise RateLimitError("too many wrong passwords; retry later", retry_after_s=wait)
     if await _check_password(app, user.username, body.current_password) != user.user_id:
-        app.login_failures.failed(user.username, address)
+        await asyncio.to_thread(app.login_failures.failed, user.username, address)
         raise ForbiddenError("current_password is wrong")
-    app.login_failures.succeeded(user.username, address)
+    await asyncio.to_thread(app.login_failures.succeeded, user.username, address)
     new_hash = await asyncio.to_thread(hash_password, body.new_password)
 
     def change(session: Session) -> tuple[str, str]:
