@@ -596,3 +596,27 @@ def test_a_fault_after_storing_reports_never_keeps_them_off_the_live_map(
     heard = {r["receiver_id"]: r.get("last_report_t") for r in snapshot["receivers"]}
     assert heard["HH-07"] is not None
     assert snapshot["heard"], "the pulse is not on the map"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_socket_resuming_from_a_bogus_event_id_is_refused_or_given_a_snapshot(
+    db_url: str, tmp_path: Path
+) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    seeded = seed(db_url, now=datetime.now(UTC))
+    with TestClient(create_app(settings_for(tmp_path, db_url))) as client:
+        login(client, "dispatcher")
+        live = f"/api/v1/searches/{seeded.search_id}/live"
+        # Not an event id: a superscript two is a digit to Python but no integer, and 19
+        # digits could pass a 64-bit id; each is refused before the socket opens.
+        for after in ("\u00b2", "1" * 19, "-1", "12a"):
+            with (
+                pytest.raises(WebSocketDisconnect) as refused,
+                client.websocket_connect(f"{live}?after={after}"),
+            ):
+                pass
+            assert refused.value.code == 1008, after
+        # An id this server never gave (one process numbers no events): a fresh snapshot.
+        with client.websocket_connect(f"{live}?after={'9' * 18}") as ws:
+            assert ws.receive_json()["type"] == "snapshot"

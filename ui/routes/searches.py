@@ -457,7 +457,9 @@ async def live_socket(websocket: WebSocket, search_id: str) -> None:
         await websocket.close(code=1008, reason="log in as a role that may watch searches")
         return
     after_text = websocket.query_params.get("after")
-    if after_text is not None and not (after_text.isdigit() and len(after_text) <= 18):
+    if after_text is not None and not (
+        after_text.isascii() and after_text.isdigit() and len(after_text) <= 18
+    ):
         await websocket.close(code=1008, reason="after must be an event id (digits)")
         return
     app = state_of(websocket)
