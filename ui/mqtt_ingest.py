@@ -162,10 +162,19 @@ class MqttIngest:
             log.warning("MQTT ingest lost %s (%s); reconnecting", self.target.describe(), reason)
 
     def _on_message(self, _c: Any, _u: Any, msg: Any) -> None:
-        # Waits when a worker is QUEUE_LIMIT behind: the broker then holds the rest.
-        self._depth.inc()
+        # Waits when a worker is QUEUE_LIMIT behind: the broker then holds the rest. Never past
+        # a stop: the workers are gone, and paho's thread must end (loop_stop joins it); the
+        # message, not acknowledged, is sent again by the broker.
         message = _Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, time.monotonic())
-        self._queues[zlib.crc32(msg.topic.encode()) % len(self._queues)].put(message)
+        messages = self._queues[zlib.crc32(msg.topic.encode()) % len(self._queues)]
+        self._depth.inc()
+        while not self._stop.is_set():
+            try:
+                messages.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        self._depth.dec()
 
     # --- the worker -----------------------------------------------------------------------------
     def _work(self, messages: queue.Queue[_Message]) -> None:

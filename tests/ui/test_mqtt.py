@@ -319,3 +319,26 @@ def test_the_receive_command_publishes_what_it_hears(tmp_path: Path) -> None:
         listener.disconnect()
         broker.stop()
     assert {(r["receiver_id"], r["seq"]) for r in heard} == written
+
+
+def test_a_full_queue_never_holds_the_broker_thread_past_a_stop() -> None:
+    """paho's thread waits while a worker is QUEUE_LIMIT behind; on stop the workers are gone,
+    and that wait must end (loop_stop joins the thread), leaving the message unacknowledged."""
+    from types import SimpleNamespace
+
+    from ui.metrics import Metrics
+    from ui.mqtt_ingest import QUEUE_LIMIT, MqttIngest
+
+    app: Any = SimpleNamespace(settings=SimpleNamespace(port=0), metrics=Metrics())
+    worker = MqttIngest(app, "mqtt://ingest:pw@127.0.0.1:1/safetynet/reports/+", workers=1)
+    msg = SimpleNamespace(topic="safetynet/reports/HH-07", payload=b"[]", mid=1, qos=1)
+    for _ in range(QUEUE_LIMIT):
+        worker._on_message(None, None, msg)
+    blocked = threading.Thread(target=worker._on_message, args=(None, None, msg), daemon=True)
+    blocked.start()
+    blocked.join(0.8)
+    assert blocked.is_alive(), "a full queue holds the broker back"
+    worker._stop.set()
+    blocked.join(2.0)
+    assert not blocked.is_alive(), "the broker's thread still waits after the stop"
+    assert worker._queues[0].qsize() == QUEUE_LIMIT  # the last one left to the broker
