@@ -103,7 +103,9 @@ class LiveHub:
         try:
             state, keys = self._rebuild(search_id)
             with self._lock:
-                if state is not None:
+                # Installed only if this process may still hold it (several processes: its
+                # lease may have gone while the replay ran, and another owner rebuilds it).
+                if state is not None and self._may_hold(search_id):
                     late = [r for r in building.arrived if (r.receiver_id, r.seq) not in keys]
                     state.take(late)
                     self._states[search_id] = state
@@ -113,6 +115,16 @@ class LiveHub:
                 self._building.pop(search_id, None)
             building.done.set()
         return state
+
+    def _may_hold(self, search_id: str) -> bool:
+        """Whether this process may keep a state rebuilt for the search (one process: yes;
+        read under the hub's lock)."""
+        return True
+
+    def holds(self, search_id: str) -> bool:
+        """Whether this process may write the search's fixes into its log (one process: yes;
+        several: only its lease's holder)."""
+        return True
 
     def rebuilding(self, search_id: str | None = None) -> bool:
         """Whether the start-up rebuild (or any rebuild) is still going on; for ``search_id``:

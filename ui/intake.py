@@ -63,6 +63,8 @@ def take_in(
     if fixes or any(r.kind == "bearing" for r in result.stored):
         with app.transaction() as session:
             for search_id, found in fixes.items():
+                if not app.hub.holds(search_id):
+                    continue  # its lease went meanwhile: its new owner logs the fixes
                 last = found[-1]  # the newest fix of this batch goes to the log
                 searches.add_event(session, None, search_id, "fix", report_to_obj(last), at=last.t)
     metrics.ingested.labels(via).inc(result.accepted)

@@ -208,6 +208,12 @@ class SharedHub(LiveHub):
             self._state_locks.pop(search_id, None)
         self._replayed.pop(search_id, None)
 
+    def _may_hold(self, search_id: str) -> bool:
+        # Under the hub's lock: a lease let go discards the search before it drops the state,
+        # so a replay that ends after the release is not installed (it would take and push
+        # reports for a search another process holds, and be found again, stale, on a reclaim).
+        return search_id in self._owned
+
     def holds(self, search_id: str) -> bool:
         """Whether this process still holds the search's lease (asked of PostgreSQL)."""
         with self._lease_lock:
