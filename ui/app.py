@@ -37,7 +37,7 @@ from safetynet.settings import Settings
 from ui.body_limit import BodyLimit
 from ui.deps import AppState
 from ui.errors import install_error_handlers
-from ui.hub import make_hub
+from ui.hub import LiveHub
 from ui.login_throttle import trusted_networks
 from ui.maps import LEAFLET_DIR, OSM_ATTRIBUTION, OSM_TILES, BaseMap
 from ui.routes import (
@@ -105,6 +105,19 @@ def _mqtt_ingest(app_state: AppState) -> Any:
 
     assert app_state.settings.mqtt_url is not None
     return MqttIngest(app_state, app_state.settings.mqtt_url)
+
+
+def make_hub(
+    engine: Engine, features: dict[str, Any] | None = None, broker_url: str | None = None
+) -> LiveHub:
+    """The live hub for the database: on SQLite this process's own; on PostgreSQL shared between
+    the processes on it (:class:`ui.shared_hub.SharedHub`; its live push through the outbox, or
+    through Redis when ``broker_url`` names one), imported only then (it needs psycopg)."""
+    if engine.dialect.name != "postgresql":
+        return LiveHub(engine, features)
+    from ui.shared_hub import SharedHub
+
+    return SharedHub(engine, features, broker_url=broker_url)
 
 
 def create_app(settings: Settings, engine: Engine | None = None, migrate: bool = True) -> FastAPI:

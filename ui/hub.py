@@ -321,16 +321,3 @@ class LiveHub:
 
     def subscriber_count(self, search_id: str) -> int:
         return self.broadcaster.subscriber_count(search_id)
-
-
-def make_hub(
-    engine: Engine, features: dict[str, Any] | None = None, broker_url: str | None = None
-) -> LiveHub:
-    """The live hub for the database: on SQLite this process's own; on PostgreSQL shared between
-    the processes on it (:class:`ui.shared_hub.SharedHub`; its live push through the outbox, or
-    through Redis when ``broker_url`` names one), imported only then (it needs psycopg)."""
-    if engine.dialect.name != "postgresql":
-        return LiveHub(engine, features)
-    from ui.shared_hub import SharedHub
-
-    return SharedHub(engine, features, broker_url=broker_url)

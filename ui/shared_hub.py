@@ -24,7 +24,7 @@ the same stored reports.
 A page's snapshot and the probability map are asked of the owner through the outbox (``~ask``,
 answered on ``~reply:<process>``); a snapshot carries the id of the newest event it includes,
 so the page's socket skips what it already shows. On SQLite (one process) :class:`ui.hub.LiveHub`
-serves alone, as simple as ever (:func:`ui.hub.make_hub`).
+serves alone, as simple as ever (:func:`ui.app.make_hub`).
 """
 
 from __future__ import annotations
