@@ -73,7 +73,9 @@ TAKE_OVER_WAIT_S = 120.0  # a search just leased waits this long for a rebuild u
 DEAF_S = 3.0  # a process whose listener is down this long lets its searches go
 HAND_OVER_EVERY_S = 5.0  # a process holding more than its share lets one search go this often
 LEASE_APP = "safetynet lease "  # the lease connections' application_name, then the process
-FORWARDED_KEYS = 20_000  # reports remembered as forwarded in their ingest's transaction
+FORWARDED_KEYS = 20_000
+SEND_TRIES = 3  # a report's send to the owners (a broker outside the database) is tried this often
+SEND_RETRY_S = 0.2  # reports remembered as forwarded in their ingest's transaction
 
 
 def lease_key(search_id: str) -> int:
@@ -512,8 +514,12 @@ class SharedHub(LiveHub):
         return window
 
     def forward(self, session: Session, reports: list[FieldReport]) -> None:
-        """Write the stored reports to the owners' channel, in the ingest's transaction."""
-        if not reports:
+        """Write the stored reports to the owners' channel, in the ingest's transaction. Only the
+        outbox writes in it; a broker outside the database (Redis) is sent to by
+        :meth:`ingest` once the reports are committed, where a failed send is seen and tried
+        again (sent from a commit hook, a failure would only be logged, and the reports, marked
+        forwarded, would never reach the owner's map)."""
+        if not reports or self.outbox.kind != "postgresql":
             return
         self.outbox.send_in(session, "~reports", self._reports_message(reports))
         with self._forwarded_lock:
@@ -535,7 +541,16 @@ class SharedHub(LiveHub):
         with self._forwarded_lock:
             unsent = [r for r in reports if (r.receiver_id, r.seq) not in self._forwarded]
         if unsent:
-            self.outbox.send("~reports", self._reports_message(unsent))
+            message = self._reports_message(unsent)
+            for attempt in range(SEND_TRIES):
+                if self.outbox.send("~reports", message) is not None:
+                    break
+                time.sleep(SEND_RETRY_S * (attempt + 1))
+            else:
+                log.error(
+                    "%d stored reports could not be sent to the searches' owners; they reach "
+                    "the maps at the next rebuild", len(unsent),
+                )  # fmt: skip
         return self.ingest_here(reports, event_id)
 
     def ingest_here(
