@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware_sim.array import ADC_RATE_HZ, ArrayStream
+from firmware_sim.serving import listening_socket, serve_clients
 from firmware_sim.world import Link
 from safetynet.heimdall import (
     NEXT_COMMAND,
@@ -64,13 +65,8 @@ class DaqServer:
 
     def bind(self) -> int:
         """Open the listening socket; returns the port (useful with port 0)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(1)
-        sock.settimeout(0.2)
-        self._sock = sock
-        self.port = sock.getsockname()[1]
+        self._sock = listening_socket(self.host, self.port)
+        self.port = self._sock.getsockname()[1]
         return self.port
 
     def stop(self) -> None:
@@ -83,18 +79,9 @@ class DaqServer:
         assert self._sock is not None
         rx = self.stream.receiver.receiver_id
         log.info("KrakenSDR DAQ server for %s on %s:%d", rx, self.host, self.port)
-        try:
-            while not self._stop.is_set() and not self.finished:
-                try:
-                    conn, peer = self._sock.accept()
-                except TimeoutError:
-                    continue
-                log.info("DAQ client %s connected", peer)
-                with conn:
-                    self._serve_client(conn)
-                log.info("DAQ client %s disconnected", peer)
-        finally:
-            self._sock.close()
+        serve_clients(
+            self._sock, lambda: self._stop.is_set() or self.finished, self._serve_client, "DAQ"
+        )
 
     def next_frame(self) -> bytes:
         """The next frame's bytes (header and payload)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from firmware_sim.iq import IqStream, heard_record
+from firmware_sim.serving import listening_socket, serve_clients
 from firmware_sim.truth import write_record
 from firmware_sim.world import ReceiverSim, World
 from safetynet.rtl import (
@@ -62,13 +63,8 @@ class RtlTcpServer:
 
     def bind(self) -> int:
         """Open the listening socket; returns the port (useful with port 0)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(1)
-        sock.settimeout(0.2)
-        self._sock = sock
-        self.port = sock.getsockname()[1]
+        self._sock = listening_socket(self.host, self.port)
+        self.port = self._sock.getsockname()[1]
         return self.port
 
     def serve_forever(self) -> None:
@@ -77,18 +73,9 @@ class RtlTcpServer:
             self.bind()
         assert self._sock is not None
         log.info("rtl_tcp server for %s on %s:%d", self.receiver.receiver_id, self.host, self.port)
-        try:
-            while not self._stop.is_set() and not self.finished:
-                try:
-                    conn, peer = self._sock.accept()
-                except TimeoutError:
-                    continue
-                log.info("client %s connected", peer)
-                with conn:
-                    self._serve_client(conn)
-                log.info("client %s disconnected", peer)
-        finally:
-            self._sock.close()
+        serve_clients(
+            self._sock, lambda: self._stop.is_set() or self.finished, self._serve_client, "rtl_tcp"
+        )
 
     def stop(self) -> None:
         self._stop.set()
