@@ -13,7 +13,8 @@ the number of particles follows the area the cloud covers (``PARTICLE_AREA_M2`` 
 Each particle is a position, a velocity and a mode (walking or stopped, :mod:`locator.motion`),
 with its own Gaussian over the bracelet's radiated level and the path-loss exponent
 (:mod:`locator.ranging`: a Rao–Blackwellised filter, those two integrated out exactly), and
-its own estimate of the bias of each place bearings were taken from (:mod:`locator.bearing_model`).
+its own estimate of the bias of each place bearings were taken from and of the chance that the
+place is direct rather than reflected (:mod:`locator.bearing_model`).
 Bearings weigh particles by :mod:`locator.bearing_model`. Resampling is systematic, when the
 effective sample size falls below half, with a few metres of jitter so that copies spread.
 

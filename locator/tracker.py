@@ -8,7 +8,8 @@ the air) or a bearing (its wedge out to the same distance) — and every later b
 place measurement of signal strength weighs it:
 
 - bearings through :mod:`locator.bearing_model` (reported sigma, the bias shared by bearings
-  from one place, a uniform share for reflections);
+  from one place, the chance that a place's bearings come off a reflector, a small uniform
+  share for single outliers);
 - pulses gathered per receiver and place (:class:`~locator.ranging.PlaceCollector`) into one
   measurement each, with level and exponent unknown and the shadowing shared by a place.
 
