@@ -29,7 +29,7 @@ import numpy as np
 from firmware_sim.bracelet import TxFrame
 from firmware_sim.world import ReceiverSim, World
 from safetynet.angles import wrap_360
-from safetynet.nmea import sentence
+from safetynet.nmea import lat_field, lon_field, sentence
 from safetynet.reports import channel_center_hz
 from safetynet.rtl import nominal_cal_dbm_at_fullscale
 
@@ -45,20 +45,6 @@ class Faults:
     gps_outage_s: tuple[float, float] | None = None
     unplug_at_s: float | None = None
     replug_after_s: float = 2.0
-
-
-def _lat_field(lat_deg: float) -> tuple[str, str]:
-    hemi = "N" if lat_deg >= 0 else "S"
-    lat = abs(lat_deg)
-    deg = int(lat)
-    return f"{deg:02d}{(lat - deg) * 60:07.4f}", hemi
-
-
-def _lon_field(lon_deg: float) -> tuple[str, str]:
-    hemi = "E" if lon_deg >= 0 else "W"
-    lon = abs(lon_deg)
-    deg = int(lon)
-    return f"{deg:03d}{(lon - deg) * 60:07.4f}", hemi
 
 
 @dataclass
@@ -126,8 +112,8 @@ class HandheldEmulator:
                 ),
             ]
         lat, lon = self.world.frame.to_lat_lon(*self.receiver.reported_position(t_s))
-        lat_f, ns = _lat_field(lat)
-        lon_f, ew = _lon_field(lon)
+        lat_f, ns = lat_field(lat)
+        lon_f, ew = lon_field(lon)
         return [
             sentence("GNRMC", hhmmss, "A", lat_f, ns, lon_f, ew, "0.4", "0.0", ddmmyy, "", "", "A"),
             sentence(

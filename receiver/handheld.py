@@ -38,19 +38,25 @@ import numpy as np
 
 from safetynet.angles import angle_diff_deg, wrap_360
 from safetynet.antennas import antenna_named
-from safetynet.nmea import day_offset, rmc_date, split_sentence, time_of_day_s
+from safetynet.nmea import (
+    MAX_LINE,
+    ArrivalClock,
+    LineFramer,
+    day_offset,
+    gga_fields,
+    rmc_fields,
+    split_sentence,
+    time_of_day_s,
+)
 from safetynet.reports import Antenna, Pulse, PulseStatus, Report, Status
 
 log = logging.getLogger(__name__)
 
-MAX_LINE = 256
 HEADING_WAIT_S = 0.5
 HEADING_KEEP_S = 5.0
 HEADING_REACH_S = 0.2  # a heading is interpolated only this near the sentences around it
-TIME_BACK_TOLERANCE_S = 1.0  # the unit's time going back more than this: a new timeline
 UNDATED_WAIT_S = 2.0  # a pulse heard before the first date waits this long (host time) for one
 MAX_WAITING = 256  # pulses waiting for a heading, at most (the oldest go out first)
-ANCHORS = 20  # timed arrivals in the fit of UTC against host time
 DAY_S = 86_400.0
 CalendarDate = date  # the parser has a field named ``date``
 _UNSET_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a pulse's time until its date is known
@@ -66,18 +72,6 @@ class GnssFix:
     lon_deg: float | None
     alt_m: float | None
     valid: bool
-
-
-def _nmea_angle(value: str, hemisphere: str, degree_digits: int) -> float | None:
-    if not value or not hemisphere:
-        return None
-    try:
-        degrees = float(value[:degree_digits])
-        minutes = float(value[degree_digits:])
-    except ValueError:
-        return None
-    angle = degrees + minutes / 60.0
-    return -angle if hemisphere in ("S", "W") else angle
 
 
 @dataclass
@@ -97,7 +91,7 @@ class SnhhParser:
     fixes: list[GnssFix] = field(default_factory=list)
     keep_fixes: bool = False
     _headings: deque[tuple[float, float]] = field(default_factory=deque)  # (utc_s, deg unwrapped)
-    _anchors: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=ANCHORS))
+    _clock: ArrivalClock = field(default_factory=ArrivalClock)
     _waiting: list[tuple[Pulse, float]] = field(default_factory=list)  # pulse, utc_s
     _released: list[Report] = field(default_factory=list)  # let go early, to return next
     _undated: list[tuple[float, float, Pulse]] = field(default_factory=list)  # arrival, tod
@@ -106,27 +100,14 @@ class SnhhParser:
 
     # --- time ---------------------------------------------------------------------------------
     def _anchor(self, arrival_s: float, utc_s: float) -> None:
-        if self._anchors and utc_s < self._anchors[-1][1] - TIME_BACK_TOLERANCE_S:
-            log.info(
-                "the unit's time went back %.1f s: a new timeline",
-                self._anchors[-1][1] - utc_s,
-            )
+        last = self._clock.last_utc_s
+        if not self._clock.anchor(arrival_s, utc_s):
+            log.info("the unit's time went back %.1f s: a new timeline", (last or 0.0) - utc_s)
             self._released += self._release(float("inf"), force=True)
-            self._anchors.clear()
             self._headings.clear()
-        self._anchors.append((arrival_s, utc_s))
 
     def _utc_of_arrival(self, arrival_s: float) -> float | None:
-        if not self._anchors:
-            return None
-        if len(self._anchors) < 2:
-            a, u = self._anchors[-1]
-            return u + (arrival_s - a)
-        arr = np.array(self._anchors)
-        span = arr[-1, 0] - arr[0, 0]
-        rate = (arr[-1, 1] - arr[0, 1]) / span if span > 0 else 1.0
-        a, u = self._anchors[-1]
-        return float(u + (arrival_s - a) * rate)
+        return self._clock.utc_of_arrival(arrival_s)
 
     def _utc_s(self, tod_s: float) -> float | None:
         """Seconds since the epoch of a time of day, on the last date given (a day later just
@@ -215,28 +196,20 @@ class SnhhParser:
         return self._take_released() + self._release(arrival_s, force=False)
 
     def _rmc(self, arrival_s: float, f: list[str]) -> list[Report]:
-        tod = time_of_day_s(f[1])
-        self._set_date(rmc_date(f[9]), tod)
-        if tod is None:
+        rmc = rmc_fields(f)
+        self._set_date(rmc.date, rmc.time_of_day_s)
+        if rmc.time_of_day_s is None:
             return []
-        valid = f[2] == "A"
-        lat = _nmea_angle(f[3], f[4], 2) if valid else None
-        lon = _nmea_angle(f[5], f[6], 3) if valid else None
-        self._set_fix(arrival_s, tod, lat, lon, self.fix.alt_m if self.fix else None, valid)
+        alt = self.fix.alt_m if self.fix else None
+        self._set_fix(arrival_s, rmc.time_of_day_s, rmc.lat_deg, rmc.lon_deg, alt, rmc.valid)
         self._date_the_undated()
         return []
 
     def _gga(self, arrival_s: float, f: list[str]) -> list[Report]:
-        tod = time_of_day_s(f[1])
-        if tod is None:
+        gga = gga_fields(f)
+        if gga.time_of_day_s is None:
             return []
-        quality = int(f[6] or 0)
-        satellites = int(f[7]) if f[7] else None
-        valid = quality > 0 and satellites != 0  # a "fix" from no satellites is none (as gpsd)
-        lat = _nmea_angle(f[2], f[3], 2) if valid else None
-        lon = _nmea_angle(f[4], f[5], 3) if valid else None
-        alt = float(f[9]) + float(f[11] or 0) if valid and f[9] else None  # MSL + geoid = HAE
-        self._set_fix(arrival_s, tod, lat, lon, alt, valid)
+        self._set_fix(arrival_s, gga.time_of_day_s, gga.lat_deg, gga.lon_deg, gga.alt_m, gga.valid)
         return []
 
     def _zda(self, arrival_s: float, f: list[str]) -> list[Report]:
@@ -412,9 +385,8 @@ class HandheldReader:
     def reports(self) -> Iterator[Report]:
         import serial  # pyserial; imported here so the rest of the package does not need it
 
-        buffer = b""
+        framer = LineFramer()
         handle: serial.Serial | None = None
-        first_line = True
         while not self.stop():
             if handle is None:
                 try:
@@ -424,7 +396,7 @@ class HandheldReader:
                     time.sleep(self.retry_s)
                     continue
                 log.info("serial %s open", self.port)
-                buffer, first_line = b"", True
+                framer.restart()
             try:
                 data = handle.read(4096)
             except (serial.SerialException, OSError) as err:
@@ -437,17 +409,11 @@ class HandheldReader:
             if not data:
                 yield from self.parser.feed(now, "")
                 continue
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            if len(buffer) > 4 * MAX_LINE:  # noise with no line end: drop it
-                self.parser.bad_lines += 1
-                buffer = b""
-            for raw in lines:
-                if first_line:  # whatever was in flight when we opened: likely partial
-                    first_line = False
-                    if not raw.startswith(b"$"):
-                        continue
-                yield from self.parser.feed(now, raw.decode("ascii", errors="replace"))
+            dropped = framer.dropped
+            lines = framer.feed(data)
+            self.parser.bad_lines += framer.dropped - dropped
+            for line in lines:
+                yield from self.parser.feed(now, line)
         if handle is not None:
             handle.close()
         yield from self.parser.flush()
