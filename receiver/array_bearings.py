@@ -255,7 +255,10 @@ class ArrayReceiver:
         yield from self.bearings.flush()
 
     def bearings_for(self, pulse: Pulse) -> list[Bearing]:
+        return self.bearings.add(pulse, self.estimate_for(pulse), self.heading(pulse.t))
+
+    def estimate_for(self, pulse: Pulse) -> DoaEstimate | None:
+        """The array's estimate of ``pulse``, from the window the source still holds."""
         before_s, length_s = self.finder.window_s
         x = self.source.window(pulse.t - timedelta(seconds=before_s), length_s)
-        est = None if x is None else self.finder.estimate(x, float(pulse.freq_hz))
-        return self.bearings.add(pulse, est, self.heading(pulse.t))
+        return None if x is None else self.finder.estimate(x, float(pulse.freq_hz))

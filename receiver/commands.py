@@ -31,8 +31,16 @@ sources:
   rtltcp://HOST:PORT[?gain=auto&ppm=0]       an rtl_tcp server (reconnects when it drops)
   rtlsdr://0[?gain=auto&ppm=0]               a USB dongle (pip install 'safetynet[sdr]')
   kraken://HOST:5000[?channels=5]            a KrakenSDR's DAQ stream: pulses on channel 0 and
-                                             an array bearing per pulse (--array-heading-deg)
+                                             an array bearing per pulse (--gps on a vehicle,
+                                             --array-heading-deg at a fixed site)
   serial:/dev/ttyACM0                        an SNHH-1 handheld unit (survives unplugging)
+
+On the move, --gps gives every report the position of a GNSS receiver at its moment
+(tcp://HOST:PORT such as gpsd's raw port 2947 or a phone app, serial:/dev/ttyUSB0 at
+--gps-baud, or file:LOG replayed), and an array's bearings its heading: a GNSS compass
+($HDT) or a magnetic one ($HDG, made true by the variation it, RMC or
+--magnetic-variation-deg gives) or, without one, the GPS course while moving. A fix more than
+2 s from a report is stale: the report goes without a position and gives no bearing.
 
 A file source runs as fast as the CPU allows and stops at its end; live sources run until
 Ctrl-C or SIGTERM (which stops it within a few seconds in any state, a reconnecting rtl_tcp
@@ -46,6 +54,7 @@ receiver's own topic on an MQTT broker with QoS 1; the broker login is the URL's
 examples:
   safetynet receive --source sigmf:rec.sigmf-meta
   safetynet receive --source rtltcp://127.0.0.1:1234 --receiver-id CAR-3 --out car3.jsonl
+  safetynet receive --source kraken://127.0.0.1:5000 --gps tcp://127.0.0.1:2947 --receiver-id CAR-1
   safetynet receive --source serial:/dev/ttyACM0 \\
       --uplink http://dispatch:8080/api/v1/reports --token T
   safetynet receive --source rtltcp://127.0.0.1:1234 --receiver-id CAR-3 \\
@@ -95,6 +104,19 @@ def add_parser(subparsers: Any) -> None:
         help="at most one array bearing per bracelet every S seconds, the best of "
         "them (0: one per pulse; default 2)",
     )
+    p.add_argument(
+        "--gps", metavar="SOURCE",
+        help="live GNSS/compass NMEA: tcp://HOST:PORT, serial:DEVICE or file:LOG (see above)",
+    )  # fmt: skip
+    p.add_argument("--gps-baud", type=int, default=9600, help="serial GNSS speed (default 9600)")
+    p.add_argument(
+        "--magnetic-variation-deg", type=float, default=None,
+        help="east positive: makes $HDG true when neither it nor RMC says the variation",
+    )  # fmt: skip
+    p.add_argument(
+        "--compass-sigma-deg", type=float, default=None,
+        help="one sigma of the compass (default 0.5 for $HDT, 3 for $HDG)",
+    )  # fmt: skip
     p.add_argument("--out", default="-", help="JSON Lines file, or - for stdout (default)")
     p.add_argument("--uplink", help="the server's ingest URL (…/api/v1/reports), or an "
                    "MQTT broker and this receiver's topic (mqtt://HOST:PORT/TOPIC)")  # fmt: skip
@@ -207,23 +229,13 @@ def _array_receiver(
     args: argparse.Namespace, source: Any, receiver: Any, next_seq: Callable[[], int]
 ) -> Any:
     """The SDR receiver on the array's reference channel, with a bearing for its pulses."""
-    from receiver.array_bearings import (
-        ArrayBearings,
-        ArrayDirectionFinder,
-        ArrayReceiver,
-        HeadingFix,
-    )
-    from safetynet.angles import wrap_360
+    from receiver.array_bearings import ArrayBearings, ArrayDirectionFinder, ArrayReceiver
     from safetynet.arrays import ArrayGeometry
 
     geometry = ArrayGeometry.named(args.array, source.n_channels)
-    if args.array_heading_deg is None:
-        log.warning("no --array-heading-deg: pulses only, no array bearings")
-        fixed = None
-    else:
-        if not 0.1 <= args.array_heading_sigma_deg <= 45:
-            raise InputError("--array-heading-sigma-deg must be within 0.1..45")
-        fixed = HeadingFix(wrap_360(args.array_heading_deg), args.array_heading_sigma_deg, "fixed")
+    fixed = _fixed_heading(args)
+    if fixed is None and not args.gps:
+        log.warning("no --gps or --array-heading-deg: pulses only, no array bearings")
     if args.array_every < 0:
         raise InputError(f"--array-every must be 0 or more seconds, got {args.array_every}")
     finder = ArrayDirectionFinder(geometry, source.sample_rate_hz, source.center_hz)
@@ -231,9 +243,42 @@ def _array_receiver(
     return ArrayReceiver(receiver, source, finder, lambda _t: fixed, bearings)
 
 
+def _fixed_heading(args: argparse.Namespace) -> Any:
+    """The array's heading at a fixed site (``--array-heading-deg``), or None."""
+    from receiver.array_bearings import HeadingFix
+    from safetynet.angles import wrap_360
+
+    if args.array_heading_deg is None:
+        return None
+    if not 0.1 <= args.array_heading_sigma_deg <= 45:
+        raise InputError("--array-heading-sigma-deg must be within 0.1..45")
+    return HeadingFix(wrap_360(args.array_heading_deg), args.array_heading_sigma_deg, "fixed")
+
+
+def _gnss(args: argparse.Namespace) -> Any:
+    """The ``--gps`` reader and its track (not started), the options checked."""
+    from receiver.gnss import GnssParser, GnssReader, parse_gps_source
+    from receiver.navigation import HDG_SIGMA_DEG, HDT_SIGMA_DEG, NavTrack
+
+    if args.lat_deg is not None:
+        raise InputError("give --gps or a fixed --lat-deg/--lon-deg, not both")
+    if args.source.startswith("serial:"):
+        raise InputError("--gps is for radio sources: a handheld unit sends its own fixes")
+    variation = args.magnetic_variation_deg
+    if variation is not None and not -180.0 <= variation <= 180.0:
+        raise InputError(f"--magnetic-variation-deg must be within -180..180, got {variation}")
+    sigma = args.compass_sigma_deg
+    if sigma is not None and not 0.05 <= sigma <= 45.0:
+        raise InputError(f"--compass-sigma-deg must be within 0.05..45, got {sigma}")
+    source = parse_gps_source(args.gps, args.gps_baud)
+    track = NavTrack(hdt_sigma_deg=sigma or HDT_SIGMA_DEG, hdg_sigma_deg=sigma or HDG_SIGMA_DEG)
+    return GnssReader(source, GnssParser(track, variation_deg=variation))
+
+
 def _reports(
     args: argparse.Namespace, next_seq: Callable[[], int], stop: threading.Event
 ) -> Iterator[Report]:
+    reader = _gnss(args) if args.gps else None
     if args.source.startswith("serial:"):
         from receiver.handheld import HandheldReader, SnhhParser
 
@@ -256,6 +301,14 @@ def _reports(
 
     if isinstance(source, KrakenSource):
         runner = _array_receiver(args, source, receiver, next_seq)
+    if reader is not None:
+        from receiver.navigation import NavigatedRun
+
+        fixed = _fixed_heading(args)
+        array = runner if isinstance(source, KrakenSource) else None
+        heading = None if fixed is None else (lambda _t: fixed)
+        runner = NavigatedRun(receiver, reader.parser.track, array, heading)
+        reader.start()
     try:
         for report in runner.run(stop=stop.is_set):
             yield report
@@ -265,3 +318,9 @@ def _reports(
         source.close()
         log.info("heard %d frames (%d collisions, %d images dropped)", receiver.frames_heard,
                  receiver.collisions, receiver.images_dropped)  # fmt: skip
+        if reader is not None:
+            reader.stop()
+            p = reader.parser
+            log.info("GNSS: %d fixes, %d no-fix epochs, %d headings, %d bad lines, %d reconnects, "
+                     "%d reports without a position", p.fixes, p.no_fix, p.headings, p.bad_lines,
+                     reader.reconnects, runner.no_position)  # fmt: skip
