@@ -1,0 +1,168 @@
+"""End to end on the move: ``safetynet receive kraken://… --gps tcp://…`` against the simulator's
+DAQ server and its GNSS server, through real sockets, checked against the simulator's truth."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from firmware_sim.array import array_stream
+from firmware_sim.daq_server import DaqServer
+from firmware_sim.gnss_server import GnssServer
+from firmware_sim.scenario import ArraySpec, parse_scenario
+from firmware_sim.world import World
+from safetynet.angles import angle_diff_deg
+from safetynet.geodesy import LocalFrame, inverse
+from safetynet.report_lines import read_reports
+from safetynet.reports import Bearing, Pulse, Status
+
+ORIGIN = (42.355, -71.06)
+GPS_SIGMA_M = 2.0
+SPEED_MPS = 12.0
+
+
+def _world(duration_s: float, compass_sd_deg: float) -> World:
+    frame = LocalFrame(*ORIGIN)
+    route = [list(frame.to_lat_lon(x, -150.0)) for x in (-250.0, 250.0)]
+    return World(parse_scenario({
+        "name": "drive-by", "seed": 21, "start": "2026-11-28T15:30:00Z",
+        "duration_s": duration_s, "origin": {"lat_deg": ORIGIN[0], "lon_deg": ORIGIN[1]},
+        "propagation": {"exponent": 2.7, "shadowing_sigma_db": 3.0, "rician_k_db": 10.0},
+        "bracelets": [{"id": "B00C", "channel": 21, "eirp_dbm": -10.0,
+                       "walker": {"stationary": True, "start": list(ORIGIN)}}],
+        "receivers": [{"id": "CAR-1", "kind": "vehicle", "route": route, "speed_mps": SPEED_MPS,
+                       "gps_sigma_m": GPS_SIGMA_M, "compass_bias_sd_deg": compass_sd_deg,
+                       "compass_noise_deg": compass_sd_deg, "array": {}}],
+    }))  # fmt: skip
+
+
+@dataclass
+class Field:
+    world: World
+    daq: DaqServer
+    gnss: GnssServer
+
+
+def _serve(world: World, compass: bool) -> Iterator[Field]:
+    rx = world.receivers[0]
+    daq = DaqServer(array_stream(world, rx, ArraySpec()), port=0, cal_every_s=10.0)
+    daq.bind()
+    gnss = GnssServer(world, rx, compass=compass, clock=lambda: daq.stream.t_next_s)
+    gnss.bind()
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (daq, gnss)]
+    for thread in threads:
+        thread.start()
+    yield Field(world, daq, gnss)
+    daq.stop()
+    gnss.stop()
+    for thread in threads:
+        thread.join(2.0)
+
+
+def _receive(f: Field, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "safetynet", "receive", "--source",
+         f"kraken://127.0.0.1:{f.daq.port}", "--gps", f"tcp://127.0.0.1:{f.gnss.port}",
+         "--receiver-id", "CAR-1", "--array-every", "0", "--out", str(out), *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not f.daq.finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert f.daq.finished, stderr
+    return subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
+
+
+def _t_s(world: World, report: Pulse | Bearing | Status) -> float:
+    return (report.t - world.start).total_seconds()
+
+
+def _check_positions(world: World, reports: list[object]) -> list[Pulse]:
+    """Every pulse's position: the simulated GNSS's own report at that moment (interpolated,
+    within 1 m) and the car's true track within the GNSS's error."""
+    rx = world.receivers[0]
+    pulses = [r for r in reports if isinstance(r, Pulse) and r.bracelet_id == "B00C"]
+    assert len(pulses) >= 0.8 * world.duration_s - 3  # one a second, most heard
+    off_true, off_reported = [], []
+    for p in pulses:
+        assert p.lat_deg is not None
+        assert p.lon_deg is not None
+        t = _t_s(world, p)
+        e, n = world.frame.to_en(p.lat_deg, p.lon_deg)
+        te, tn = rx.pose.position(t)
+        off_true.append(math.hypot(e - te, n - tn))
+        k = math.floor(t)
+        (ae, an), (be, bn) = rx.reported_position(k), rx.reported_position(k + 1)
+        w = t - k
+        off_reported.append(math.hypot(e - (ae + w * (be - ae)), n - (an + w * (bn - an))))
+    assert max(off_reported) < 1.0, max(off_reported)
+    assert max(off_true) < 5 * GPS_SIGMA_M  # the GNSS's own error (a Gauss–Markov drift)
+    return pulses
+
+
+def _true_bearing_deg(world: World, b: Bearing) -> float:
+    """From the car's true position at the pulse to the bracelet's (the geodesic's azimuth)."""
+    t = _t_s(world, b) + 0.014
+    car = world.frame.to_lat_lon(*world.receivers[0].pose.position(t))
+    bracelet = world.frame.to_lat_lon(*world.bracelets[0].position(t))
+    return inverse(*car, *bracelet).azimuth1_deg
+
+
+@pytest.fixture
+def compass_drive() -> Iterator[Field]:
+    yield from _serve(_world(24.0, compass_sd_deg=0.3), compass=True)
+
+
+def test_bearings_on_the_move_with_a_gnss_compass(compass_drive: Field, tmp_path: Path) -> None:
+    f = compass_drive
+    out = tmp_path / "reports.jsonl"
+    _receive(f, out, "--compass-sigma-deg", "0.6")
+    reports, _ = read_reports(out)
+    pulses = _check_positions(f.world, reports)
+    bearings = [r for r in reports if isinstance(r, Bearing)]
+    assert len(bearings) >= 0.7 * len(pulses)
+    z = []
+    for b in bearings:
+        assert b.method == "array"
+        truth = _true_bearing_deg(f.world, b)
+        z.append(angle_diff_deg(b.bearing_deg, truth) / b.sigma_deg)
+        assert abs(z[-1]) < 4.0, (b.t, b.bearing_deg, truth, b.sigma_deg)
+    assert float(np.sqrt(np.mean(np.square(z)))) < 1.6
+    statuses = [r for r in reports if isinstance(r, Status)]
+    assert statuses
+    assert all(s.gps_fix for s in statuses)
+
+
+@pytest.fixture
+def course_drive() -> Iterator[Field]:
+    yield from _serve(_world(20.0, compass_sd_deg=1.0), compass=False)
+
+
+def test_without_a_compass_the_course_gives_the_heading(course_drive: Field, tmp_path: Path) -> None:
+    f = course_drive
+    out = tmp_path / "reports.jsonl"
+    _receive(f, out)
+    reports, _ = read_reports(out)
+    pulses = _check_positions(f.world, reports)
+    bearings = [r for r in reports if isinstance(r, Bearing)]
+    assert len(bearings) >= 0.5 * len(pulses)
+    for b in bearings:
+        truth = _true_bearing_deg(f.world, b)
+        assert abs(angle_diff_deg(b.bearing_deg, truth)) < 4.0 * b.sigma_deg
