@@ -113,6 +113,7 @@ class GnssParser:
     variation_deg: float | None = None  # magnetic variation (east +) when the stream gives none
     date: date | None = None
     date_time_of_day_s: float = 0.0
+    lines: int = 0
     fixes: int = 0
     no_fix: int = 0
     headings: int = 0
@@ -127,6 +128,7 @@ class GnssParser:
         """One line (with or without its line end) that arrived at host time ``arrival_s``."""
         if not line.strip():
             return
+        self.lines += 1
         fields = split_sentence(line)
         if fields is None:
             self.bad_lines += 1

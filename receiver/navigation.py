@@ -87,6 +87,7 @@ class NavTrack:
     gps_sigma_m: float = 3.0
     keep_s: float = KEEP_S
     restarts: int = 0
+    history: list[NavFix] | None = None  # every epoch as merged, when a list is given (tests)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _fixes: list[NavFix] = field(default_factory=list)
     _fix_t: list[float] = field(default_factory=list)
@@ -109,11 +110,15 @@ class NavTrack:
                 fix = _merge(self._fixes[-1], fix)
                 self._fixes[-1] = fix
                 self._fix_t[-1] = fix.utc_s
+                if self.history is not None:
+                    self.history[-1] = fix
                 return  # the course already has this epoch's position (from its first sentence)
             if self._fixes and fix.utc_s < self._fixes[-1].utc_s:
                 return  # out of order within the tolerance: ignored
             self._fixes.append(fix)
             self._fix_t.append(fix.utc_s)
+            if self.history is not None:
+                self.history.append(fix)
             if fix.valid and fix.lat_deg is not None and fix.lon_deg is not None:
                 if self._frame is None:
                     self._frame = LocalFrame(fix.lat_deg, fix.lon_deg)

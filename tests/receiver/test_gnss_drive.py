@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +94,7 @@ def _t_s(world: World, report: Pulse | Bearing | Status) -> float:
     return (report.t - world.start).total_seconds()
 
 
-def _check_positions(world: World, reports: list[object]) -> list[Pulse]:
+def _check_positions(world: World, reports: Sequence[object]) -> list[Pulse]:
     """Every pulse's position: the simulated GNSS's own report at that moment (interpolated,
     within 1 m) and the car's true track within the GNSS's error."""
     rx = world.receivers[0]
@@ -155,7 +155,9 @@ def course_drive() -> Iterator[Field]:
     yield from _serve(_world(20.0, compass_sd_deg=1.0), compass=False)
 
 
-def test_without_a_compass_the_course_gives_the_heading(course_drive: Field, tmp_path: Path) -> None:
+def test_without_a_compass_the_course_gives_the_heading(
+    course_drive: Field, tmp_path: Path
+) -> None:
     f = course_drive
     out = tmp_path / "reports.jsonl"
     _receive(f, out)
