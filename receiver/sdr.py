@@ -89,6 +89,12 @@ RECENT_FRAMES = 64
 LO_HISTORY = 30
 CARRIER_SEARCH_HZ = 14_000.0  # carriers are looked for within ±13 kHz (+ 1 kHz) of a channel
 PPM = 1e6  # parts per million
+# A weak frame's statistic has side peaks this many bins either side of its carrier (its tones
+# are 4 kHz apart); finds whose header statistic is under SIDE_CHECK_BELOW (about 42 dB-Hz, well
+# above where a side peak can outrun the main one) are searched from there too.
+SIDE_PEAK_BINS = 4
+SIDE_CHECK_BELOW = 200.0
+KNOWN_MARGIN_BLOCKS = 8  # 8 ms: past the preamble's shifted copies of a frame (4 ms and less)
 FRAME_SAMPLES_SUB = FRAME_BITS * SUB_BINS // 2  # a frame's bits at 32 kS/s (16 a bit)
 
 
@@ -361,24 +367,52 @@ class SdrReceiver:
     def _measure(
         self, window_block: int, carrier_bin: int, clipped: bool, to_the_end: bool = False
     ) -> HeardFrame | None:
+        """Search, measure and decode the candidate the detector nominated at ``carrier_bin``.
+
+        A weak frame may be nominated on a side peak of its statistic, ``SIDE_PEAK_BINS`` off
+        its carrier (one tone under the template's middle, the other outside it), where the
+        header search's ±1.5 kHz does not reach the carrier: there the best cell is the
+        header's shifted, tone-swapped copy (a frame's ±2 kHz tones, seen 4 kHz off, are each
+        other's), milliseconds from the frame's start. So a weak find is searched again from
+        the bins a side peak's carrier would be at, and the strongest of the three is kept
+        (each passed the header's threshold, or the candidate did: no new noise finds).
+        """
         first = window_block - LEAD_BLOCKS
-        gathered = self._gather(first, SPAN_BLOCKS, carrier_bin, to_the_end)
-        if gathered is None:
-            log.debug("frame at block %d fell outside the history; skipped", window_block)
-            return None
-        assert self.floor.floor is not None
-        scale = self._history[-1].scale
-        lo_bin, hi_bin = self._power_bins(carrier_bin)
-        m = measure(
-            gathered[0], gathered[1], self.floor.floor[lo_bin:hi_bin] * scale, first,
-            self.block_samples, self.capture, 0.0 if self.observe else self.min_statistic,
-        )  # fmt: skip
+        m = self._search(first, carrier_bin, to_the_end)
+        if m is not None and self.min_statistic <= m.statistic < SIDE_CHECK_BELOW:
+            for side in (-SIDE_PEAK_BINS, SIDE_PEAK_BINS):
+                other = carrier_bin + side
+                if not (0 <= other < self.band.n_bins and self._allowed[other]):
+                    continue
+                alt = self._search(first, other, to_the_end, m.statistic)
+                if alt is not None and alt.statistic > m.statistic:
+                    m, carrier_bin = alt, other
         heard = self._heard(m, carrier_bin, clipped or self._clipped_over(first, SPAN_BLOCKS))
         if heard is not None and self.observe is not None:
             self.observe(heard)
             if heard.statistic < self.min_statistic:
                 return None
         return heard
+
+    def _search(
+        self, first: int, carrier_bin: int, to_the_end: bool, above: float | None = None
+    ) -> Measurement | None:
+        """:func:`receiver.demod.measure` of the ``SPAN_BLOCKS`` blocks from ``first`` at
+        ``carrier_bin``; None when they are not held or its statistic stays below ``above``
+        (default: the header threshold; 0 while calibrating)."""
+        gathered = self._gather(first, SPAN_BLOCKS, carrier_bin, to_the_end)
+        if gathered is None:
+            log.debug("frame at block %d fell outside the history; skipped", first + LEAD_BLOCKS)
+            return None
+        assert self.floor.floor is not None
+        scale = self._history[-1].scale
+        lo_bin, hi_bin = self._power_bins(carrier_bin)
+        if above is None:
+            above = 0.0 if self.observe else self.min_statistic
+        return measure(
+            gathered[0], gathered[1], self.floor.floor[lo_bin:hi_bin] * scale, first,
+            self.block_samples, self.capture, above,
+        )  # fmt: skip
 
     def _measure_window(self, window: Window) -> HeardFrame | None:
         """The known-frame search of a followed bracelet's window (:mod:`receiver.cadence`)."""
@@ -391,6 +425,12 @@ class SdrReceiver:
         n = self.block_samples
         first = math.floor(window.first_sample / n) - 1
         last = math.ceil((window.last_sample + ON_AIR_S * fs) / n) + 1
+        starts = (last - first) * SUB_BINS - FRAME_SAMPLES_SUB
+        # Searched KNOWN_MARGIN_BLOCKS past either end: a frame just outside the window has
+        # shifted copies inside it (the preamble's 1010… matches itself two bits on), and
+        # only a best start inside the window is its frame.
+        first -= KNOWN_MARGIN_BLOCKS
+        last += KNOWN_MARGIN_BLOCKS
         gathered = self._gather(first, last - first, carrier_bin)
         if gathered is None:
             log.debug("window of %04X fell outside the history; skipped", window.bracelet_id)
@@ -399,11 +439,14 @@ class SdrReceiver:
         scale = self._history[-1].scale
         lo_bin, hi_bin = self._power_bins(carrier_bin)
         offset_hz = window.freq_hz - self.source.center_hz - float(self.band.offset_hz(carrier_bin))
-        starts = (last - first) * SUB_BINS - FRAME_SAMPLES_SUB
         m = measure_known(
             gathered[0], gathered[1], self.floor.floor[lo_bin:hi_bin] * scale, first, n,
             self.capture, window.bits, offset_hz, KNOWN_HALF_HZ, known_threshold(starts),
         )  # fmt: skip
+        inside = (first + KNOWN_MARGIN_BLOCKS) * n, (last - KNOWN_MARGIN_BLOCKS) * n - ON_AIR_S * fs
+        if m is not None and not inside[0] <= m.start_sample <= inside[1]:
+            log.debug("window of %04X: its best start lies outside it", window.bracelet_id)
+            m = None
         heard = self._heard(m, carrier_bin, self._clipped_over(first, last - first))
         if heard is not None and self.cadence is not None:
             self.cadence.found_frame(window, heard.start_sample)
