@@ -168,3 +168,35 @@ def test_without_a_compass_the_course_gives_the_heading(
     for b in bearings:
         truth = _true_bearing_deg(f.world, b)
         assert abs(angle_diff_deg(b.bearing_deg, truth)) < 4.0 * b.sigma_deg
+
+
+@pytest.fixture
+def gps_lost() -> Iterator[Field]:
+    world = _world(20.0, compass_sd_deg=0.3)
+    for f in _serve(world, compass=True):
+        f.gnss.drop_at_s = 4.0  # the connection drops (the reader reconnects) ...
+        f.gnss.silent = (9.0, 30.0)  # ... then the GNSS goes silent for good
+        yield f
+
+
+def test_a_dropped_then_silent_gps_leaves_reports_without_position(
+    gps_lost: Field, tmp_path: Path
+) -> None:
+    f = gps_lost
+    out = tmp_path / "reports.jsonl"
+    _receive(f, out, "--compass-sigma-deg", "0.6")  # runs to the end: nothing hangs
+    reports, _ = read_reports(out)
+    pulses = [r for r in reports if isinstance(r, Pulse) and r.bracelet_id == "B00C"]
+    last_fix_s = 8.0
+    placed = [p for p in pulses if _t_s(f.world, p) < last_fix_s]
+    stale = [p for p in pulses if _t_s(f.world, p) > last_fix_s + 2.0]
+    assert len(placed) >= 5
+    assert len(stale) >= 5
+    assert all(p.lat_deg is not None for p in placed)  # across the drop too
+    assert all(p.lat_deg is None and p.lon_deg is None for p in stale)
+    bearings = [r for r in reports if isinstance(r, Bearing)]
+    assert bearings
+    assert all(_t_s(f.world, b) <= last_fix_s + 2.0 for b in bearings)
+    late = [r for r in reports if isinstance(r, Status) and _t_s(f.world, r) > last_fix_s + 2.0]
+    assert late
+    assert not any(s.gps_fix for s in late)
