@@ -26,6 +26,7 @@ examples:
   safetynet sim iq --scenario scenarios/quiet-suburb.toml --receiver CAR-3 --out car3 --duration 30
   safetynet sim rtl-tcp --scenario scenarios/quiet-suburb.toml --receiver CAR-3 --port 1234
   safetynet sim kraken --scenario scenarios/dense-city.toml --receiver CAR-1 --array --port 5000
+  safetynet sim kraken --scenario scenarios/open-park.toml --receiver CAR-1 --array --gps-port 2947
   safetynet sim handheld --scenario scenarios/quiet-suburb.toml --receiver HH-07 --link ./ttyHH07
 """
 
@@ -74,6 +75,16 @@ def add_parser(subparsers: Any) -> None:
     )  # fmt: skip
     p.add_argument("--cal-every", type=float, default=60.0, metavar="S",
                    help="a calibration frame every S seconds of stream (default 60)")  # fmt: skip
+    p.add_argument(
+        "--gps-port", type=int, default=None, metavar="PORT",
+        help="also serve the vehicle's GNSS (RMC, GGA at 1 Hz, a compass at 10 Hz) as NMEA over "
+        "TCP on PORT (0: any free one), in step with the DAQ stream",
+    )  # fmt: skip
+    p.add_argument(
+        "--compass", choices=["hdg", "hdt", "none"], default="hdg",
+        help="the GNSS stream's compass: magnetic ($HCHDG, with the scenario's compass errors; "
+        "the default), a GNSS compass ($HCHDT), or none (the receiver takes the course)",
+    )  # fmt: skip
     p.set_defaults(handler=run_kraken)
 
     p = sub.add_parser("handheld", help="emulate a handheld unit (SNHH-1) on a pseudo-terminal")
@@ -169,10 +180,27 @@ def run_kraken(args: argparse.Namespace) -> int:
         array_stream(world, receiver, array), args.host, args.port, speed=args.speed,
         cal_every_s=args.cal_every,
     )  # fmt: skip
+    gnss = None
+    if args.gps_port is not None:
+        from firmware_sim.gnss_server import GnssServer
+
+        if not 0 <= args.gps_port <= 65535:
+            raise ScenarioError(f"--gps-port must be within 0..65535, got {args.gps_port}")
+        stream = server.stream
+        compass = "" if args.compass == "none" else args.compass
+        gnss = GnssServer(world, receiver, args.host, args.gps_port, compass=compass,
+                          clock=lambda: stream.t_next_s)  # fmt: skip
+        gps_port = gnss.bind()
+        threading.Thread(target=gnss.serve_forever, name="gnss", daemon=True).start()
+        print(f"GNSS NMEA of {args.receiver} on tcp://{args.host}:{gps_port}", flush=True)
     port = server.bind()
     print(f"KrakenSDR DAQ serving {args.receiver} on {args.host}:{port} (Ctrl-C stops)", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        if gnss is not None:
+            gnss.stop()
     return 0
 
 

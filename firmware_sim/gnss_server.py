@@ -3,8 +3,10 @@
 What a car's GNSS puts on gpsd's raw port or a phone app's NMEA server: ``$GNRMC`` and
 ``$GNGGA`` at 1 Hz — the receiver's reported position (the true track plus its GPS error,
 :meth:`~firmware_sim.world.ReceiverSim.reported_position`), speed and course over ground from
-the true track, the scenario's date — and, with ``compass``, ``$HCHDT`` at 10 Hz: the true heading
-with the receiver's compass error (its bias and noise). Times are the scenario's
+the true track, the scenario's date — and a compass at 10 Hz with the receiver's compass error
+(its bias and noise): ``compass="hdt"`` a GNSS compass's true heading (``$HCHDT``), ``"hdg"``
+a magnetic compass's (``$HCHDG``, magnetic = true − ``variation_deg``, the variation in the
+sentence), ``""`` none (the receiver then takes the course). Times are the scenario's
 (:meth:`~firmware_sim.world.World.time_of`), the same clock as the DAQ server's time stamps.
 
 Pacing: a sentence for scenario time ``t`` is sent once ``clock()`` has reached it: the DAQ
@@ -50,7 +52,8 @@ class GnssServer:
     receiver: ReceiverSim
     host: str = "127.0.0.1"
     port: int = 0
-    compass: bool = True
+    compass: str = "hdt"  # "hdt", "hdg" or "" (none)
+    variation_deg: float = -14.5  # magnetic variation, east positive (Boston's: 14.5° W)
     clock: Callable[[], float] | None = None  # scenario seconds now; None: real time
     silent: tuple[float, float] | None = None
     drop_at_s: float | None = None
@@ -99,7 +102,13 @@ class GnssServer:
         if self.compass:
             true = self.receiver.pose.heading_deg(t_s)
             heading = wrap_360(true + self.receiver.errors.compass())
-            out.append(sentence("HCHDT", f"{heading:.2f}", "T"))
+            if self.compass == "hdt":
+                out.append(sentence("HCHDT", f"{heading:.2f}", "T"))
+            else:
+                magnetic = wrap_360(heading - self.variation_deg) % 360.0
+                ew = "E" if self.variation_deg >= 0 else "W"
+                out.append(sentence("HCHDG", f"{magnetic:.1f}", "", "",
+                                    f"{abs(self.variation_deg):.1f}", ew))  # fmt: skip
         return out
 
     def _fix_sentences(self, t_s: float) -> list[str]:
