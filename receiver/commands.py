@@ -312,7 +312,7 @@ def _reports(
     try:
         for report in runner.run(stop=stop.is_set):
             yield report
-            if stop.is_set():
+            if stop.is_set() and reader is None:  # (a navigated run gives its held reports)
                 break
     finally:
         source.close()
@@ -324,3 +324,8 @@ def _reports(
             log.info("GNSS: %d fixes, %d no-fix epochs, %d headings, %d bad lines, %d reconnects, "
                      "%d reports without a position", p.fixes, p.no_fix, p.headings, p.bad_lines,
                      reader.reconnects, runner.no_position)  # fmt: skip
+            if runner.array is not None:
+                b = runner.array.bearings
+                log.info("array: %d pulses, %d bearings; %d weak, %d flagged, %d without a "
+                         "heading or position", b.pulses, b.emitted, b.weak, b.flagged,
+                         b.no_heading)  # fmt: skip

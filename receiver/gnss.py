@@ -398,8 +398,9 @@ class GnssReader:
         offset_s = time.time() - latest
         if abs(offset_s) > MAX_FIX_AGE_S + 1.0:  # a fix takes up to a second to arrive
             self._clock_warned_s = now_s
-            log.warning("the GNSS's time and this computer's clock differ by %.1f s: reports "
-                        "timed by this clock will find no position", offset_s)  # fmt: skip
+            log.warning("the GNSS's time and this computer's clock differ by %.1f s: if the "
+                        "reports' time stamps follow this clock, they will find no position",
+                        offset_s)  # fmt: skip
 
     def _replay(self, path: Path) -> None:
         """A log's lines, each timed sentence when its time has come (from the first one's)."""

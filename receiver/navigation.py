@@ -263,11 +263,12 @@ class NavigatedRun:
     A report waits until the track holds a fix at or after its time, so that its position is
     interpolated: at most ``wait_s`` of host time, or until a report ``wait_s`` newer has come
     (a stream faster than real time); this is looked at whenever the receiver gives a report
-    (a status at least every 5 s), so a silent GNSS delays reports but never stops them. An array pulse with no compass reading at its time waits
-    for fixes ``course_wait_s`` after it, which the course needs (a chord of
-    ``COURSE_BASELINE_M`` straddling it), as long again at most. Then it goes out as the track
-    has it (dead-reckoned, or none). Reports keep their order. An array pulse's window is
-    estimated as soon as the pulse is heard (the source holds only seconds of it)."""
+    (a status at least every 5 s), so a silent GNSS delays reports but never stops them. An
+    array pulse with no compass reading at its time waits for fixes ``course_wait_s`` after it,
+    which the course needs (a chord of ``COURSE_BASELINE_M`` straddling it), as long again at
+    most. Then it goes out as the track has it (dead-reckoned, or none). Reports keep their
+    order. An array pulse's window is estimated as soon as the pulse is heard (the source holds
+    only seconds of it)."""
 
     receiver: SdrReceiver
     track: NavTrack
