@@ -74,6 +74,7 @@ FINE_HALF_HZ = 500.0  # each coarse step keeps the FFT's ±500 Hz (its edges los
 KNOWN_FFT = 128  # over the 56 bits of a known frame: 15.6 Hz steps
 KNOWN_COARSE_STEP = 4  # samples between the starts a known frame's search tries first
 MAX_HEADER_ERRORS = 2
+ENERGY_CAP = 2.0  # a whole-frame search counts payload energy up to this times the statistic
 MIN_PAYLOAD_MARGIN = 0.6  # mean |in-phase difference| of the payload's bits, of the header's level
 # No ID is read below this header statistic (37 dB-Hz, 4.5 dB below where nine frames in ten
 # decode; under 2 % of frames decode there): 3 payload errors and the flip below make another
@@ -97,6 +98,7 @@ class Measurement:
     status_byte: int | None
     collision: bool
     statistic: float  # the coherent search's maximum (Exp(1) per cell on noise)
+    score: float = 0.0  # what its cell was chosen by (Hit.score)
 
     @property
     def snr10k_db(self) -> float:
@@ -114,6 +116,7 @@ class Hit:
     start_frac: float  # the first bit's start, between samples
     freq_hz: float  # carrier offset (Hz) from the frequency ``y`` was mixed down from
     n_bits: int = HEADER_BITS  # bits summed coherently
+    score: float = 0.0  # what the cell was chosen by: the statistic, or with the frame's energy
 
 
 def _turn(n: int, freq_hz: float) -> NDArray[np.complex128]:
@@ -188,10 +191,17 @@ def _coherent(
     half_hz: float,
     cell_var: float,
     step: int = 1,
+    energy_bits: int = 0,
 ) -> Hit:
     """The best start in ``first + step·i`` (``i < count``) and carrier within ±``half_hz`` of
     ``Σ_b r_b e^{−2πi f t_b}``, ``r_b`` the filter of bit ``b``'s tone, normalised by its
-    noise variance ``len(bits)·cell_var`` (Exp(1) per cell on noise)."""
+    noise variance ``len(bits)·cell_var`` (Exp(1) per cell on noise).
+
+    With ``energy_bits``, the start is chosen by that statistic ``T`` plus the energy of the
+    ``energy_bits`` bits that follow, both tones (``E = Σ (|b1|² + |b0|²)/cell_var −
+    2·energy_bits``: 0 on noise on average), ``T + min(E, 2T)``: the frame's whole length, where
+    a start inside the frame lines up some of the known bits with payload bits of the same tone
+    and finds a share of the statistic, but less of the energy."""
     n_bits = bits.size
     v = np.where(
         bits, _per_bit(b1, first, count, n_bits, step), _per_bit(b0, first, count, n_bits, step)
@@ -199,9 +209,22 @@ def _coherent(
     spectra = scipy.fft.fft(v, n_fft, axis=1, workers=1)
     cols = _frequency_columns(n_fft, half_hz) % n_fft
     power = np.abs(spectra[:, cols]) ** 2
-    flat = int(np.argmax(power))
-    i, j = divmod(flat, cols.size)
     scale = 1.0 / (n_bits * cell_var)
+    if energy_bits:
+        energy = (b1.real**2 + b1.imag**2) + (b0.real**2 + b0.imag**2)
+        after = _per_bit(energy, first + n_bits * SAMPLES_PER_BIT, count, energy_bits, step)
+        statistic = power.max(axis=1) * scale
+        excess = after.sum(axis=1) / cell_var - 2.0 * energy_bits
+        # A frame's payload holds 4/3 of what its header's statistic does; energy beyond twice
+        # that is another burst's (a strong neighbour's leakage, a spur), not this frame's.
+        score = statistic + np.minimum(excess, ENERGY_CAP * statistic)
+        i = int(np.argmax(score))
+        j = int(np.argmax(power[i]))
+        best_score = float(score[i])
+    else:
+        flat = int(np.argmax(power))
+        i, j = divmod(flat, cols.size)
+        best_score = float(power[i, j] * scale)
     # Between FFT columns: a parabola through the powers (the FFT's main lobe is smooth).
     fine = 0.0
     if 0 < j < cols.size - 1:
@@ -227,29 +250,42 @@ def _coherent(
         start_frac=start + frac,
         freq_hz=freq,
         n_bits=n_bits,
+        score=best_score,
     )
 
 
-def search_header(y: NDArray[np.complex128], noise_var: float, first: int, count: int) -> Hit:
+def search_header(
+    y: NDArray[np.complex128], noise_var: float, first: int, count: int, whole_frame: bool = False
+) -> Hit:
     """The coherent header search over starts ``first .. first + count − 1`` of ``y`` and
     carriers within ±1.5 kHz of 0 Hz (every second start, then the best one's neighbours);
-    ``noise_var`` is the noise power per sample of ``y``."""
+    ``noise_var`` is the noise power per sample of ``y``. With ``whole_frame``, the cell is
+    chosen with the payload's energy too (:func:`_coherent`'s ``energy_bits``); ``y`` must then
+    hold a whole frame from every start."""
     best: tuple[Hit, float, NDArray[np.complex128], NDArray[np.complex128]] | None = None
     cell = SAMPLES_PER_BIT * noise_var
     step = HEADER_COARSE_STEP
+    payload = FRAME_BITS - HEADER_BITS if whole_frame else 0
     for coarse in COARSE_OFFSETS_HZ:
         b1, b0 = tone_filters(y * _turn(y.size, coarse))
         n = (count + step - 1) // step
-        hit = _coherent(b1, b0, _HEADER, first, n, HEADER_FFT, FINE_HALF_HZ, cell, step=step)
-        if best is None or hit.statistic > best[0].statistic:
+        hit = _coherent(
+            b1, b0, _HEADER, first, n, HEADER_FFT, FINE_HALF_HZ, cell, step=step,
+            energy_bits=payload,
+        )  # fmt: skip
+        if best is None or hit.score > best[0].score:
             best = (hit, coarse, b1, b0)
     assert best is not None
     hit, coarse, b1, b0 = best
     # Every start near the best of every second one.
     lo = max(first, hit.start - step)
     hi = min(first + count, hit.start + step + 1)
-    hit = _coherent(b1, b0, _HEADER, lo, hi - lo, HEADER_FFT, FINE_HALF_HZ, cell)
-    return Hit(hit.statistic, hit.start, hit.start_frac, hit.freq_hz + coarse, hit.n_bits)
+    hit = _coherent(
+        b1, b0, _HEADER, lo, hi - lo, HEADER_FFT, FINE_HALF_HZ, cell, energy_bits=payload
+    )
+    return Hit(
+        hit.statistic, hit.start, hit.start_frac, hit.freq_hz + coarse, hit.n_bits, hit.score
+    )
 
 
 def search_known(
@@ -381,9 +417,14 @@ def measure(
     block_samples: int,
     capture_fraction: float,
     min_statistic: float = 0.0,
+    lead_blocks: int = LEAD_BLOCKS,
+    half_samples: int = SEARCH_SAMPLES,
+    whole_frame: bool = False,
 ) -> Measurement | None:
-    """Search, measure and decode the frame whose window starts at ``first_block + LEAD_BLOCKS``;
-    None when the header search's statistic stays below ``min_statistic``.
+    """Search, measure and decode the frame whose window starts at ``first_block + lead_blocks``
+    (starts within ±``half_samples`` of it; with ``whole_frame`` the cell is chosen with the
+    payload's energy too: :func:`search_header`); None when the header search's statistic stays
+    below ``min_statistic``.
 
     ``sub`` holds, for the ``SPAN_BLOCKS`` blocks from absolute block ``first_block``, the 32
     complex bins from the carrier bin − 16 up (full-scale amplitude); ``powers`` the same
@@ -391,13 +432,13 @@ def measure(
     bins' noise (full-scale power per bin); ``block_samples`` is N.
     """
     y = baseband(sub)
-    nominal = LEAD_BLOCKS * SUB_BINS
-    first = max(0, nominal - SEARCH_SAMPLES)
-    last = min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + SEARCH_SAMPLES)
+    nominal = lead_blocks * SUB_BINS
+    first = max(0, nominal - half_samples)
+    last = min(y.size - FRAME_BITS * SAMPLES_PER_BIT, nominal + half_samples)
     if last <= first:
         return None
     noise_var = noise_per_sample(sub, floor)
-    hit = search_header(y, noise_var, first, last - first)
+    hit = search_header(y, noise_var, first, last - first, whole_frame)
     if hit.statistic < min_statistic:
         return None
     return _finish(y, hit, powers, floor, first_block, block_samples, capture_fraction, noise_var)
@@ -470,6 +511,7 @@ def _finish(
         status_byte=status,
         collision=collision,
         statistic=hit.statistic,
+        score=hit.score,
     )
 
 

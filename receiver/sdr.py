@@ -40,6 +40,7 @@ from receiver.channelize import BIN_HZ, Band, Blocks, Channelizer
 from receiver.demod import (
     LEAD_BLOCKS,
     POWER_HALF_BINS,
+    SEARCH_SAMPLES,
     SNR_NOISE_BANDWIDTH_HZ,
     SPAN_BLOCKS,
     SUB_BINS,
@@ -89,11 +90,15 @@ RECENT_FRAMES = 64
 LO_HISTORY = 30
 CARRIER_SEARCH_HZ = 14_000.0  # carriers are looked for within ±13 kHz (+ 1 kHz) of a channel
 PPM = 1e6  # parts per million
-# A weak frame's statistic has side peaks this many bins either side of its carrier (its tones
-# are 4 kHz apart); finds whose header statistic is under SIDE_CHECK_BELOW (about 42 dB-Hz, well
-# above where a side peak can outrun the main one) are searched from there too.
+# Finds whose header statistic is under SIDE_CHECK_BELOW (about 42 dB-Hz, well above where a
+# side peak can outrun the main one or the window start be far off) are searched again, wider:
+# WIDE_BLOCKS (ms) more either side in time, and from SIDE_PEAK_BINS either side of the bin
+# (a weak frame's statistic has side peaks there: its tones are 4 kHz apart).
 SIDE_PEAK_BINS = 4
 SIDE_CHECK_BELOW = 200.0
+WIDE_BLOCKS = 8
+SAME_FRAME_S = 1e-3  # two finds this near in start and carrier are one frame
+SAME_FRAME_HZ = 1_500.0
 KNOWN_MARGIN_BLOCKS = 8  # 8 ms: past the preamble's shifted copies of a frame (4 ms and less)
 FRAME_SAMPLES_SUB = FRAME_BITS * SUB_BINS // 2  # a frame's bits at 32 kS/s (16 a bit)
 
@@ -369,24 +374,35 @@ class SdrReceiver:
     ) -> HeardFrame | None:
         """Search, measure and decode the candidate the detector nominated at ``carrier_bin``.
 
-        A weak frame may be nominated on a side peak of its statistic, ``SIDE_PEAK_BINS`` off
-        its carrier (one tone under the template's middle, the other outside it), where the
-        header search's ±1.5 kHz does not reach the carrier: there the best cell is the
-        header's shifted, tone-swapped copy (a frame's ±2 kHz tones, seen 4 kHz off, are each
-        other's), milliseconds from the frame's start. So a weak find is searched again from
-        the bins a side peak's carrier would be at, and the strongest of the three is kept
-        (each passed the header's threshold, or the candidate did: no new noise finds).
+        A weak find is then searched again, wider, its cell chosen with the payload's energy
+        too (:func:`receiver.demod.search_header`'s ``whole_frame``). It moves a find, never
+        makes one: noise finds stay as many. Two ways a weak frame's first find can be off:
+
+        - **in time**: its spectrogram window may start more than the search's ±5 ms from the
+          frame; inside the frame, any start lines up some of the header's bits with payload
+          bits of the same tone, and with a modulation index of 2 those add coherently (a
+          quarter of the frame's statistic where half of them agree): a find milliseconds
+          off, of the header's statistic alone but not of the frame's energy. So
+          ``WIDE_BLOCKS`` more either side;
+        - **in frequency**: it may be nominated on a side peak of its statistic,
+          ``SIDE_PEAK_BINS`` off its carrier (one tone under the template's middle), where the
+          header search's ±1.5 kHz does not reach the carrier and the best cell is the header's
+          tone-swapped copy (its ±2 kHz tones, seen 4 kHz off, are each other's; the other tone
+          holds nothing). So from the bins the carrier would be at for that too.
         """
         first = window_block - LEAD_BLOCKS
         m = self._search(first, carrier_bin, to_the_end)
         if m is not None and self.min_statistic <= m.statistic < SIDE_CHECK_BELOW:
-            for side in (-SIDE_PEAK_BINS, SIDE_PEAK_BINS):
+            best: tuple[Measurement, int] | None = None
+            for side in (0, -SIDE_PEAK_BINS, SIDE_PEAK_BINS):
                 other = carrier_bin + side
                 if not (0 <= other < self.band.n_bins and self._allowed[other]):
                     continue
-                alt = self._search(first, other, to_the_end, m.statistic)
-                if alt is not None and alt.statistic > m.statistic:
-                    m, carrier_bin = alt, other
+                alt = self._search(first, other, to_the_end, 0.0, WIDE_BLOCKS)
+                if alt is not None and (best is None or alt.score > best[0].score):
+                    best = (alt, other)
+            if best is not None:
+                m, carrier_bin = best
         heard = self._heard(m, carrier_bin, clipped or self._clipped_over(first, SPAN_BLOCKS))
         if heard is not None and self.observe is not None:
             self.observe(heard)
@@ -395,12 +411,20 @@ class SdrReceiver:
         return heard
 
     def _search(
-        self, first: int, carrier_bin: int, to_the_end: bool, above: float | None = None
+        self,
+        first: int,
+        carrier_bin: int,
+        to_the_end: bool,
+        above: float | None = None,
+        wide_blocks: int = 0,
     ) -> Measurement | None:
         """:func:`receiver.demod.measure` of the ``SPAN_BLOCKS`` blocks from ``first`` at
         ``carrier_bin``; None when they are not held or its statistic stays below ``above``
-        (default: the header threshold; 0 while calibrating)."""
-        gathered = self._gather(first, SPAN_BLOCKS, carrier_bin, to_the_end)
+        (default: the header threshold; 0 while calibrating). With ``wide_blocks``, its starts
+        are searched that much further either side and its cell chosen with the payload's
+        energy too."""
+        first -= wide_blocks
+        gathered = self._gather(first, SPAN_BLOCKS + 2 * wide_blocks, carrier_bin, to_the_end)
         if gathered is None:
             log.debug("frame at block %d fell outside the history; skipped", first + LEAD_BLOCKS)
             return None
@@ -411,7 +435,8 @@ class SdrReceiver:
             above = 0.0 if self.observe else self.min_statistic
         return measure(
             gathered[0], gathered[1], self.floor.floor[lo_bin:hi_bin] * scale, first,
-            self.block_samples, self.capture, above,
+            self.block_samples, self.capture, above, LEAD_BLOCKS + wide_blocks,
+            SEARCH_SAMPLES + wide_blocks * SUB_BINS, wide_blocks > 0,
         )  # fmt: skip
 
     def _measure_window(self, window: Window) -> HeardFrame | None:
@@ -518,9 +543,14 @@ class SdrReceiver:
         return kept
 
     def _masks(self, strong: HeardFrame, weak: HeardFrame, overlap_samples: float) -> bool:
+        apart = abs(strong.start_sample - weak.start_sample)
+        if (
+            apart < SAME_FRAME_S * self.source.sample_rate_hz
+            and abs(strong.freq_hz - weak.freq_hz) < SAME_FRAME_HZ
+        ):
+            return True  # one frame, found from two candidates (each moved onto it: _measure)
         if strong.power_dbfs <= weak.power_dbfs:
             return False
-        apart = abs(strong.start_sample - weak.start_sample)
         if apart > overlap_samples:
             return False
         if strong.clipped and weak.power_dbfs < strong.power_dbfs - CLIP_SPUR_MARGIN_DB:
