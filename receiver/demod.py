@@ -45,6 +45,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import scipy.fft
@@ -83,6 +84,7 @@ MIN_DECODE_STATISTIC = 60.0
 COLLISION_STEP_DB = 3.0
 SNR_NOISE_BANDWIDTH_HZ = 10_000.0  # SNR is the frame's power over the noise in this bandwidth
 
+_Scalar = TypeVar("_Scalar", bound=np.generic)
 _HEADER = header_bits().astype(bool)
 _OMEGA = 2 * np.pi * TONE_DEVIATION_HZ / SUB_RATE_HZ  # the "1" tone's turn per sample
 _ALTERNATE = SUB_BINS * (-1.0) ** np.arange(SUB_BINS)  # see baseband
@@ -160,14 +162,14 @@ def tone_filters(
 
 
 def _per_bit(
-    b: NDArray[np.complex128], first: int, count: int, n_bits: int, step: int = 1
-) -> NDArray[np.complex128]:
+    b: NDArray[_Scalar], first: int, count: int, n_bits: int, step: int = 1
+) -> NDArray[_Scalar]:
     """Read-only view ``v[i, j] = b[first + step·i + 16·j]`` (``count`` starts, ``n_bits`` bits).
 
     np.ndarray refuses a view that would reach past its buffer, so a caller's range error fails
     loudly instead of reading stray memory.
     """
-    view: NDArray[np.complex128] = np.ndarray(
+    view: NDArray[_Scalar] = np.ndarray(
         (count, n_bits), b.dtype, b, offset=first * b.itemsize,
         strides=(step * b.itemsize, SAMPLES_PER_BIT * b.itemsize),
     )  # fmt: skip
