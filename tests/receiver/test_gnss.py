@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from firmware_sim.gnss_server import GnssServer
 from receiver.gnss import GnssParser, GnssReader, GpsSource, parse_gps_source
@@ -22,12 +24,16 @@ from receiver.navigation import MAX_FIX_AGE_S, NavFix, NavTrack
 from safetynet.angles import angle_diff_deg
 from safetynet.errors import InputError
 from safetynet.geodesy import LocalFrame
-from safetynet.nmea import KNOT_MPS, sentence
-from tests.conftest import NMEA_DIR
+from safetynet.nmea import KNOT_MPS, LineFramer, sentence
+from tests.conftest import NMEA_DIR, fuzz
 from tests.receiver.test_io import gpsd_exact, gpsd_tpv, read_log
 from tests.receiver.test_kraken_source import _world as site_world
 
 T0 = datetime(2026, 11, 28, 15, 30, tzinfo=UTC).timestamp()
+REAL_LINES = [  # a few real sentences, to be cut and spliced by the fuzzer
+    (line + "\r\n").encode("latin-1")
+    for line in read_log(NMEA_DIR / "hemi.log")[730:760] + read_log(NMEA_DIR / "bt451.log")[:40]
+]
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -374,3 +380,44 @@ def test_bad_gps_sources(text: str) -> None:
 def test_bad_baud() -> None:
     with pytest.raises(InputError, match="--gps-baud"):
         parse_gps_source("serial:/dev/ttyUSB0", 1234)
+
+
+@fuzz(300)
+@given(st.lists(st.one_of(st.binary(max_size=120), st.sampled_from(REAL_LINES)), max_size=40))
+def test_any_bytes_never_raise_and_never_place_a_bad_fix(chunks: list[bytes]) -> None:
+    """Noise, cut and spliced real sentences: the parser takes anything; what it keeps is a
+    checked sentence's (a latitude within ±90°, a longitude within ±180°)."""
+    framer = LineFramer()
+    history: list[NavFix] = []
+    parser = GnssParser(NavTrack(history=history))
+    for i, data in enumerate(chunks):
+        for line in framer.feed(data):
+            parser.feed(i * 0.1, line)
+    for f in history:
+        if f.valid:
+            assert f.lat_deg is not None
+            assert f.lon_deg is not None
+            assert -90.0 <= f.lat_deg <= 90.0
+            assert -180.0 <= f.lon_deg <= 180.0
+
+
+def test_a_log_file_is_replayed_at_its_own_pace(tmp_path: Path) -> None:
+    log = tmp_path / "drive.nmea"
+    lines = []
+    for k in range(3):
+        hhmmss = f"1530{k:02d}.00"
+        lines.append(sentence("GNRMC", hhmmss, "A", "4221.3000", "N", "07103.6000", "W", "0.0",
+                              "", "281126", "", "", "A"))  # fmt: skip
+        lines.append(sentence("HEHDT", f"{90 + k}.0", "T"))
+    log.write_text("# a header comment\n" + "".join(lines), encoding="ascii")
+    track = NavTrack()
+    started_s = time.monotonic()
+    reader = started(parse_gps_source(f"file:{log}"), track)
+    assert reader.finished.wait(10.0)
+    elapsed = time.monotonic() - started_s
+    reader.stop()
+    assert 1.8 <= elapsed < 5.0  # three epochs a second apart
+    assert track.latest_utc_s == pytest.approx(T0 + 2.0)
+    heading = track.heading_at(T0 + 2.0)
+    assert heading is not None
+    assert heading.heading_deg == pytest.approx(92.0, abs=0.2)
