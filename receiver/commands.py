@@ -36,7 +36,7 @@ sources:
   serial:/dev/ttyACM0                        an SNHH-1 handheld unit (survives unplugging)
 
 On the move, --gps gives every report the position of a GNSS receiver at its moment
-(tcp://HOST:PORT such as gpsd's raw port 2947 or a phone app, serial:/dev/ttyUSB0 at
+(gpsd://HOST, tcp://HOST:PORT such as a phone app's NMEA stream, serial:/dev/ttyUSB0 at
 --gps-baud, or file:LOG replayed), and an array's bearings its heading: a GNSS compass
 ($HDT) or a magnetic one ($HDG, made true by the variation it, RMC or
 --magnetic-variation-deg gives) or, without one, the GPS course while moving. A fix more than
@@ -106,7 +106,7 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument(
         "--gps", metavar="SOURCE",
-        help="live GNSS/compass NMEA: tcp://HOST:PORT, serial:DEVICE or file:LOG (see above)",
+        help="live GNSS/compass NMEA: gpsd://HOST, tcp://HOST:PORT, serial:DEVICE or file:LOG",
     )  # fmt: skip
     p.add_argument("--gps-baud", type=int, default=9600, help="serial GNSS speed (default 9600)")
     p.add_argument(

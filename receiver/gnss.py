@@ -2,8 +2,10 @@
 
 Sources (:func:`parse_gps_source`):
 
-- ``tcp://HOST:PORT``: a TCP stream of sentences (gpsd's raw NMEA port, a phone app, the
-  simulator's ``sim kraken --gps-port``);
+- ``tcp://HOST:PORT``: a TCP stream of sentences (a phone app's NMEA server, ``gpspipe -r`` fed
+  to a port, the simulator's ``sim kraken --gps-port``);
+- ``gpsd://HOST[:PORT]``: a gpsd (port 2947 by default), asked for its devices' sentences with
+  ``?WATCH={"enable":true,"nmea":true}`` (its JSON lines, such as the banner, are skipped);
 - ``serial:/dev/ttyUSB0`` (or a path under ``/dev/``), at ``--gps-baud``: a receiver on a serial
   port (pyserial);
 - ``file:PATH``: a log replayed at the pace of its own time stamps (for trials).
@@ -15,7 +17,9 @@ height), ``ZDA`` (date), ``HDT`` (true heading, a GNSS compass) and ``HDG`` (mag
 ``HDG`` is made true with its own deviation and variation; without a variation in it, with the
 latest RMC's, else with ``--magnetic-variation-deg``; with none of them it is **not used**
 (counted in ``hdg_without_variation``, warned once): a magnetic heading taken as true would put
-every bearing off by the local variation, up to 20° and more. Headings carry no time: each is
+every bearing off by the local variation, up to 20° and more. Dates come with RMC or ZDA (read
+as :mod:`safetynet.nmea` says); a GGA before the first of them has no date and is not used (a
+receiver set to send GGA alone needs RMC or ZDA turned on). Headings carry no time: each is
 timed by its arrival (:class:`~safetynet.nmea.ArrivalClock`). Lines with a bad checksum, garbage,
 impossible values (a heading outside [0, 360), a position field that is no angle) are dropped and
 counted; fixes go into a :class:`~receiver.navigation.NavTrack`, which keeps what a report may
@@ -66,30 +70,34 @@ CONNECT_TIMEOUT_S = 1.0
 HEADING_REACH_S = 1.5  # a heading is timed by arrival only this long after a timed sentence
 CLOCK_WARN_EVERY_S = 60.0
 CalendarDate = date  # the parser has a field named ``date``
+GPSD_PORT = 2947
+GPSD_WATCH = b'?WATCH={"enable":true,"nmea":true};\n'
 BAUDS = (4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)
 
 
 @dataclass(frozen=True)
 class GpsSource:
-    kind: Literal["tcp", "serial", "file"]
+    kind: Literal["tcp", "gpsd", "serial", "file"]
     target: str  # host, device or path
     port: int = 0
     baud: int = 9600
 
 
 def parse_gps_source(text: str, baud: int = 9600) -> GpsSource:
-    """``tcp://HOST:PORT``, ``serial:DEVICE`` (or ``/dev/...``) or ``file:PATH``."""
+    """``tcp://HOST:PORT``, ``gpsd://HOST[:PORT]``, ``serial:DEVICE`` (or ``/dev/...``) or
+    ``file:PATH``."""
     if baud not in BAUDS:
         raise InputError(f"--gps-baud must be one of {', '.join(map(str, BAUDS))}, got {baud}")
-    if text.startswith("tcp://"):
+    if text.startswith(("tcp://", "gpsd://")):
         url = urlsplit(text)
+        kind: Literal["tcp", "gpsd"] = "tcp" if url.scheme == "tcp" else "gpsd"
         try:
-            port = url.port
+            port = url.port if url.port is not None or kind == "tcp" else GPSD_PORT
         except ValueError as err:
             raise InputError(f"--gps {text!r}: the port must be 1..65535") from err
         if not url.hostname or port is None or port == 0 or url.path not in ("", "/"):
-            raise InputError(f"--gps {text!r}: give tcp://HOST:PORT")
-        return GpsSource("tcp", url.hostname, port)
+            raise InputError(f"--gps {text!r}: give {kind}://HOST:PORT")
+        return GpsSource(kind, url.hostname, port)
     if text.startswith("serial:") or text.startswith("/dev/"):
         device = text.removeprefix("serial:")
         if not device:
@@ -101,7 +109,8 @@ def parse_gps_source(text: str, baud: int = 9600) -> GpsSource:
             raise InputError(f"--gps {text!r}: no such file")
         return GpsSource("file", str(path))
     raise InputError(
-        f"--gps {text!r}: give tcp://HOST:PORT, serial:/dev/ttyUSB0 (or a /dev path) or file:PATH"
+        f"--gps {text!r}: give tcp://HOST:PORT, gpsd://HOST, serial:/dev/ttyUSB0 (or a /dev "
+        "path) or file:PATH"
     )
 
 
@@ -129,6 +138,9 @@ class GnssParser:
         if not line.strip():
             return
         self.lines += 1
+        if line.startswith("{"):  # gpsd's JSON (its banner, its answer to the watch)
+            self.unknown += 1
+            return
         fields = split_sentence(line)
         if fields is None:
             self.bad_lines += 1
@@ -324,11 +336,11 @@ class GnssReader:
     @property
     def _name(self) -> str:
         s = self.source
-        return f"tcp://{s.target}:{s.port}" if s.kind == "tcp" else s.target
+        return f"{s.kind}://{s.target}:{s.port}" if s.kind in ("tcp", "gpsd") else s.target
 
     def _chunks(self) -> Iterator[bytes]:
         """Bytes as they come, until the source closes, fails or stays silent (then returns)."""
-        if self.source.kind == "tcp":
+        if self.source.kind in ("tcp", "gpsd"):
             yield from self._tcp_chunks()
         else:
             yield from self._serial_chunks()
@@ -336,6 +348,8 @@ class GnssReader:
     def _tcp_chunks(self) -> Iterator[bytes]:
         s = self.source
         with socket.create_connection((s.target, s.port), timeout=CONNECT_TIMEOUT_S) as sock:
+            if s.kind == "gpsd":
+                sock.sendall(GPSD_WATCH)
             sock.settimeout(POLL_S)
             log.info("GNSS %s connected", self._name)
             heard = time.monotonic()

@@ -421,3 +421,34 @@ def test_a_log_file_is_replayed_at_its_own_pace(tmp_path: Path) -> None:
     heading = track.heading_at(T0 + 2.0)
     assert heading is not None
     assert heading.heading_deg == pytest.approx(92.0, abs=0.2)
+
+
+def test_gpsd_is_asked_for_its_sentences() -> None:
+    """A gpsd: its banner, then nothing until the client's ?WATCH asks for NMEA."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    asked: list[bytes] = []
+
+    def gpsd() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b'{"class":"VERSION","release":"3.25","proto_major":3}\r\n')
+            conn.settimeout(5.0)
+            asked.append(conn.recv(1024))
+            if b"?WATCH=" in asked[0] and b'"nmea":true' in asked[0]:
+                conn.sendall(b'{"class":"WATCH","enable":true,"nmea":true}\r\n')
+                conn.sendall(log_bytes(NMEA_DIR / "bu353s4.log"))
+            time.sleep(5.0)
+        listener.close()
+
+    threading.Thread(target=gpsd, daemon=True).start()
+    port = listener.getsockname()[1]
+    track = NavTrack(keep_s=math.inf)
+    reader = started(parse_gps_source(f"gpsd://127.0.0.1:{port}"), track)
+    try:
+        assert wait_for(lambda: reader.parser.fixes >= 20, 5.0)
+    finally:
+        reader.stop()
+    assert reader.parser.bad_lines == 0  # its JSON lines are not taken for broken sentences
+    assert parse_gps_source("gpsd://localhost").port == 2947
