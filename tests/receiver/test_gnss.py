@@ -452,3 +452,14 @@ def test_gpsd_is_asked_for_its_sentences() -> None:
         reader.stop()
     assert reader.parser.bad_lines == 0  # its JSON lines are not taken for broken sentences
     assert parse_gps_source("gpsd://localhost").port == 2947
+
+
+def test_compass_headings_are_interpolated_across_north_and_not_far_from_a_reading() -> None:
+    track = NavTrack()
+    track.add_heading(T0, 350.0, magnetic=False)
+    track.add_heading(T0 + 0.1, 10.0, magnetic=False)
+    between = track.heading_at(T0 + 0.05)
+    assert between is not None
+    assert abs(angle_diff_deg(between.heading_deg, 0.0)) < 1e-6
+    assert between.sigma_deg == track.hdt_sigma_deg
+    assert track.heading_at(T0 + 0.1 + 0.6) is None  # the last reading is 0.6 s old
