@@ -21,9 +21,10 @@ every bearing off by the local variation, up to 20° and more. Dates come with R
 as :mod:`safetynet.nmea` says); a GGA before the first of them has no date and is not used (a
 receiver set to send GGA alone needs RMC or ZDA turned on). Headings carry no time: each is
 timed by its arrival (:class:`~safetynet.nmea.ArrivalClock`). Lines with a bad checksum, garbage,
-impossible values (a heading outside [0, 360), a position field that is no angle) are dropped and
-counted; fixes go into a :class:`~receiver.navigation.NavTrack`, which keeps what a report may
-use (stale fixes, no-fix epochs and time jumps are its rules).
+or impossible values (a heading outside [0, 360), a course or variation out of range) are
+dropped and counted (a position field that is no angle makes its epoch a no-fix); fixes go
+into a :class:`~receiver.navigation.NavTrack`, which keeps what a report may use (stale fixes,
+no-fix epochs and time jumps are its rules).
 
 :class:`GnssReader` runs in its own thread: it opens the source, reads without blocking the
 receiver, and when the source closes, fails, or stays silent ``SILENT_S`` it closes it and opens
