@@ -42,6 +42,7 @@ the header alone, over the narrow window its cadence allows.
 
 from __future__ import annotations
 
+import cmath
 import functools
 import math
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ COLLISION_STEP_DB = 3.0
 SNR_NOISE_BANDWIDTH_HZ = 10_000.0  # SNR is the frame's power over the noise in this bandwidth
 
 _Scalar = TypeVar("_Scalar", bound=np.generic)
+_BIT_INDEX = np.arange(FRAME_BITS)
 _HEADER = header_bits().astype(bool)
 _OMEGA = 2 * np.pi * TONE_DEVIATION_HZ / SUB_RATE_HZ  # the "1" tone's turn per sample
 _ALTERNATE = SUB_BINS * (-1.0) ** np.arange(SUB_BINS)  # see baseband
@@ -210,7 +212,9 @@ def _coherent(
     )
     spectra = scipy.fft.fft(v, n_fft, axis=1, workers=1)
     cols = _frequency_columns(n_fft, half_hz) % n_fft
-    power = np.abs(spectra[:, cols]) ** 2
+    k = cols.size // 2  # cols: −k..k, the negative ones at the end of the FFT's
+    kept = np.concatenate((spectra[:, n_fft - k :], spectra[:, : k + 1]), axis=1)
+    power = kept.real**2 + kept.imag**2
     scale = 1.0 / (n_bits * cell_var)
     if energy_bits:
         energy = (b1.real**2 + b1.imag**2) + (b0.real**2 + b0.imag**2)
@@ -319,38 +323,42 @@ def decode_bits(
     """Coherent decisions on one frame's 56 bits from their tone filters ``z1``, ``z0`` (carrier
     mixed down, first bit at index 0): (bits, bracelet ID, status byte), the last two None unless
     the frame decodes."""
-    index = np.arange(FRAME_BITS)
-    chosen = np.where(_HEADER, z1[:HEADER_BITS], z0[:HEADER_BITS])
-    weights = np.zeros(FRAME_BITS, np.complex128)
-    weights[:HEADER_BITS] = chosen
-    bits = np.zeros(FRAME_BITS, np.uint8)
-    u1 = u0 = np.zeros(FRAME_BITS)
+    # (Small arrays: every numpy call costs more than its arithmetic, so few of them.)
+    dz = z1 - z0  # a bit is "1" where Re(dz·conj(ref)) > 0, i.e. its "1" tone is in phase
+    weights = np.where(_HEADER, z1[:HEADER_BITS], z0[:HEADER_BITS])
+    known = _BIT_INDEX[:HEADER_BITS]
+    ref = np.ones(FRAME_BITS, np.complex128)
+    ones = np.zeros(FRAME_BITS, bool)
     for _ in range(3):
         # The carrier's phase and its drift per bit, from the bits decided so far.
-        known = weights != 0
-        w = weights[known]
-        drift = np.angle(np.sum(w[1:] * np.conj(w[:-1]))) if w.size > 1 else 0.0
-        reference = np.exp(1j * drift * index)
-        phase = np.sum(w * np.conj(reference[known]))
-        ref = reference * phase / max(abs(phase), 1e-30)
-        u1 = np.real(z1 * np.conj(ref))
-        u0 = np.real(z0 * np.conj(ref))
-        bits = (u1 > u0).astype(np.uint8)
-        weights = np.where(bits == 1, z1, z0)
-    header_errors = int(np.count_nonzero(bits[:HEADER_BITS] != _HEADER))
+        drift = (
+            cmath.phase(complex(np.vdot(weights[:-1], weights[1:]))) if weights.size > 1 else 0.0
+        )
+        reference = np.exp(1j * drift * _BIT_INDEX)
+        phase = complex(np.vdot(reference[known], weights))
+        ref = reference * (phase / max(abs(phase), 1e-30))
+        ones = (dz * ref.conj()).real > 0
+        chosen = np.where(ones, z1, z0)
+        known = np.flatnonzero(chosen)  # (a bit past a recording's end holds nothing)
+        weights = chosen[known]
+    bits = ones.astype(np.uint8)
+    header_errors = int(np.count_nonzero(ones[:HEADER_BITS] != _HEADER))
     if header_errors > MAX_HEADER_ERRORS:
         return bits, None, None
     # The payload's decisions must stand out as the header's bits do: where the carrier's phase
     # was lost (a weak frame's drift misjudged), they are noise's, and a CRC-8 passes one such
     # payload in 256 (two in 256 with the flip below).
-    amplitude = float(np.mean(np.where(_HEADER, u1[:HEADER_BITS], u0[:HEADER_BITS])))
-    margin = float(np.mean(np.abs(u1 - u0)[HEADER_BITS:]))
+    conj_ref = ref[:HEADER_BITS].conj()
+    header_u = np.where(_HEADER, z1[:HEADER_BITS] * conj_ref, z0[:HEADER_BITS] * conj_ref).real
+    amplitude = float(header_u.sum()) / HEADER_BITS
+    spread = np.abs((dz[HEADER_BITS:] * ref[HEADER_BITS:].conj()).real)
+    margin = float(spread.sum()) / (FRAME_BITS - HEADER_BITS)
     if margin < MIN_PAYLOAD_MARGIN * amplitude:
         return bits, None, None
     payload = bits[HEADER_BITS:].copy()
     parsed = parse_payload(np.packbits(payload).tobytes())
     if parsed is None:
-        weakest = int(np.argmin(np.abs(u1 - u0)[HEADER_BITS:]))
+        weakest = int(np.argmin(spread))
         payload[weakest] ^= 1
         parsed = parse_payload(np.packbits(payload).tobytes())
     if parsed is None:
