@@ -130,6 +130,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if (args.lat_deg is None) != (args.lon_deg is None):
         raise InputError("give both --lat-deg and --lon-deg, or neither")
+    reader = _gnss(args) if args.gps else None  # its options checked before anything opens
     mqtt_target = _mqtt_target(args) if args.uplink else None
     if args.uplink and not args.token and mqtt_target is None:
         raise InputError("--uplink needs --token (the receiver token from the server)")
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     sweeps = SweepCollector(next_seq)
     out: IO[str] = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     try:
-        for report in _reports(args, next_seq, stop):
+        for report in _reports(args, next_seq, stop, reader):
             _emit(report, out, outbox, uplink)
             if isinstance(report, Pulse):
                 for bearing in sweeps.add(report):
@@ -276,9 +277,8 @@ def _gnss(args: argparse.Namespace) -> Any:
 
 
 def _reports(
-    args: argparse.Namespace, next_seq: Callable[[], int], stop: threading.Event
+    args: argparse.Namespace, next_seq: Callable[[], int], stop: threading.Event, reader: Any
 ) -> Iterator[Report]:
-    reader = _gnss(args) if args.gps else None
     if args.source.startswith("serial:"):
         from receiver.handheld import HandheldReader, SnhhParser
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tty
@@ -463,3 +465,25 @@ def test_compass_headings_are_interpolated_across_north_and_not_far_from_a_readi
     assert abs(angle_diff_deg(between.heading_deg, 0.0)) < 1e-6
     assert between.sigma_deg == track.hdt_sigma_deg
     assert track.heading_at(T0 + 0.1 + 0.6) is None  # the last reading is 0.6 s old
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gps", "udp://h:1"], "--gps"),
+        (["--gps", "tcp://127.0.0.1:2947", "--lat-deg", "42", "--lon-deg", "-71"], "not both"),
+        (["--gps", "serial:/dev/ttyUSB0", "--gps-baud", "1200"], "--gps-baud"),
+        (["--gps", "tcp://127.0.0.1:2947", "--magnetic-variation-deg", "200"], "-180..180"),
+        (["--gps", "tcp://127.0.0.1:2947", "--compass-sigma-deg", "0"], "0.05..45"),
+    ],
+)
+def test_receive_refuses_bad_gps_options_before_opening_anything(
+    args: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "safetynet", "receive", "--source", "kraken://127.0.0.1:9", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "KrakenSDR" not in result.stderr  # refused before the source was tried
