@@ -99,6 +99,7 @@ SIDE_CHECK_BELOW = 200.0
 WIDE_BLOCKS = 8
 SAME_FRAME_S = 1e-3  # two finds this near in start and carrier are one frame
 SAME_FRAME_HZ = 1_500.0
+SAME_FRAME_MEMORY_S = 1.0  # reported frames this recent are looked at for second finds
 KNOWN_MARGIN_BLOCKS = 8  # 8 ms: past the preamble's shifted copies of a frame (4 ms and less)
 FRAME_SAMPLES_SUB = FRAME_BITS * SUB_BINS // 2  # a frame's bits at 32 kS/s (16 a bit)
 
@@ -502,7 +503,8 @@ class SdrReceiver:
         )
 
     def _keep(self, frames: list[HeardFrame]) -> list[HeardFrame]:
-        """Drop artefacts of stronger frames, then account for what is kept.
+        """Drop second finds of a frame already reported and artefacts of stronger frames, then
+        account for what is kept.
 
         **Leakage**: the rectangular 1 ms blocks leak a strong frame's energy into every bin
         (:func:`leakage_db`); a weaker frame overlapping it in time that does not stand 6 dB
@@ -521,8 +523,16 @@ class SdrReceiver:
             for h in self._recent
             if h.start_sample > self._blocks_done * self.block_samples - MASK_MEMORY_S * fs
         ]
+        # A cadence window is searched up to a few tenths of a second after its frame.
+        reported = [
+            h
+            for h in self._recent
+            if h.start_sample > self._blocks_done * self.block_samples - SAME_FRAME_MEMORY_S * fs
+        ]
         kept: list[HeardFrame] = []
         for frame in sorted(frames, key=lambda h: -h.power_dbfs):
+            if any(self._same_frame(h, frame) for h in (*reported, *kept)):
+                continue
             if not any(self._masks(strong, frame, overlap) for strong in (*reference, *kept)):
                 kept.append(frame)
         kept.sort(key=lambda h: h.start_sample)
@@ -542,15 +552,19 @@ class SdrReceiver:
                 )
         return kept
 
+    def _same_frame(self, one: HeardFrame, other: HeardFrame) -> bool:
+        """Whether two finds are one frame: two candidates each moved onto it (:meth:`_measure`),
+        or the detector's find and a cadence window's (a bracelet followed under an ID misread
+        from this one's frame, a few bits off, finds this one's frames)."""
+        return (
+            abs(one.start_sample - other.start_sample) < SAME_FRAME_S * self.source.sample_rate_hz
+            and abs(one.freq_hz - other.freq_hz) < SAME_FRAME_HZ
+        )
+
     def _masks(self, strong: HeardFrame, weak: HeardFrame, overlap_samples: float) -> bool:
-        apart = abs(strong.start_sample - weak.start_sample)
-        if (
-            apart < SAME_FRAME_S * self.source.sample_rate_hz
-            and abs(strong.freq_hz - weak.freq_hz) < SAME_FRAME_HZ
-        ):
-            return True  # one frame, found from two candidates (each moved onto it: _measure)
         if strong.power_dbfs <= weak.power_dbfs:
             return False
+        apart = abs(strong.start_sample - weak.start_sample)
         if apart > overlap_samples:
             return False
         if strong.clipped and weak.power_dbfs < strong.power_dbfs - CLIP_SPUR_MARGIN_DB:
