@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from firmware_sim.recording import record
+from receiver.demod import baseband, noise_per_sample, tone_filters
 from receiver.sdr import ReceiverConfig, SdrReceiver
 from receiver.sources import open_source
 from safetynet.reports import Pulse, Status
@@ -209,3 +210,23 @@ def test_bad_sources_are_refused(tmp_path: Path) -> None:
         open_source("http://example")
     with pytest.raises(InputError, match="cannot read SigMF"):
         open_source(f"sigmf:{tmp_path / 'missing.sigmf-meta'}")
+
+
+@pytest.mark.parametrize(
+    ("missing", "dc_column"), [(0, None), (0, 20), (5, None), (13, 20), (16, None)]
+)
+def test_bit_filter_noise_as_the_filters_hear_it(missing: int, dc_column: int | None) -> None:
+    """The noise a frame's bit filters hear, with bins past the band's edge (``missing`` of the
+    32) and the DC bin zeroed, against the filters' output power measured on white noise: within
+    3 % (counting the bins held, as before, was 37 % short with 13 missing)."""
+    rng = np.random.default_rng(missing)
+    shape = (6000, 32)
+    sub = np.empty(shape, np.complex128)
+    sub.real, sub.imag = rng.standard_normal(shape), rng.standard_normal(shape)
+    sub /= math.sqrt(2)
+    sub[:, :missing] = 0
+    if dc_column is not None:
+        sub[:, dc_column] = 0
+    b1, b0 = tone_filters(baseband(sub))
+    measured = (np.mean(np.abs(b1) ** 2) + np.mean(np.abs(b0) ** 2)) / 2 / 16  # per sample
+    assert noise_per_sample(sub, np.ones(17)) == pytest.approx(measured, rel=0.03)
