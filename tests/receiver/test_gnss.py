@@ -3,6 +3,7 @@ decoding as the truth; a silent, dropped and noisy stream; stale fixes; magnetic
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
@@ -487,3 +488,46 @@ def test_receive_refuses_bad_gps_options_before_opening_anything(
     assert result.returncode == 1
     assert message in result.stderr
     assert "KrakenSDR" not in result.stderr  # refused before the source was tried
+
+
+def _pty_at(link: Path) -> tuple[int, int]:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.ttyname(slave))
+    return master, slave
+
+
+def test_a_serial_gnss_unplugged_and_plugged_back(tmp_path: Path) -> None:
+    """The device goes away (its port closes and vanishes) and comes back at the same name."""
+    link = tmp_path / "ttyGNSS"
+
+    def rmc_at(second: int) -> bytes:
+        return sentence("GNRMC", f"1530{second:02d}.00", "A", "4221.3000", "N", "07103.6000",
+                        "W", "0.0", "", "281126", "", "", "A").encode("ascii")  # fmt: skip
+
+    master, slave = _pty_at(link)
+    reader = GnssReader(parse_gps_source(f"serial:{link}"), GnssParser(NavTrack()), silent_s=0.5)
+    reader.start()
+    try:
+        time.sleep(0.3)
+        for second in (0, 1):
+            os.write(master, rmc_at(second))
+        assert wait_for(lambda: reader.parser.fixes == 2, 5.0)
+        os.close(master)
+        os.close(slave)
+        link.unlink()
+        time.sleep(1.5)  # unplugged: the reader tries again and again, without hanging
+        master, slave = _pty_at(link)
+        assert wait_for(lambda: reader.reconnects >= 2, 10.0)
+        deadline = time.monotonic() + 10.0
+        while reader.parser.fixes < 3 and time.monotonic() < deadline:
+            os.write(master, rmc_at(5))  # until the reader has the new port open
+            time.sleep(0.3)
+        assert reader.parser.fixes >= 3
+        assert reader.parser.track.latest_utc_s == pytest.approx(T0 + 5.0)
+    finally:
+        reader.stop()
+        for fd in (master, slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
