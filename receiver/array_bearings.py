@@ -19,7 +19,11 @@ its sigmas), the compass is used, with its own sigma.
 of SNR in 10 kHz), the estimate leaves the bound's regime (outliers), or the pulse was noise;
 it gives no bearing. **Multipath**: a pulse whose spatial spectrum the test of
 :func:`receiver.doa.estimate` flags (competing peaks, or a misfit no single wave explains)
-gives no bearing; it is counted.
+gives no bearing; it is counted. **A drive's other bearings**: a pulse that looks like one clean
+wave may still be a reflection that took all the power; one the drive's recent bearings
+disagree with (:mod:`receiver.drive_consistency`) gives no bearing either, and a consistent one
+is sent with its sigma widened by the window's excess scatter (not on a fixed site: one place,
+whose reflections the tracker's place hypothesis weighs).
 
 **Thinning** for the uplink: per bracelet, at most one bearing every ``thin_s`` seconds: the one
 with the smallest sigma among the pulses of that window (0: one per pulse).
@@ -39,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from receiver.doa import DoaEstimate, estimate, pulse_snapshots
+from receiver.drive_consistency import DriveChecks
 from receiver.sdr import SdrReceiver
 from safetynet.angles import angle_diff_deg, bearing_of_enu, wrap_360
 from safetynet.arrays import ArrayGeometry
@@ -175,7 +180,9 @@ class ArrayBearings:
     flagged: int = 0
     weak: int = 0
     no_heading: int = 0
+    inconsistent: int = 0  # single-wave pulses the drive's other bearings disagree with
     emitted: int = 0
+    drive: DriveChecks = field(default_factory=DriveChecks)
     _held: dict[str, tuple[datetime, Bearing]] = field(default_factory=dict)
 
     def add(
@@ -189,20 +196,30 @@ class ArrayBearings:
         if est.esn0_db < MIN_ESN0_DB:
             self.weak += 1
             return out
+        key = pulse.bracelet_id or f"ch{pulse.channel}"
         if est.multipath:
             self.flagged += 1
+            self.drive.flagged(key, pulse.t)
             return out
         if heading is None or pulse.lat_deg is None or pulse.lon_deg is None:
             self.no_heading += 1
             return out
         sigma = math.sqrt(est.crb_sigma_deg**2 + heading.sigma_deg**2 + CAL_SIGMA_DEG**2)
+        bearing_deg = round(wrap_360(est.relative_bearing_deg + heading.heading_deg), 2) % 360.0
+        if heading.source != "fixed":  # a fixed site is one place: the tracker's to judge
+            judged = self.drive.check(
+                key, pulse.t, pulse.lat_deg, pulse.lon_deg, bearing_deg, sigma
+            )
+            if not judged.send:
+                self.inconsistent += 1
+                return out
+            sigma = judged.sigma_deg
         bearing = Bearing(
             receiver_id=self.receiver_id, seq=0, t=pulse.t, bracelet_id=pulse.bracelet_id,
             channel=pulse.channel, lat_deg=pulse.lat_deg, lon_deg=pulse.lon_deg,
-            bearing_deg=round(wrap_360(est.relative_bearing_deg + heading.heading_deg), 2) % 360.0,
-            sigma_deg=round(min(max(sigma, 0.1), 90.0), 2), method="array", n_pulses=1,
+            bearing_deg=bearing_deg, sigma_deg=round(min(max(sigma, 0.1), 90.0), 2),
+            method="array", n_pulses=1,
         )  # fmt: skip
-        key = pulse.bracelet_id or f"ch{pulse.channel}"
         if self.thin_s <= 0:
             return [*out, self._send(bearing)]
         held = self._held.get(key)
