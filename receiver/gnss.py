@@ -43,7 +43,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -54,11 +54,12 @@ from safetynet.nmea import (
     DAY_S,
     ArrivalClock,
     LineFramer,
-    day_offset,
     gga_fields,
     rmc_fields,
     split_sentence,
     time_of_day_s,
+    utc_seconds,
+    zda_date,
 )
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,7 @@ class GnssParser:
     def _utc_s(self, tod_s: float) -> float | None:
         if self.date is None:
             return None
-        day = datetime(self.date.year, self.date.month, self.date.day, tzinfo=UTC)
-        return day.timestamp() + tod_s + DAY_S * day_offset(tod_s, self.date_time_of_day_s)
+        return utc_seconds(self.date, self.date_time_of_day_s, tod_s)
 
     def _set_date(self, when: CalendarDate | None, tod_s: float | None) -> None:
         if when is not None and tod_s is not None:
@@ -187,11 +187,7 @@ class GnssParser:
 
     def _zda(self, arrival_s: float, f: list[str]) -> None:
         tod = time_of_day_s(f[1])
-        if f[2] and f[3] and f[4]:
-            try:
-                self._set_date(date(int(f[4]), int(f[3]), int(f[2])), tod)
-            except (ValueError, OverflowError):
-                log.debug("ZDA with an impossible date %s-%s-%s: ignored", f[4], f[3], f[2])
+        self._set_date(zda_date(f), tod)
         utc = None if tod is None else self._utc_s(tod)
         if utc is not None:
             self._anchor(arrival_s, utc)

@@ -42,11 +42,12 @@ from safetynet.nmea import (
     MAX_LINE,
     ArrivalClock,
     LineFramer,
-    day_offset,
     gga_fields,
     rmc_fields,
     split_sentence,
     time_of_day_s,
+    utc_seconds,
+    zda_date,
 )
 from safetynet.reports import Antenna, Pulse, PulseStatus, Report, Status
 
@@ -57,7 +58,6 @@ HEADING_KEEP_S = 5.0
 HEADING_REACH_S = 0.2  # a heading is interpolated only this near the sentences around it
 UNDATED_WAIT_S = 2.0  # a pulse heard before the first date waits this long (host time) for one
 MAX_WAITING = 256  # pulses waiting for a heading, at most (the oldest go out first)
-DAY_S = 86_400.0
 CalendarDate = date  # the parser has a field named ``date``
 _UNSET_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a pulse's time until its date is known
 
@@ -114,8 +114,7 @@ class SnhhParser:
         past midnight from it, a day earlier just before: :func:`safetynet.nmea.day_offset`)."""
         if self.date is None:
             return None
-        day = datetime(self.date.year, self.date.month, self.date.day, tzinfo=UTC)
-        return day.timestamp() + tod_s + DAY_S * day_offset(tod_s, self.date_time_of_day_s)
+        return utc_seconds(self.date, self.date_time_of_day_s, tod_s)
 
     def _set_date(self, when: CalendarDate | None, tod_s: float | None) -> None:
         if when is None or tod_s is None:
@@ -214,11 +213,7 @@ class SnhhParser:
 
     def _zda(self, arrival_s: float, f: list[str]) -> list[Report]:
         tod = time_of_day_s(f[1])
-        if f[2] and f[3] and f[4]:
-            try:
-                self._set_date(date(int(f[4]), int(f[3]), int(f[2])), tod)
-            except (ValueError, OverflowError):  # not a calendar date, or a year of 20 digits
-                log.debug("ZDA with an impossible date %s-%s-%s: ignored", f[4], f[3], f[2])
+        self._set_date(zda_date(f), tod)
         utc = None if tod is None else self._utc_s(tod)
         if utc is not None:
             self._anchor(arrival_s, utc)

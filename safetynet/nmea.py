@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import reduce
 
 TWO_DIGIT_YEAR_PIVOT = 80  # yy at or above: 19yy; below: 20yy
@@ -102,6 +102,26 @@ def day_offset(time_of_day_s: float, dated_time_of_day_s: float) -> int:
     if dated_time_of_day_s + DAY_S - time_of_day_s <= MIDNIGHT_WINDOW_S:
         return -1
     return 0
+
+
+def zda_date(f: list[str]) -> date | None:
+    """The date of a ZDA's fields (day, month, four-digit year); None when a field is empty or
+    it is not a calendar date."""
+    if not (f[2] and f[3] and f[4]):
+        return None
+    try:
+        return date(int(f[4]), int(f[3]), int(f[2]))
+    except (ValueError, OverflowError):  # not a calendar date, or a year of 20 digits
+        return None
+
+
+def utc_seconds(on: date, dated_time_of_day_s: float, time_of_day_s: float) -> float:
+    """Seconds since the epoch of a sentence at ``time_of_day_s``, the last date given being
+    ``on`` (with a sentence at ``dated_time_of_day_s``): a day later just past midnight from
+    it, a day earlier just before (:func:`day_offset`)."""
+    day = datetime(on.year, on.month, on.day, tzinfo=UTC)
+    offset = day_offset(time_of_day_s, dated_time_of_day_s)
+    return day.timestamp() + time_of_day_s + DAY_S * offset
 
 
 def nmea_angle(value: str, hemisphere: str, degree_digits: int) -> float | None:
