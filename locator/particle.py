@@ -72,6 +72,7 @@ POSITION_FLOOR_M2 = 4.0
 MODE_BANDWIDTH_SHARE = 0.5
 MODE_BANDWIDTH_FLOOR_M = 5.0
 MODE_STEPS = 8
+CREDIBLE = 0.95  # the fix's ellipse holds this share of the cloud's weight
 MIN_RANGE_M = 10.0  # GPS and the model's own resolution: no ellipse is tighter
 
 
@@ -242,7 +243,7 @@ class ParticleTrack:
                 break
             here = (k @ self.position) / total
         off = here - mean
-        return here, cov + np.outer(off, off)
+        return here, credible_cov(self.position, w, here, cov + np.outer(off, off))
 
     def major95_m(self) -> float:
         _, cov, _, _ = self.estimate()
@@ -321,6 +322,25 @@ class ParticleTrack:
         self._trail.append((self.t_s, self.position.astype(np.float32)))
         while self._trail and self._trail[0][0] < self.t_s - TRAIL_LAG_S:
             self._trail.popleft()
+
+
+def credible_cov(
+    position: NDArray[np.float64], w: NDArray[np.float64], centre: NDArray[np.float64],
+    cov: NDArray[np.float64],
+) -> NDArray[np.float64]:  # fmt: skip
+    """``cov`` (2×2, about ``centre``) scaled up, if need be, until its 95 % ellipse holds
+    ``CREDIBLE`` of the cloud's weight (``w``, summing to one): a 95 % credible region of the
+    posterior, not of its Gaussian approximation. A cloud that is mostly one place and partly a
+    ring around it (a person who sat for a quarter of an hour may have got up and walked off
+    any way) has a second moment whose ellipse leaves the ring out; the ellipse drawn must
+    hold it."""
+    d = position - centre
+    m2 = np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d)
+    order = np.argsort(m2)
+    cum = np.cumsum(w[order])
+    q = float(m2[order][min(int(np.searchsorted(cum, CREDIBLE * cum[-1])), m2.size - 1)])
+    out: NDArray[np.float64] = cov * max(q / CHI2_2DOF_95, 1.0)
+    return out
 
 
 def _moments(

@@ -68,6 +68,7 @@ PLACE_RADIUS_M = 50.0
 # long (measured: two minutes made the fixes of signal-strength-led searches overconfident).
 SHADOW_MEMORY_S = 900.0
 PLACE_MAX_S = 30.0
+AIR_PLACE_MAX_S = 120.0
 SILENCE_REPEAT_S = 300.0
 PLACE_GAP_S = 15.0
 LOUDEST_DB = 4.0  # a directional antenna's pulses within this of its loudest at the place
@@ -121,9 +122,15 @@ class PlaceCollector:
 
     def _same_place(self, p: PulseObs) -> bool:
         first = self.pulses[0]
+        if p.t_s - self.pulses[-1].t_s > PLACE_GAP_S:
+            return False
+        if p.height_m > AIRBORNE_M and first.height_m > AIRBORNE_M:
+            # From the air what is shared is near the person, wherever the aircraft is: its
+            # pulses of up to two minutes (a leg of its pattern) are one measurement, over the
+            # ranges it flew through.
+            return p.t_s - first.t_s <= AIR_PLACE_MAX_S
         return (
             p.t_s - first.t_s <= PLACE_MAX_S
-            and p.t_s - self.pulses[-1].t_s <= PLACE_GAP_S
             and math.hypot(p.east_m - first.east_m, p.north_m - first.north_m) <= PLACE_RADIUS_M
         )
 
@@ -211,9 +218,18 @@ def rss_update(
     else:
         toward = bearing_of_enu(de, dn)
         gain = PATTERNS[m.antenna].gain_dbi(toward - m.heading_deg[None, :])
+    within = np.zeros(position_en.shape[0])
     if m.airborne:
-        # Line of sight from the air: free space over the slant range, y = L − 20·log r.
-        y = np.mean(m.rssi_dbm[None, :] - gain + AIR_EXPONENT * 10.0 * log_r, axis=1)
+        # Line of sight from the air: free space over the slant range, z = L − 20·log r + e per
+        # pulse. The pulses share the level (and what is near the person), so their mean is one
+        # measurement of it; how they differ from one another is pure geometry — the ranges the
+        # aircraft flew through — with only each pulse's own fading and scatter: the density
+        # of those differences weighs each particle too (the pulses' joint density given the
+        # level factors into that of their mean and that of their spread about it).
+        z = m.rssi_dbm[None, :] - gain + AIR_EXPONENT * 10.0 * log_r
+        y = np.mean(z, axis=1)
+        spread = z - y[:, None]
+        within = -0.5 * np.sum(spread * spread, axis=1) / (FADING_DB**2 + AIR_SCATTER_DB**2)
         h1 = np.zeros(y.shape)
     else:
         # Mean over the place's pulses: y = L − 10·n·mean(log r) + noise, linear in (L, n).
@@ -239,7 +255,7 @@ def rss_update(
     level_cov[:, 0] = a - k0 * ph0
     level_cov[:, 1] = b - k0 * ph1
     level_cov[:, 2] = c - k1 * ph1
-    out: NDArray[np.float64] = np.log(np.maximum(total, 1e-300))
+    out: NDArray[np.float64] = np.log(np.maximum(total, 1e-300)) + within
     return out
 
 

@@ -13,11 +13,13 @@ place measurement of signal strength weighs it:
 - pulses gathered per receiver and place (:class:`~locator.ranging.PlaceCollector`) into one
   measurement each, with level and exponent unknown and the shadowing shared by a place.
 
-Each bearing or place measurement used yields a ``fix`` report once the 95 % ellipse is under
-``FIX_MAJOR_M``, and between them at most one fix per ``PULSE_FIX_EVERY_S`` as pulses arrive,
-predicted to their time — the dot moves with the walker. Reports that arrive late (store and
-forward) are used at the track's time with the uncertainty the person's walk since adds.
-:meth:`Locator.trail` gives the smoothed trail of the last minutes.
+Each bearing or place measurement used yields a ``fix`` report once the cloud's spread (the 95 %
+ellipse of its second moment) is under ``FIX_MAJOR_M`` — the ellipse the fix carries holds 95 %
+of the cloud, a far second hypothesis included (:meth:`ParticleTrack.point`) — and between
+them at most one fix per ``PULSE_FIX_EVERY_S`` as pulses arrive, predicted to their time — the
+dot moves with the walker. Reports that arrive late (store and forward) are used at the track's
+time with the uncertainty the person's walk since adds. :meth:`Locator.trail` gives the
+smoothed trail of the last minutes.
 """
 
 from __future__ import annotations
@@ -238,7 +240,8 @@ class Locator:
             # A pass from the air shares what is near the person (body, roof, trees): one
             # place for the whole pass, whatever its length.
             k = b.air_passes.count(receiver_id, 0.0, 0.0, m.t_s)
-            sigma_db = place_sigma(math.hypot(m.independent_db, AIR_SCATTER_DB), AIR_SHARED_DB, k)
+            own = math.hypot(m.independent_db, AIR_SCATTER_DB / math.sqrt(m.rssi_dbm.size))
+            sigma_db = place_sigma(own, AIR_SHARED_DB, k)
         else:
             k = b.rss_places.count(receiver_id, centre[0], centre[1], m.t_s)
             sigma_db = place_sigma(m.independent_db, RECEIVER_SHADOWING_DB, k)
@@ -275,11 +278,11 @@ class Locator:
         if not force and t_s - b.last_fix_s < PULSE_FIX_EVERY_S:
             return []
         b.track.predict(t_s)
-        _, _, velocity, _ = b.track.estimate()
-        mean, cov = b.track.point()
-        major = math.sqrt(CHI2_2DOF_95 * float(np.linalg.eigvalsh(cov)[-1]))
+        _, spread, velocity, _ = b.track.estimate()
+        major = math.sqrt(CHI2_2DOF_95 * float(np.linalg.eigvalsh(spread)[-1]))
         if major > FIX_MAJOR_M:
             return []
+        mean, cov = b.track.point()
         b.last_fix_s = t_s
         assert self.frame is not None
         return [

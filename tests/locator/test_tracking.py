@@ -18,7 +18,7 @@ from locator.bearing_model import (
     bearing_update,
     place_sigma,
 )
-from locator.fixes import inside_ellipse95
+from locator.fixes import CHI2_2DOF_95, inside_ellipse95
 from locator.motion import (
     LEG_MEAN_S,
     LOOK_MEAN_S,
@@ -35,7 +35,7 @@ from locator.ranging import (
     silence_fading_db,
     silence_update,
 )
-from locator.tracker import Locator
+from locator.tracker import FIX_MAJOR_M, Locator
 from safetynet.angles import bearing_of_enu
 from safetynet.geodesy import LocalFrame
 from safetynet.reports import Bearing, Fix, Pulse
@@ -384,6 +384,47 @@ def test_a_helicopter_pass_does_not_drag_the_fix_off_the_bearings() -> None:
     assert float(track.weights() @ track.level_mean[:, 0]) == pytest.approx(level_true, abs=4.0)
 
 
+def test_a_helicopter_search_pattern_alone_places_the_person() -> None:
+    # No bearing and no ground receiver: a helicopter flies three 6 km legs of a search pattern
+    # at 300 m (two 2.5 km apart, one across them), hearing the bracelet the whole way (free
+    # space over the slant range, the level unknown to the tracker and 5 dB under its prior's
+    # for what is near the person, each pulse Rayleigh-faded). The pulses' level is shared, but
+    # how they rise and fall along each leg is geometry: the legs place the person, and the
+    # ellipse holds him.
+    target = np.array([400.0, -300.0])
+    level_true = -37.0 - 5.0
+    rng = np.random.default_rng(17)
+    legs = [
+        ((-3000.0, 1000.0), (3000.0, 1000.0)),
+        ((3000.0, -1500.0), (-3000.0, -1500.0)),
+        ((-1500.0, -3000.0), (-1500.0, 3000.0)),
+    ]
+    locator = Locator(frame=FRAME)
+    fixes: list[Fix] = []
+    seq = 0
+    for start, end in legs:
+        for j in range(120):  # 50 m/s, a pulse a second
+            air = np.array(start) + (np.array(end) - np.array(start)) * j / 119.0
+            slant = math.hypot(float(np.linalg.norm(air - target)), 300.0)
+            fading_db = 10.0 * math.log10(float(rng.exponential(1.0)))
+            rssi = level_true - 20.0 * math.log10(slant) + fading_db
+            lat, lon = FRAME.to_lat_lon(float(air[0]), float(air[1]))
+            fixes += locator.add(
+                Pulse(
+                    receiver_id="HELI-1", seq=seq, t=T0 + timedelta(seconds=seq),
+                    channel=19, freq_hz=216_462_612, bracelet_id="3A7F", status=None,
+                    rssi_dbm=round(rssi, 1), snr_db=20.0, gain_db=30.0, lat_deg=lat,
+                    lon_deg=lon, alt_m=FRAME.alt0_m + 300.0, heading_deg=None, antenna="omni",
+                )
+            )  # fmt: skip
+            seq += 1
+    est = np.array(FRAME.to_en(fixes[-1].lat_deg, fixes[-1].lon_deg))
+    assert np.linalg.norm(est - target) < 350.0
+    assert inside_ellipse95(est - target, np.array(fixes[-1].cov_enu_m2))
+    major = math.sqrt(CHI2_2DOF_95 * float(np.linalg.eigvalsh(fixes[-1].cov_enu_m2)[-1]))
+    assert major < FIX_MAJOR_M  # it says where he is, not only that he is within 10 km
+
+
 def test_the_fix_of_a_split_cloud_sits_on_a_place_not_between_and_its_ellipse_holds_both() -> None:
     # Two crossings (a true bearing and a reflection): 70 % of the cloud 30 m around one place,
     # 30 % around another 600 m off. The mean lies 180 m from the first, where nobody is; the
@@ -400,6 +441,28 @@ def test_the_fix_of_a_split_cloud_sits_on_a_place_not_between_and_its_ellipse_ho
     mean, _, _, _ = track.estimate()
     assert np.linalg.norm(mean - a) == pytest.approx(180.0, abs=10.0)
     assert inside_ellipse95(b - point, cov)
+
+
+def test_the_ellipse_holds_95_percent_of_a_cloud_that_is_a_place_and_a_ring() -> None:
+    # A person who sat for a quarter of an hour may have got up and walked off any way: 85 % of
+    # the cloud is the bench (5 m), 15 % a ring 110–150 m around it. The cloud's second moment
+    # gives an ellipse of 2.45 × 36 m = 87 m that leaves the whole ring out; the fix's ellipse
+    # holds 95 % of the weight, so two thirds of the ring lie inside it.
+    rng = np.random.default_rng(21)
+    n = 20_000
+    on_bench = rng.normal(0.0, 5.0, (int(0.85 * n), 2))
+    angle = rng.uniform(0.0, 2.0 * math.pi, n - on_bench.shape[0])
+    radius = rng.uniform(110.0, 150.0, angle.size)
+    ring = radius[:, None] * np.column_stack((np.sin(angle), np.cos(angle)))
+    track = ParticleTrack(np.vstack((on_bench, ring)), 0.0, 21)
+    point, cov = track.point()
+    _, second_moment, _, _ = track.estimate()
+    d = track.position - point
+    m2 = np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d)
+    assert float(np.mean(m2 <= CHI2_2DOF_95 * (1.0 + 1e-9))) >= 0.95
+    assert not inside_ellipse95(np.array([120.0, 0.0]) - point, second_moment)
+    assert inside_ellipse95(np.array([120.0, 0.0]) - point, cov)
+    assert inside_ellipse95(np.array([0.0, -120.0]) - point, cov)
 
 
 def test_the_prior_weights_follow_the_lost_person_distances() -> None:
