@@ -39,8 +39,9 @@ handler (bench/track_locate.py), exactly as on the command line.
   first figures were taken), beside the live-fix figures.
 - *Cache*: each case's reports are kept in bench/out/track_cache/ under a digest of its
   scenario and of the simulator's source (firmware_sim, trials/generate.py, the shared report
-  types, angles and geodesy), so a second run only re-runs the trackers; a change to that
-  source simulates afresh.
+  types, angles and geodesy, and the direction finding that makes the array cruisers'
+  bearings), so a second run only re-runs the trackers; a change to that source simulates
+  afresh.
 - *Demo*: ui/demo_scenario.toml through the same four trackers: the live fix's error at 5 and
   15 minutes after each tracker's first fix.
 
@@ -268,6 +269,9 @@ CACHE = OUT / "track_cache"
 SIMULATOR_SOURCES = (
     "firmware_sim/*.py", "trials/generate.py", "safetynet/reports.py", "safetynet/antennas.py",
     "safetynet/angles.py", "safetynet/geodesy.py", "safetynet/report_lines.py",
+    # the array cruisers' bearings are the receiver's direction finding on simulated IQ
+    "trials/array_cruisers.py", "safetynet/arrays.py", "receiver/doa.py",
+    "receiver/array_bearings.py", "receiver/drive_consistency.py",
 )  # fmt: skip
 
 
