@@ -13,9 +13,10 @@ cross at its reflector, somewhere else; and as the vehicle drives, the dominant 
 So the bearings of the last ``WINDOW_S`` seconds are searched for the one position most of them
 agree with (:func:`consensus`): candidates are the crossings of pairs of bearing lines and
 far points along each line (a source seen from one spot, or far away), each scored by a bounded
-loss ``Σ min(r_i²/s_i², C²)`` (``C = INLIER_SIGMAS``), the best then refined by Gauss–Newton on
-its inliers. Each bearing's allowance ``s_i² = σ_i² + (WALK_MPS·|t − t_i| / range_i)²`` holds
-the bracelet's possible walk since then. A new bearing (:class:`DriveConsistency`) is
+loss ``Σ min(r_i²/s_i² + ln(s_i²/σ_i²), C²)`` (``C = INLIER_SIGMAS``; the log term: a bearing
+excused only by a wide allowance is no support), the best then refined by Gauss–Newton on its
+inliers. Each bearing's allowance ``s_i² = σ_i² + (WALK_MPS·|t − t_i| / range_i)²`` holds the
+bracelet's possible walk since then. A new bearing (:class:`DriveConsistency`) is
 *inconsistent*, and not sent, when
 
 - its residual from the consensus exceeds ``CONSISTENT_SIGMAS`` of its own sigma and the
@@ -110,6 +111,17 @@ def _allowance_rad2(
     return out
 
 
+def _cost(
+    r: NDArray[np.float64], sigma_rad: NDArray[np.float64], allowance_rad2: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``r²/s² + ln(s²/σ²)``: twice the negative log-likelihood of a residual under its
+    allowance, against the bearing's own sigma. The log term makes a bearing that a position
+    explains only by a wide allowance (a candidate a few metres from the road, where the
+    bracelet's walk would excuse any direction) cost nearly as much as one it does not."""
+    out: NDArray[np.float64] = r**2 / allowance_rad2 + np.log(allowance_rad2 / sigma_rad**2)
+    return out
+
+
 def _candidates(
     east_m: NDArray[np.float64],
     north_m: NDArray[np.float64],
@@ -161,7 +173,8 @@ def consensus(
     age = np.abs(t_now_s - t_s)
     ce, cn = _candidates(east_m, north_m, b, rng)
     r, rng_m = _residuals(east_m, north_m, b, ce, cn)
-    loss = np.minimum(r**2 / _allowance_rad2(s[None, :], age[None, :], rng_m), INLIER_SIGMAS**2)
+    loss = np.minimum(_cost(r, s[None, :], _allowance_rad2(s[None, :], age[None, :], rng_m)),
+                      INLIER_SIGMAS**2)  # fmt: skip
     best = int(np.argmin(loss.sum(axis=1)))
     pe, pn = float(ce[best]), float(cn[best])
     cov = np.full((2, 2), np.inf)
@@ -169,7 +182,7 @@ def consensus(
         r1, range1 = _residuals(east_m, north_m, b, np.array([pe]), np.array([pn]))
         r1, range1 = r1[0], range1[0]
         w = 1.0 / _allowance_rad2(s, age, range1)
-        inl = r1**2 * w <= INLIER_SIGMAS**2
+        inl = _cost(r1, s, 1.0 / w) <= INLIER_SIGMAS**2
         if inl.sum() < 3:
             break
         de, dn = pe - east_m, pn - north_m
@@ -185,7 +198,7 @@ def consensus(
         if math.hypot(pe, pn) > 1e7 or math.hypot(float(step[0]), float(step[1])) < 0.1:
             break
     r1, range1 = _residuals(east_m, north_m, b, np.array([pe]), np.array([pn]))
-    inliers = r1[0] ** 2 <= INLIER_SIGMAS**2 * _allowance_rad2(s, age, range1[0])
+    inliers = _cost(r1[0], s, _allowance_rad2(s, age, range1[0])) <= INLIER_SIGMAS**2
     return Consensus(pe, pn, inliers, float(inliers.mean()), np.asarray(cov, dtype=float))
 
 
