@@ -8,7 +8,8 @@ offsets with a calibration frame rendered once per cruiser, estimates the direct
 receiver's own code (:mod:`receiver.doa`), takes the heading from the cruiser's GPS course
 or, stopped or turning, its compass (:class:`~receiver.array_bearings.HeadingTracker`) and
 makes the ``bearing`` reports the receiver would send (:class:`~receiver.array_bearings.
-ArrayBearings`: weak and multipath-flagged pulses dropped, thinned for the uplink).
+ArrayBearings`: weak and multipath-flagged pulses dropped, and those the drive's other
+bearings disagree with, thinned for the uplink).
 
 :func:`drive` gives every pulse's estimate beside the simulator's truth, for the benchmark.
 """
@@ -73,6 +74,8 @@ class ArrayPulse:
     reflected_share: float  # of this frame's received power (fades included), by reflections
     strongest_reflection_off_deg: float | None  # its direction minus the direct path's
     rival_db: float | None  # the strongest reflection against the direct path, this frame
+    rx_east_m: float = 0.0  # where the cruiser's GPS put it (local frame of the world)
+    rx_north_m: float = 0.0
 
 
 @dataclass
@@ -171,10 +174,12 @@ def drive(
         est, link = cruiser.estimate(frame)
         if link is None:
             continue
+        gps_east_m, gps_north_m = receiver.reported_position(frame.t_start_s)
         out.append(
             ArrayPulse(
                 t_s=frame.t_start_s, estimate=est,
                 heading=cruiser.heading.at(frame.t_start_s + 0.014),
+                rx_east_m=gps_east_m, rx_north_m=gps_north_m,
                 **_truth(world, receiver, link, frame, snr),  # type: ignore[arg-type]
             )
         )  # fmt: skip
@@ -214,7 +219,9 @@ def array_bearings(
 class SearchArray:
     """A searching cruiser's array in :mod:`trials.search`, whose teams move by the search's
     own rules rather than a scenario's route: the pulse's paths from where the team is, its
-    heading from its travel (the GPS course's sigma) or, standing, the compass's."""
+    heading from its travel (the GPS course's sigma) or, standing, the compass's. It sees one
+    listen at a time, without the positions of the pulses before, so the drive check of
+    :mod:`receiver.drive_consistency` is not run here."""
 
     tuners: ArrayTuners
     finder: ArrayDirectionFinder
