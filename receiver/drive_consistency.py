@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -73,6 +74,7 @@ FAR_M = 5_000.0  # a source this far looks the same from every point of a drive'
 MAX_RANGE_M = 3_000.0  # crossings beyond: taken as the far point on the line instead
 MIN_CROSSING_DEG = 2.0  # two lines closer than this in direction cross nowhere useful
 MAX_PAIRS = 4_000
+RECENTRE_M = 2_000.0  # a new local frame once the vehicle is this far from its origin
 
 Verdict = Literal["consistent", "inconsistent", "unjudged"]
 
@@ -303,6 +305,13 @@ class DriveConsistency:
         inflated = math.hypot(b.sigma_deg, math.degrees(math.sqrt(excess)))
         return Judgement("consistent", inflated, z, share)
 
+    def reproject(self, to_new: Callable[[float, float], tuple[float, float]]) -> None:
+        """Move the kept bearings' positions into another local frame (``to_new(e, n)``)."""
+        self._kept = deque(
+            DriveBearing(k.t_s, *to_new(k.east_m, k.north_m), k.bearing_deg, k.sigma_deg)
+            for k in self._kept
+        )
+
     def _forget(self, now_s: float) -> None:
         while self._kept and now_s - self._kept[0].t_s > self.window_s:
             self._kept.popleft()
@@ -329,6 +338,18 @@ class DriveChecks:
         if self._frame is None:
             self._frame = LocalFrame(lat_deg, lon_deg)
         east_m, north_m, _ = self._frame.to_enu(lat_deg, lon_deg)
+        if math.hypot(east_m, north_m) > RECENTRE_M:
+            # Far from the frame's origin its north turns from true north (the meridians
+            # converge: 0.4° at 50 km east at 42° N); a new origin where the vehicle is.
+            old, new = self._frame, LocalFrame(lat_deg, lon_deg)
+
+            def to_new(e: float, n: float) -> tuple[float, float]:
+                e2, n2, _ = new.to_enu(*old.to_lat_lon(e, n))
+                return e2, n2
+
+            for check in self._by_key.values():
+                check.reproject(to_new)
+            self._frame, east_m, north_m = new, 0.0, 0.0
         b = DriveBearing(t.timestamp(), east_m, north_m, bearing_deg, sigma_deg)
         return self._of(key).check(b)
 

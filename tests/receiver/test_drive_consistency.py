@@ -17,11 +17,12 @@ from receiver.doa import DoaEstimate
 from receiver.drive_consistency import (
     MIN_BEARINGS,
     DriveBearing,
+    DriveChecks,
     DriveConsistency,
     consensus,
 )
 from safetynet.angles import angle_diff_deg, bearing_of_enu
-from safetynet.geodesy import LocalFrame
+from safetynet.geodesy import LocalFrame, inverse
 from safetynet.reports import Pulse
 from trials.array_cruisers import ArrayPulse, drive
 
@@ -189,3 +190,21 @@ def test_city_reflections_that_look_like_one_wave_are_held_back(seeds: range) ->
     a = np.abs(np.array(z))
     assert 0.7 <= float(np.percentile(a, 68.27)) <= 1.3
     assert float(np.mean(a > 4.0)) < 0.02
+
+
+def test_a_drive_that_crosses_into_a_new_local_frame_is_judged_as_one() -> None:
+    """The checks' local frame moves with the vehicle (past 2 km from its origin); bearings
+    kept from before the move must keep their places, or the window would disagree."""
+    frame = LocalFrame(42.355, -71.06)
+    checks = DriveChecks()
+    start = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)
+    verdicts = []
+    checks.check("B00C", start - timedelta(seconds=900), 42.355, -71.06, 0.0, 1.0)  # the origin
+    emitter = frame.to_lat_lon(EMITTER[0] + 1_900.0, EMITTER[1])
+    for t, x, y in _road(80):
+        # From 1.6 km east of the frame's origin: 2 km is crossed 50 s into the drive.
+        lat, lon = frame.to_lat_lon(x + 1_900.0, y)
+        b = inverse(lat, lon, *emitter).azimuth1_deg % 360.0
+        j = checks.check("B00C", start + timedelta(seconds=t), lat, lon, b, 1.0)
+        verdicts.append(j.verdict)
+    assert verdicts[MIN_BEARINGS:].count("consistent") == len(verdicts) - MIN_BEARINGS
