@@ -13,15 +13,25 @@ course (GPS error 3 m, τ = 60 s), or the compass (2° bias, 1.5° noise) when t
 The pulse's time and carrier come from the simulator, not the detector (its start times are
 within tens of µs, a fraction of a percent of the 29 ms window).
 
+Each drive's pulses then go through the drive check as the receiver runs it
+(:mod:`receiver.drive_consistency`: the last minute's bearings must agree on one position,
+flagged pulses counted against it; a consistent bearing's sigma carries the window's excess
+scatter).
+
 Prints, per SNR bin: pulses, RMS error of the array-frame direction against the direct path
 (true heading) and the RMS of the bound at each pulse's measured SNR, their ratio (open park
 and suburb: single paths); the spread of compass-bearing error / reported sigma for the
-bearings that would be sent; the multipath flag rate by environment (and, in the city, among
-pulses where paths compete: a reflection within 6 dB of the direct path that frame, 30° or
-more away from it); bearings per minute per
-cruiser as sent (thinned to one per 2 s) and before thinning. Writes bench/out/array_error.png.
+bearings that would be sent, without and with the drive check, pooled and per drive (median
+and worst drive); the pulses whose power came mostly by reflections (the simulator's truth:
+the direct path blocked or faded), how many the per-pulse test flagged, how many the drive
+check held back and how many were sent; the pulses held back where reflections do not dominate
+(false flags: in the park and suburb, all of them); the multipath flag rate by environment
+(and, in the city, among pulses where paths compete: a reflection within 6 dB of the direct
+path that frame, 30° or more away from it); bearings per minute per cruiser as sent (thinned
+to one per 2 s) and before thinning. Writes bench/out/array_error.png.
 
-Run: python bench/array_bearings.py [CASES_PER_ENVIRONMENT] [DRIVE_S]
+Run: python bench/array_bearings.py [CASES_PER_ENVIRONMENT] [DRIVE_S] [FIRST_SEED]
+(30 drives of 120 s from seed 1000 by default; another FIRST_SEED checks on unseen drives.)
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from common import OUT, REPO, Progress
 from firmware_sim.scenario import ArraySpec, parse_scenario
 from firmware_sim.world import World
 from receiver.array_bearings import CAL_SIGMA_DEG, MIN_ESN0_DB, THIN_S
+from receiver.drive_consistency import DriveBearing, DriveConsistency, Judgement
 from safetynet.angles import angle_diff_deg
 from safetynet.geodesy import LocalFrame
 from trials.array_cruisers import ArrayPulse, drive
@@ -80,11 +91,11 @@ def case_world(file: str, half_side_m: tuple[float, float], seed: int, drive_s: 
     return World(parse_scenario(data, REPO / "scenarios"))
 
 
-def bearings_sent(pulses: list[ArrayPulse], thin_s: float) -> int:
+def bearings_sent(pulses: list[ArrayPulse], thin_s: float, judged: dict[int, Judgement]) -> int:
     """How many bearings the thinning would send (best per bracelet per window)."""
     sent, window_start = 0, None
-    for p in pulses:
-        if not usable(p):
+    for i, p in enumerate(pulses):
+        if not usable(p) or not judged[i].send:
             continue
         if window_start is None or p.t_s - window_start >= thin_s:
             sent += 1
@@ -102,36 +113,69 @@ def competing(p: ArrayPulse) -> bool:
     )
 
 
+def dominant_reflection(p: ArrayPulse) -> bool:
+    """Reflections carry most of this frame's power: the direct path blocked or faded."""
+    return p.reflected_share > 0.5
+
+
+def judge_drive(pulses: list[ArrayPulse]) -> dict[int, Judgement]:
+    """The drive check's verdict on every usable pulse of one drive (by index), fed as
+    :class:`~receiver.array_bearings.ArrayBearings` feeds it: flagged pulses counted, the
+    others judged with their GPS position, compass bearing and sigma."""
+    check = DriveConsistency()
+    out = {}
+    for i, p in enumerate(pulses):
+        e = p.estimate
+        if e is None or e.esn0_db < MIN_ESN0_DB:
+            continue
+        if e.multipath:
+            check.flagged(p.t_s)
+            continue
+        if p.heading is None:
+            continue
+        measured = (e.relative_bearing_deg + p.heading.heading_deg) % 360.0
+        out[i] = check.check(DriveBearing(p.t_s, p.rx_east_m, p.rx_north_m, measured, _sigma(p)))
+    return out
+
+
 def usable(p: ArrayPulse) -> bool:
     e = p.estimate
     return e is not None and e.esn0_db >= MIN_ESN0_DB and not e.multipath and p.heading is not None
 
 
 def main() -> None:
-    n_cases = int(sys.argv[1]) if len(sys.argv) > 1 else 12
+    n_cases = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     drive_s = float(sys.argv[2]) if len(sys.argv) > 2 else DRIVE_S
+    seed_base = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
     spec = ArraySpec()
-    results: dict[str, list[ArrayPulse]] = {}
+    drives: dict[str, list[list[ArrayPulse]]] = {}
+    judged: dict[str, list[dict[int, Judgement]]] = {}
     minutes: dict[str, float] = {}
     progress = Progress("drives", n_cases * len(ENVIRONMENTS))
     done = 0
     for env, (file, sides) in ENVIRONMENTS.items():
-        results[env] = []
+        drives[env], judged[env] = [], []
         minutes[env] = 0.0
         for seed in range(n_cases):
-            world = case_world(file, sides, 1000 + seed, drive_s)
-            results[env].extend(drive(world, world.receivers[0], spec))
+            world = case_world(file, sides, seed_base + seed, drive_s)
+            pulses = drive(world, world.receivers[0], spec)
+            drives[env].append(pulses)
+            judged[env].append(judge_drive(pulses))
             minutes[env] += drive_s / 60.0
             done += 1
             progress.update(done)
+    results = {env: [p for d in ds for p in d] for env, ds in drives.items()}
     sent = dict.fromkeys(results, 0)
     every = dict.fromkeys(results, 0)
-    for env, pulses in results.items():  # per drive, so windows do not join across drives
-        for seed_pulses in _by_drive(pulses):
-            sent[env] += bearings_sent(seed_pulses, THIN_S)
-            every[env] += bearings_sent(seed_pulses, 0.0)
+    for env, env_drives in drives.items():  # per drive, so windows do not join across drives
+        for pulses, verdicts in zip(env_drives, judged[env], strict=True):
+            sent[env] += bearings_sent(pulses, THIN_S, verdicts)
+            every[env] += bearings_sent(pulses, 0.0, verdicts)
 
-    print(f"\n{n_cases} drives of {drive_s:.0f} s per environment, 5-element circle r = 0.45 m")
+    print(
+        f"\n{n_cases} drives of {drive_s:.0f} s per environment (seeds {seed_base}–"
+        f"{seed_base + n_cases - 1}), 5-element circle r = 0.45 m"
+    )
     print("\narray-frame error against the Cramér–Rao bound (open park and suburb: one path)")
     print(f"{'SNR 10 kHz':>12} {'pulses':>7} {'RMS err':>9} {'RMS CRB':>9} {'ratio':>6} "
           f"{'worst':>7}")  # fmt: skip
@@ -155,19 +199,7 @@ def main() -> None:
               f"{np.sqrt(np.mean(err**2)) / np.sqrt(np.mean(crb**2)):.3f} "
               f"over {len(high)} pulses")  # fmt: skip
 
-    print("\ncompass bearing error / reported sigma, bearings that would be sent")
-    print(f"{'environment':>14} {'bearings':>9} {'std':>6} {'median |z|':>11} {'worst |z|':>10} "
-          f"{'RMS err':>8} {'median σ':>9}")  # fmt: skip
-    for env, pulses in results.items():
-        ok = [p for p in pulses if usable(p)]
-        if not ok:
-            continue
-        err = np.array([_bearing_err(p) for p in ok])
-        sig = np.array([_sigma(p) for p in ok])
-        z = err / sig
-        print(f"{env:>14} {len(ok):9d} {np.std(z):6.2f} {np.median(np.abs(z)):11.2f} "
-              f"{np.abs(z).max():10.1f} {np.sqrt(np.mean(err**2)):7.2f}° "
-              f"{np.median(sig):8.2f}°")  # fmt: skip
+    _honesty(drives, judged)
 
     print("\nmultipath flags (pulses over the weak-pulse floor)")
     print(f"{'environment':>14} {'pulses':>7} {'flagged':>8} {'where paths compete':>25} "
@@ -196,20 +228,89 @@ def main() -> None:
     _plot(single, curve)
 
 
+def _honesty(
+    drives: dict[str, list[list[ArrayPulse]]], judged: dict[str, list[dict[int, Judgement]]]
+) -> None:
+    """Error / reported sigma of the bearings that would be sent, before and after the drive
+    check, pooled and per drive; and what became of the dominant-reflection pulses."""
+    print(
+        "\ncompass bearing error / reported sigma, bearings that would be sent (per pulse,"
+        " before thinning)"
+    )
+    print(f"{'environment':>14} {'check':>6} {'bearings':>9} {'std':>6} {'drive std med':>14} "
+          f"{'worst':>6} {'median |z|':>11} {'RMS err':>8} {'median σ':>9}")  # fmt: skip
+    for env, env_drives in drives.items():
+        for with_check in (False, True):
+            z_all: list[float] = []
+            err_all: list[float] = []
+            sig_all: list[float] = []
+            per_drive: list[float] = []
+            for pulses, verdicts in zip(env_drives, judged[env], strict=True):
+                z = []
+                for i, p in enumerate(pulses):
+                    if not usable(p) or (with_check and not verdicts[i].send):
+                        continue
+                    sigma = verdicts[i].sigma_deg if with_check else _sigma(p)
+                    err = _bearing_err(p)
+                    z.append(err / sigma)
+                    err_all.append(err)
+                    sig_all.append(sigma)
+                z_all.extend(z)
+                if len(z) >= 5:
+                    per_drive.append(float(np.std(z)))
+            if not z_all:
+                continue
+            za = np.array(z_all)
+            print(f"{env:>14} {'on' if with_check else 'off':>6} {za.size:9d} {np.std(za):6.2f} "
+                  f"{np.median(per_drive):14.2f} {max(per_drive):6.2f} "
+                  f"{np.median(np.abs(za)):11.2f} {_rms(err_all):>8} "
+                  f"{np.median(sig_all):8.2f}°")  # fmt: skip
+
+    print(
+        "\nwhere reflections carry most of the frame's power (the direct path blocked or faded),"
+        " pulses over the weak-pulse floor"
+    )
+    print(f"{'environment':>14} {'pulses':>7} {'flagged per pulse':>18} {'by the drive':>13} "
+          f"{'sent':>5} {'share kept back':>16} {'RMS err sent':>13}")  # fmt: skip
+    for env, env_drives in drives.items():
+        n = flagged = held = 0
+        sent_err: list[float] = []
+        for pulses, verdicts in zip(env_drives, judged[env], strict=True):
+            for i, p in enumerate(pulses):
+                e = p.estimate
+                if e is None or e.esn0_db < MIN_ESN0_DB or not dominant_reflection(p):
+                    continue
+                n += 1
+                if e.multipath:
+                    flagged += 1
+                elif i in verdicts and not verdicts[i].send:
+                    held += 1
+                elif i in verdicts:
+                    sent_err.append(_bearing_err(p))
+        if n:
+            print(f"{env:>14} {n:7d} {flagged:18d} {held:13d} {len(sent_err):5d} "
+                  f"{(flagged + held) / n:16.1%} {_rms(sent_err):>13}")  # fmt: skip
+        else:
+            print(f"{env:>14} {n:7d} {'-':>18} {'-':>13} {'-':>5} {'-':>16} {'-':>13}")
+
+    print("\nkept back where reflections do not dominate (false flags), pulses over the floor")
+    print(f"{'environment':>14} {'pulses':>7} {'flagged per pulse':>18} {'by the drive':>13}")
+    for env, env_drives in drives.items():
+        n = flagged = held = 0
+        for pulses, verdicts in zip(env_drives, judged[env], strict=True):
+            for i, p in enumerate(pulses):
+                e = p.estimate
+                if e is None or e.esn0_db < MIN_ESN0_DB or dominant_reflection(p):
+                    continue
+                n += 1
+                flagged += bool(e.multipath)
+                held += bool(i in verdicts and not verdicts[i].send)
+        if n:
+            print(f"{env:>14} {n:7d} {flagged / n:18.2%} {held / n:13.2%}")
+
+
 def _rms(values: list[float]) -> str:
     return f"{math.sqrt(float(np.mean(np.square(values)))):.1f}°" if values else "-"
-
-
-def _by_drive(pulses: list[ArrayPulse]) -> list[list[ArrayPulse]]:
-    """Split one environment's pulses back into drives (time restarts at each)."""
-    drives: list[list[ArrayPulse]] = []
-    last = math.inf
-    for p in pulses:
-        if p.t_s < last:
-            drives.append([])
-        drives[-1].append(p)
-        last = p.t_s
-    return drives
 
 
 def _rel_err(p: ArrayPulse) -> float:
