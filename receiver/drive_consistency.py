@@ -36,9 +36,9 @@ it; the walk allowance keeps the bracelet's own moves from counting against it.
 
 A consistent bearing is sent with its sigma widened by the window's excess scatter about the
 consensus (:func:`excess_scatter_rad2`: what the bearings there scatter beyond what their own
-sigmas and the walk allow; about zero on an open road), which a reflection run held back in
-the window makes wide. An unjudged bearing among few flags (a fixed site in the open) is sent
-as it is.
+sigmas and the walk allow; about zero on an open road), which reflections kept in the window
+(held back for want of support) make wide. An unjudged bearing among few flags is sent as it
+is.
 
 What this cannot see: a reflection that dominates for the whole window (the majority then
 agrees on the reflector) — the place-level reflection hypothesis of the tracker is for that.
@@ -266,8 +266,10 @@ class DriveConsistency:
 
     :meth:`flagged` counts a pulse the per-pulse test flagged (it gives no bearing, but it says
     the surroundings hold competing paths); :meth:`check` adds a bearing (in time order) and
-    judges it against the window, itself included. An inconsistent bearing stays in the window
-    (it may be the first of a new majority once the vehicle has turned a corner)."""
+    judges it against the window, itself included. A bearing off a consensus that most of the
+    window supports is forgotten (it would only widen the sigmas of those that agree); one held
+    back for want of support stays (it may be the first of a new majority once the vehicle has
+    turned a corner)."""
 
     window_s: float = WINDOW_S
     _kept: deque[DriveBearing] = field(default_factory=deque)
@@ -300,6 +302,8 @@ class DriveConsistency:
         z = judge(c, b.east_m, b.north_m, b.bearing_deg, b.sigma_deg)
         support = float(c.inliers.sum()) / (len(kept) + n_flagged)
         if support < MIN_SUPPORT or z > CONSISTENT_SIGMAS:
+            if support >= MIN_SUPPORT:  # an outlier of a well-held consensus: forgotten
+                kept.pop()
             return Judgement("inconsistent", b.sigma_deg, z, share)
         excess = excess_scatter_rad2(c, t, e, n, bearing, sigma, b.t_s)
         inflated = math.hypot(b.sigma_deg, math.degrees(math.sqrt(excess)))
