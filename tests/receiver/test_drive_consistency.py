@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from receiver.drive_consistency import (
 from safetynet.angles import angle_diff_deg, bearing_of_enu
 from safetynet.geodesy import LocalFrame, inverse
 from safetynet.reports import Pulse
+from tests.receiver.test_array_df import CITY
 from trials.array_cruisers import ArrayPulse, drive
 
 EMITTER = (120.0, 300.0)  # east, north m
@@ -121,20 +121,6 @@ def test_array_bearings_send_no_bearing_the_drive_disagrees_with() -> None:
     assert not any(40 <= t < 52 for t in sent)
     assert bearings.inconsistent >= 12
     assert len(sent) >= 0.9 * (80 - 12 - MIN_BEARINGS)
-
-
-CITY: dict[str, Any] = {  # the dense city's buildings and reflectors (scenarios/dense-city.toml)
-    "exponent": 3.5, "shadowing_sigma_db": 8.0, "decorrelation_m": 30.0, "rician_k_db": 0.0,
-    "body_loss_db": 3.0,
-    "obstacles": [
-        {"polygon": [[42.3555, -71.0585], [42.3555, -71.0575], [42.3545, -71.0575],
-                     [42.3545, -71.0585]], "loss_db": 22.0},
-        {"polygon": [[42.3538, -71.0610], [42.3538, -71.0595], [42.3532, -71.0595],
-                     [42.3532, -71.0610]], "loss_db": 25.0},
-    ],
-    "reflectors": [{"position": [42.3565, -71.0570], "loss_db": 4.0, "radius_m": 250.0},
-                   {"position": [42.3530, -71.0580], "loss_db": 6.0, "radius_m": 200.0}],
-}  # fmt: skip
 
 
 def _city_drive(seed: int) -> tuple[World, list[ArrayPulse]]:
