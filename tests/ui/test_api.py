@@ -23,13 +23,20 @@ from tests.ui_support import TOKENS, login, scenario_reports, seed, settings_for
 from ui.app import create_app
 from ui.usng import parse_usng
 
-# Reports lie within the server's time window (ui/clock.py): a minute before the test runs.
-RECENT_T = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.123Z")
+# Reports lie within the server's time window (ui/clock.py): a minute before the test runs —
+# each test's own minute (:func:`_reports_a_minute_old`), not the one the suite was collected in:
+# a slow machine reaches these tests half an hour later, when such a report is rightly late.
+
+
+def _a_minute_ago() -> str:
+    return (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.123Z")
+
+
 PULSE = {
     "kind": "pulse",
     "receiver_id": "HH-07",
     "seq": 1,
-    "t": RECENT_T,
+    "t": _a_minute_ago(),
     "channel": 19,
     "freq_hz": 216462612,
     "bracelet_id": "3A7F",
@@ -44,6 +51,11 @@ PULSE = {
     "antenna": "yagi3",
 }
 AUTH = {"Authorization": f"Bearer {TOKENS['HH-07']}"}
+
+
+@pytest.fixture(autouse=True)
+def _reports_a_minute_old() -> None:
+    PULSE["t"] = _a_minute_ago()
 
 
 @pytest.fixture
@@ -185,7 +197,7 @@ def test_a_login_sends_only_manual_reports_under_its_own_id_while_on_a_team(app_
         "kind": "bearing",
         "receiver_id": "WEB-team1",
         "seq": 1,
-        "t": RECENT_T,
+        "t": _a_minute_ago(),
         "bracelet_id": "3A7F",
         "channel": 19,
         "lat_deg": 42.302,
@@ -291,7 +303,7 @@ def test_exports_parse_and_hold_the_search(app_env: Any) -> None:
         "kind": "bearing",
         "receiver_id": "HH-07",
         "seq": 7,
-        "t": RECENT_T,
+        "t": _a_minute_ago(),
         "bracelet_id": "3A7F",
         "channel": 19,
         "lat_deg": 42.305,
