@@ -14,8 +14,11 @@ limit per process. :func:`make_limits` chooses by the deployment's settings:
   other service (``limits`` has no PostgreSQL storage). Both are ``UNLOGGED`` (no write-ahead
   log: a counter per request must not cost a WAL flush) and made by the limiter at start-up,
   not by a migration: they hold no records, and a database crash that empties them only
-  forgives some failed logins. The ingest limit there is a fixed window of one second, one
-  ``INSERT … ON CONFLICT … RETURNING`` per request.
+  forgives some failed logins. The ingest limit there is a moving window, as in memory and in
+  Redis: a key's row holds the times of its last ``limit`` admitted requests, and one
+  ``INSERT … ON CONFLICT … RETURNING`` per request admits it if fewer than ``limit`` of them lie
+  in the last second. (It was a fixed window per whole second of the clock, which let twice the
+  limit through in any second astride a whole one: three before the edge, three after.)
 - SQLite: in memory, as before.
 
 The login throttle's rule — who waits how long after how many failures — stays in one place,
@@ -134,8 +137,9 @@ _TABLES = (
     "CREATE UNLOGGED TABLE IF NOT EXISTS limits_login_failure ("
     " username TEXT NOT NULL, address TEXT NOT NULL, failures INTEGER NOT NULL,"
     " last_s DOUBLE PRECISION NOT NULL, PRIMARY KEY (username, address))",
-    "CREATE UNLOGGED TABLE IF NOT EXISTS limits_ingest_window ("
-    " key TEXT PRIMARY KEY, window_start DOUBLE PRECISION NOT NULL, hits INTEGER NOT NULL)",
+    # times_s: the key's last admitted requests, newest first; admitted: the last request's fate
+    "CREATE UNLOGGED TABLE IF NOT EXISTS limits_ingest_moving ("
+    " key TEXT PRIMARY KEY, times_s DOUBLE PRECISION[] NOT NULL, admitted BOOLEAN NOT NULL)",
 )
 
 
@@ -218,36 +222,47 @@ class PostgresThrottle:
             )
 
 
+_IN_WINDOW = "(SELECT count(*) FROM unnest(w.times_s) t WHERE t > :now - :window) < :limit"
+_ACQUIRE = (
+    "INSERT INTO limits_ingest_moving AS w (key, times_s, admitted)"
+    " VALUES (:k, ARRAY[CAST(:now AS DOUBLE PRECISION)], TRUE)"
+    f" ON CONFLICT (key) DO UPDATE SET admitted = {_IN_WINDOW},"
+    f" times_s = CASE WHEN {_IN_WINDOW} THEN ARRAY(SELECT t FROM"
+    " unnest(w.times_s || CAST(:now AS DOUBLE PRECISION)) t ORDER BY t DESC LIMIT :limit)"
+    " ELSE w.times_s END"
+    " RETURNING admitted, times_s"
+)
+
+
 class PostgresLimiter:
-    """At most ``limit`` requests per fixed window of ``window_s`` per key, counted in
-    ``limits_ingest_window`` (a refused request counts too; the window ends all the same)."""
+    """At most ``limit`` requests in any ``window_s`` per key (a moving window), the times of
+    each key's last ``limit`` admitted requests held in ``limits_ingest_moving``. A refused
+    request does not count. The row lock of the upsert orders one key's requests across
+    processes; the times are kept sorted, so a process whose clock is a little behind counts
+    the same requests as the others."""
 
     def __init__(self, engine: Engine, limit: int, window_s: float) -> None:
         self.engine, self.limit, self.window_s = engine, limit, window_s
         self._prune = _Pruned()
 
-    def acquire(self, key: str) -> float:
-        now_s = time.time()
-        start_s = now_s - now_s % self.window_s
+    def acquire(self, key: str, now_s: float | None = None) -> float:
+        """As :meth:`Limiter.acquire`, at ``now_s`` (wall-clock seconds; default: now)."""
+        now_s = time.time() if now_s is None else now_s
         with self.engine.begin() as conn:
-            hits = conn.execute(
-                text(
-                    "INSERT INTO limits_ingest_window (key, window_start, hits)"
-                    " VALUES (:k, :w, 1) ON CONFLICT (key) DO UPDATE SET"
-                    " hits = CASE WHEN limits_ingest_window.window_start = :w"
-                    " THEN limits_ingest_window.hits + 1 ELSE 1 END, window_start = :w"
-                    " RETURNING hits"
-                ),
-                {"k": key, "w": start_s},
-            ).scalar_one()
+            admitted, times_s = conn.execute(
+                text(_ACQUIRE),
+                {"k": key, "now": now_s, "window": self.window_s, "limit": self.limit},
+            ).one()
             if self._prune.due(now_s):
                 conn.execute(
-                    text("DELETE FROM limits_ingest_window WHERE window_start < :old"),
-                    {"old": start_s - PRUNE_EVERY_S},
+                    text("DELETE FROM limits_ingest_moving WHERE times_s[1] < :old"),
+                    {"old": now_s - PRUNE_EVERY_S},
                 )
-        if hits <= self.limit:
+        if admitted:
             return 0.0
-        return max(start_s + self.window_s - now_s, 0.01)
+        # Refused: the newest `limit` admitted times all lie in the window; the oldest of them
+        # leaves it first.
+        return max(float(times_s[self.limit - 1]) + self.window_s - now_s, 0.01)
 
 
 def make_limits(
