@@ -9,12 +9,14 @@ All functions accept scalars or NumPy arrays and return the same shape.
 
 from __future__ import annotations
 
+import math
 from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
 
 FloatArray = NDArray[np.float64]
+_TWO_PI = 2.0 * math.pi
 
 
 @overload
@@ -57,6 +59,11 @@ def wrap_pi(angle_rad: float) -> float: ...
 def wrap_pi(angle_rad: FloatArray) -> FloatArray: ...
 def wrap_pi(angle_rad: float | FloatArray) -> float | FloatArray:
     """Wrap radians into [-π, π); the residual function for angle measurements in filters."""
+    if isinstance(angle_rad, float | int):
+        # A filter wraps one residual per update: plain floats, not numpy's per-call overhead.
+        # Python's float % takes the divisor's sign exactly as np.mod does.
+        scalar = (float(angle_rad) + math.pi) % _TWO_PI - math.pi
+        return -math.pi if scalar >= math.pi else scalar
     wrapped: FloatArray = np.mod(np.asarray(angle_rad, dtype=float) + np.pi, 2.0 * np.pi) - np.pi
     wrapped = np.where(wrapped >= np.pi, -np.pi, wrapped)
     return float(wrapped) if np.ndim(wrapped) == 0 else wrapped
