@@ -9,12 +9,16 @@ strength are mildly nonlinear in position at the ranges of a search (hundreds of
 of tens), so a first-order (extended) linearisation at the current estimate is accurate and an
 order of magnitude cheaper than an unscented filter — it is what lets the locator take over
 ten thousand bearings a second. filterpy gives the walking model's process noise
-(``Q_discrete_white_noise``); the IMM mixing, prediction and update are written out here,
-vectorised over the two models, for scalar measurements — filterpy's ``IMMEstimator`` and
-``update`` compute a multivariate log-density with scipy on every call (300 µs), which alone
-capped this tracker near a thousand updates a second. Each measurement is linearised
-at the combined estimate ``x̂``; each model's innovation is ``wrap(z − h(x̂)) + H·(x̂ − x_j)``,
-so the angle residual is wrapped in the one place it must be.
+(``Q_discrete_white_noise``); the IMM mixing, prediction and update are written out here for
+scalar measurements — filterpy's ``IMMEstimator`` and ``update`` compute a multivariate
+log-density with scipy on every call (300 µs), which alone capped this tracker near a thousand
+updates a second. They are written in plain floats for the fixed two models and four states
+(each covariance kept as its upper triangle): vectorised with numpy over 2 × 4 and 2 × 4 × 4
+arrays, the fixed cost of each small numpy call was most of an update
+(``bench/locator_speed.py``, one core: about 27,000 bearing updates a second then, about 90,000
+in floats, of whose time the receivers' bias refits are now some 40 %). Each measurement is
+linearised at the combined estimate ``x̂``; each model's innovation is
+``wrap(z − h(x̂)) + H·(x̂ − x_j)``, so the angle residual is wrapped in the one place it must be.
 
 **Gating**: a measurement whose innovation is beyond 3.5 sigmas (Mahalanobis) is not used.
 **Receiver bias**: every ``BIAS_EVERY`` bearings, the receivers' biases are fitted jointly with
@@ -29,8 +33,10 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 from filterpy.common import Q_discrete_white_noise
@@ -41,12 +47,33 @@ from safetynet.angles import wrap_pi
 
 WALK_ACCEL_MPS2 = 0.05  # white acceleration of a walker (m/s² per √Hz)
 STOPPED_DRIFT_M2_PER_S = 0.01
+STOPPED_VELOCITY_VAR_M2PS2 = 1e-4  # the stopped model's velocity, held near zero
 SWITCH_PER_S = 0.02  # chance per second of starting or stopping
 GATE_SIGMAS = 3.5
 REPLAY_S = 300.0
 CHECKPOINT_EVERY_S = 10.0
 BIAS_EVERY = 50  # bearings between refits of the receivers' biases
 BIAS_WINDOW_S = 120.0
+
+# A model's state is [east_m, north_m, ve_mps, vn_mps] as four floats; its covariance is kept as
+# the upper triangle of the symmetric 4 × 4 matrix, row by row: the ten entries
+# (ee, en, e·ve, e·vn, nn, n·ve, n·vn, ve·ve, ve·vn, vn·vn).
+Vec4 = tuple[float, float, float, float]
+Cov4 = tuple[float, float, float, float, float, float, float, float, float, float]
+_UPPER = ((0, 0), (0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3))
+
+
+def _upper(p: NDArray[np.float64]) -> Cov4:
+    """The upper triangle of a symmetric 4 × 4 matrix, row by row."""
+    return cast(Cov4, tuple(float(p[i, j]) for i, j in _UPPER))
+
+
+def _full(p: Cov4) -> NDArray[np.float64]:
+    """The symmetric 4 × 4 matrix of an upper triangle."""
+    full = np.empty((4, 4))
+    for (i, j), v in zip(_UPPER, p, strict=True):
+        full[i, j] = full[j, i] = v
+    return full
 
 
 @dataclass(frozen=True)
@@ -67,135 +94,220 @@ class Measurement:
     height_m: float = 0.0  # the receiver above the bracelet (a helicopter): slant range
 
 
-@lru_cache(maxsize=256)
-def _transition(walking: bool, dt: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """State transition and process noise over ``dt`` for a model (cached: ``dt`` repeats)."""
-    if walking:
-        f = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
-        # filterpy's white-acceleration noise for a 2-D constant-velocity model, [e, n, ve, vn].
-        q = Q_discrete_white_noise(
-            2, dt=dt, var=WALK_ACCEL_MPS2**2, block_size=2, order_by_dim=False
-        )
-        return f, q
-    f = np.diag([1.0, 1.0, 0.0, 0.0])
-    q = np.diag([STOPPED_DRIFT_M2_PER_S * dt, STOPPED_DRIFT_M2_PER_S * dt, 1e-4, 1e-4])
-    return f, q
+@dataclass(frozen=True)
+class _Step:
+    """Everything the prediction needs over one (millisecond-rounded) interval."""
+
+    dt_s: float
+    q_stopped: Cov4  # process noise of the stopped model
+    q_walking: Cov4  # of the walking model (filterpy's white acceleration)
+    stay: float  # chance of keeping one's mode
 
 
 @lru_cache(maxsize=8192)
-def _stacked(
-    dt_ms: int,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
+def _step(dt_ms: int) -> _Step:
     dt = dt_ms / 1000.0
-    (fs, qs), (fw, qw) = _transition(False, dt), _transition(True, dt)
-    f = np.stack((fs, fw))
-    return f, f.transpose(0, 2, 1).copy(), np.stack((qs, qw)), (1.0 - SWITCH_PER_S) ** dt
+    # filterpy's white-acceleration noise for a 2-D constant-velocity model, [e, n, ve, vn].
+    q_walking = Q_discrete_white_noise(
+        2, dt=dt, var=WALK_ACCEL_MPS2**2, block_size=2, order_by_dim=False
+    )
+    drift = STOPPED_DRIFT_M2_PER_S * dt
+    still = STOPPED_VELOCITY_VAR_M2PS2
+    q_stopped = (drift, 0.0, 0.0, 0.0, drift, 0.0, 0.0, still, 0.0, still)
+    return _Step(dt, q_stopped, _upper(q_walking), (1.0 - SWITCH_PER_S) ** dt)
 
 
-def _transitions(
-    dt: float,
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], float]:
-    """(F, Fᵀ, Q) of both models, stacked, and the chance of keeping one's mode, over ``dt``
-    (to the millisecond, which the reports' times carry)."""
-    return _stacked(max(round(dt * 1000.0), 1))
+def _transitions(dt: float) -> _Step:
+    """The interval's process noise and switching, ``dt`` taken to the millisecond (which the
+    reports' times carry)."""
+    return _step(max(round(dt * 1000.0), 1))
 
 
-def predict_measurement(
-    x: NDArray[np.float64], m: Measurement
-) -> tuple[float, NDArray[np.float64]]:
-    """h(x) and its gradient (4,) for a measurement."""
-    de, dn = float(x[0]) - m.east_m, float(x[1]) - m.north_m
+_LN10 = math.log(10.0)
+
+
+def predict_measurement(x: Sequence[float], m: Measurement) -> tuple[float, tuple[float, float]]:
+    """h(x) and its gradient with respect to [east, north] (a measurement does not depend on the
+    velocity) for a state ``x`` = [east_m, north_m, ...]."""
+    de, dn = x[0] - m.east_m, x[1] - m.north_m
     r2 = max(de * de + dn * dn + m.height_m * m.height_m, 1.0)
     if m.kind == "bearing":
-        return math.atan2(de, dn), np.array([dn / r2, -de / r2, 0.0, 0.0])
-    k = -10.0 * m.exponent / math.log(10.0)
+        return math.atan2(de, dn), (dn / r2, -de / r2)
+    k = -10.0 * m.exponent / _LN10
     value = m.level_1m_dbm - 5.0 * m.exponent * math.log10(r2)
-    return value, np.array([k * de / r2, k * dn / r2, 0.0, 0.0])
+    return value, (k * de / r2, k * dn / r2)
 
 
 @dataclass
 class _State:
     """The IMM: per model (stopped, walking) a state and covariance, and the model weights."""
 
-    xs: NDArray[np.float64]  # 2 × 4
-    ps: NDArray[np.float64]  # 2 × 4 × 4
-    mu: NDArray[np.float64]  # 2
+    xs: tuple[Vec4, Vec4]
+    ps: tuple[Cov4, Cov4]
+    mu: tuple[float, float]
     t_s: float
     n_bearings: int = 0
     n_pulses: int = 0
     bias_rad: dict[str, float] = field(default_factory=dict)
     bearings_since_bias: int = 0
 
+    def combined_x(self) -> Vec4:
+        """x̂ = Σ μ_j x_j."""
+        m0, m1 = self.mu
+        (a0, a1, a2, a3), (b0, b1, b2, b3) = self.xs
+        return (m0 * a0 + m1 * b0, m0 * a1 + m1 * b1, m0 * a2 + m1 * b2, m0 * a3 + m1 * b3)
+
     @property
     def x(self) -> NDArray[np.float64]:
-        combined: NDArray[np.float64] = self.mu @ self.xs
-        return combined
+        """The combined state (4,)."""
+        return np.array(self.combined_x())
 
     @property
     def p(self) -> NDArray[np.float64]:
+        """The combined covariance (4 × 4): Σ μ_j (P_j + (x_j − x̂)(x_j − x̂)ᵀ)."""
         x = self.x
-        d = self.xs - x[None, :]
-        spread = self.ps + np.einsum("ij,ik->ijk", d, d)
-        combined: NDArray[np.float64] = np.einsum("i,ijk->jk", self.mu, spread)
+        combined = np.zeros((4, 4))
+        for mu, xj, pj in zip(self.mu, self.xs, self.ps, strict=True):
+            d = np.array(xj) - x
+            combined += mu * (_full(pj) + np.outer(d, d))
         return combined
 
     def copy(self) -> _State:
+        # The models' states are tuples, shared safely; only the biases are mutable.
         return _State(
-            self.xs.copy(), self.ps.copy(), self.mu.copy(), self.t_s, self.n_bearings,
-            self.n_pulses,
-            dict(self.bias_rad),
-            self.bearings_since_bias,
+            self.xs, self.ps, self.mu, self.t_s, self.n_bearings, self.n_pulses,
+            dict(self.bias_rad), self.bearings_since_bias,
         )  # fmt: skip
 
 
 def imm_predict(state: _State, dt: float) -> None:
-    """Mix the models (a Markov switch over ``dt``), then propagate each."""
-    f, ft, q, stay = _transitions(dt)
-    mu0, mu1 = float(state.mu[0]), float(state.mu[1])
-    c0 = stay * mu0 + (1 - stay) * mu1  # predicted model probabilities
-    c1 = (1 - stay) * mu0 + stay * mu1
-    c = np.array([c0, c1])
-    # w[i, j]: the share of model j's prior that comes from model i
-    w = np.array(
-        [[stay * mu0 / c0, (1 - stay) * mu0 / c1], [(1 - stay) * mu1 / c0, stay * mu1 / c1]]
+    """Mix the models (a Markov switch over ``dt``), then propagate each.
+
+    Written out in floats for the two models and four states (numpy's per-call cost on arrays
+    this small is most of the work otherwise). With w_ij the share of model j's prior that
+    comes from model i, the mixed prior of model j is x0_j = Σ_i w_ij x_i and
+    P0_j = Σ_i w_ij (P_i + (x_i − x0_j)(x_i − x0_j)ᵀ) = w_0j P_0 + w_1j P_1 + w_0j w_1j δδᵀ,
+    δ = x_0 − x_1 (since w_0j + w_1j = 1). Then x_j = F_j x0_j, P_j = F_j P0_j F_jᵀ + Q_j with
+    F_stopped = diag(1, 1, 0, 0) and F_walking = [[I, dt·I], [0, I]].
+    """
+    step = _transitions(dt)
+    stay, move, dt = step.stay, 1.0 - step.stay, step.dt_s
+    mu0, mu1 = state.mu
+    c0 = stay * mu0 + move * mu1  # predicted model probabilities
+    c1 = move * mu0 + stay * mu1
+    w00, w10 = stay * mu0 / c0, move * mu1 / c0  # into the stopped model
+    w01, w11 = move * mu0 / c1, stay * mu1 / c1  # into the walking model
+    (a0, a1, a2, a3), (b0, b1, b2, b3) = state.xs
+    pa, pb = state.ps
+    d0, d1, d2, d3 = a0 - b0, a1 - b1, a2 - b2, a3 - b3
+    dd = (d0 * d0, d0 * d1, d0 * d2, d0 * d3, d1 * d1, d1 * d2, d1 * d3, d2 * d2, d2 * d3,
+          d3 * d3)  # fmt: skip
+
+    # Stopped: the position is held and the velocity set to zero, so only the mixed position
+    # and its covariance are needed.
+    spread = w00 * w10
+    qs = step.q_stopped
+    stopped_x = (w00 * a0 + w10 * b0, w00 * a1 + w10 * b1, 0.0, 0.0)
+    stopped_p = (
+        w00 * pa[0] + w10 * pb[0] + spread * dd[0] + qs[0],
+        w00 * pa[1] + w10 * pb[1] + spread * dd[1] + qs[1],
+        qs[2], qs[3],
+        w00 * pa[4] + w10 * pb[4] + spread * dd[4] + qs[4],
+        qs[5], qs[6], qs[7], qs[8], qs[9],
+    )  # fmt: skip
+
+    # Walking: constant velocity.
+    spread = w01 * w11
+    e, n, ve, vn = (
+        w01 * a0 + w11 * b0,
+        w01 * a1 + w11 * b1,
+        w01 * a2 + w11 * b2,
+        w01 * a3 + w11 * b3,
     )
-    x0 = w.T @ state.xs  # j × 4
-    d = state.xs[:, None, :] - x0[None, :, :]  # i × j × 4
-    spread = state.ps[:, None, :, :] + d[..., :, None] * d[..., None, :]
-    p0 = np.einsum("ij,ijkl->jkl", w, spread)
-    state.xs = (f @ x0[:, :, None])[:, :, 0]
-    state.ps = f @ p0 @ ft + q
-    state.mu = c
+    p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = (
+        w01 * u + w11 * v + spread * s for u, v, s in zip(pa, pb, dd, strict=True)
+    )
+    qw = step.q_walking
+    walking_x = (e + dt * ve, n + dt * vn, ve, vn)
+    walking_p = (
+        p00 + dt * (2.0 * p02 + dt * p22) + qw[0],
+        p01 + dt * (p03 + p12 + dt * p23) + qw[1],
+        p02 + dt * p22 + qw[2],
+        p03 + dt * p23 + qw[3],
+        p11 + dt * (2.0 * p13 + dt * p33) + qw[4],
+        p12 + dt * p23 + qw[5],
+        p13 + dt * p33 + qw[6],
+        p22 + qw[7],
+        p23 + qw[8],
+        p33 + qw[9],
+    )
+    state.xs = (stopped_x, walking_x)
+    state.ps = (stopped_p, walking_p)
+    state.mu = (c0, c1)
+
+
+def _gain(p: Cov4, he: float, hn: float) -> tuple[Vec4, float]:
+    """P Hᵀ (4,) and H P Hᵀ for a gradient H = [he, hn, 0, 0]."""
+    p00, p01, p02, p03, p11, p12, p13, _, _, _ = p
+    ph = (p00 * he + p01 * hn, p01 * he + p11 * hn, p02 * he + p12 * hn, p03 * he + p13 * hn)
+    return ph, ph[0] * he + ph[1] * hn
+
+
+def _corrected(x: Vec4, p: Cov4, ph: Vec4, s: float, y: float) -> tuple[Vec4, Cov4]:
+    """x + K y and P − K PHᵀ, with K = PH / s."""
+    h0, h1, h2, h3 = ph
+    k0, k1, k2, k3 = h0 / s, h1 / s, h2 / s, h3 / s
+    p00, p01, p02, p03, p11, p12, p13, p22, p23, p33 = p
+    x_new = (x[0] + k0 * y, x[1] + k1 * y, x[2] + k2 * y, x[3] + k3 * y)
+    p_new = (
+        p00 - k0 * h0, p01 - k0 * h1, p02 - k0 * h2, p03 - k0 * h3,
+        p11 - k1 * h1, p12 - k1 * h2, p13 - k1 * h3,
+        p22 - k2 * h2, p23 - k2 * h3,
+        p33 - k3 * h3,
+    )  # fmt: skip
+    return x_new, p_new
 
 
 def imm_update(
     state: _State,
-    x: NDArray[np.float64],
+    x: Sequence[float],
     innovation: float,
-    hv: NDArray[np.float64],
+    h: tuple[float, float],
     r: float,
     gate: float,
 ) -> bool:
-    """Scalar update of every model (``innovation`` and gradient ``hv`` taken at the combined
-    estimate ``x``).
+    """Scalar update of every model (``innovation`` and gradient ``h`` with respect to
+    [east, north] taken at the combined estimate ``x``).
+
+    Each model's own innovation is, to first order, y_j = innovation − H·(x_j − x̂), with
+    variance s_j = H P_j Hᵀ + r; the combined prediction's variance is
+    Σ_j μ_j (s_j + (H·(x_j − x̂))²).
 
     Returns False, changing nothing, when the innovation lies beyond ``gate`` sigmas of the
     combined prediction.
     """
-    offset = (state.xs - x[None, :]) @ hv
-    ph = state.ps @ hv  # models × 4
-    s = ph @ hv + r
-    s_combined = float(state.mu @ (s + offset * offset))
+    he, hn = h
+    xe, xn = x[0], x[1]
+    xa, xb = state.xs
+    pa, pb = state.ps
+    mu0, mu1 = state.mu
+    offset_a = (xa[0] - xe) * he + (xa[1] - xn) * hn
+    offset_b = (xb[0] - xe) * he + (xb[1] - xn) * hn
+    pha, sa = _gain(pa, he, hn)
+    phb, sb = _gain(pb, he, hn)
+    sa += r
+    sb += r
+    s_combined = mu0 * (sa + offset_a * offset_a) + mu1 * (sb + offset_b * offset_b)
     if innovation * innovation > gate * gate * s_combined:
         return False
-    y = innovation - offset  # each model's own innovation, to first order
-    k = ph / s[:, None]
-    state.xs = state.xs + k * y[:, None]
-    state.ps = state.ps - k[:, :, None] * ph[:, None, :]
-    likelihood = np.exp(-0.5 * y * y / s) / np.sqrt(2 * math.pi * s)
-    mu = state.mu * likelihood
-    total = float(mu.sum())
-    state.mu = mu / total if total > 0 else np.full(2, 0.5)
+    ya, yb = innovation - offset_a, innovation - offset_b
+    xa, pa = _corrected(xa, pa, pha, sa, ya)
+    xb, pb = _corrected(xb, pb, phb, sb, yb)
+    state.xs, state.ps = (xa, xb), (pa, pb)
+    mu0 *= math.exp(-0.5 * ya * ya / sa) / math.sqrt(2.0 * math.pi * sa)
+    mu1 *= math.exp(-0.5 * yb * yb / sb) / math.sqrt(2.0 * math.pi * sb)
+    total = mu0 + mu1
+    state.mu = (mu0 / total, mu1 / total) if total > 0 else (0.5, 0.5)
     return True
 
 
@@ -212,15 +324,11 @@ class Track:
     _state: _State = field(init=False)
 
     def __post_init__(self) -> None:
-        x = np.array([self.x0[0], self.x0[1], 0.0, 0.0])
+        x: Vec4 = (float(self.x0[0]), float(self.x0[1]), 0.0, 0.0)
         p = np.zeros((4, 4))
         p[:2, :2] = self.p0
         p[2:, 2:] = np.eye(2) * 0.7**2
-        stopped = x.copy()
-        stopped[2:] = 0.0
-        self._state = _State(
-            np.stack((stopped, x)), np.stack((p, p)), np.array([0.5, 0.5]), self.t0_s
-        )
+        self._state = _State((x, x), (_upper(p), _upper(p)), (0.5, 0.5), self.t0_s)
         self._checkpoints.append(self._state.copy())
 
     # --- public -------------------------------------------------------------------------------
@@ -259,10 +367,10 @@ class Track:
     def _apply(self, m: Measurement) -> bool:
         state = self._state
         self._predict(state, m.t_s)
-        x = state.x
+        x = state.combined_x()
         predicted, h = predict_measurement(x, m)
         residual = m.value - predicted - state.bias_rad.get(m.receiver_id, 0.0)
-        innovation = float(wrap_pi(residual)) if m.kind == "bearing" else residual
+        innovation = wrap_pi(residual) if m.kind == "bearing" else residual
         if not imm_update(state, x, innovation, h, m.sigma**2, GATE_SIGMAS):
             self.gated += 1
             return False
