@@ -16,17 +16,21 @@ updates a second. They are written in plain floats for the fixed two models and 
 (each covariance kept as its upper triangle): vectorised with numpy over 2 × 4 and 2 × 4 × 4
 arrays, the fixed cost of each small numpy call was most of an update
 (``bench/locator_speed.py``, one core: about 27,000 bearing updates a second then, about 90,000
-in floats, of whose time the receivers' bias refits are now some 40 %). Each measurement is
+in floats; about 29,000 since the receivers' bias refits were made robust and run to
+convergence, which are now most of the time). Each measurement is
 linearised at the combined estimate ``x̂``; each model's innovation is
 ``wrap(z − h(x̂)) + H·(x̂ − x_j)``, so the angle residual is wrapped in the one place it must be.
 
 **Gating**: a measurement whose innovation is beyond 3.5 sigmas (Mahalanobis) is not used.
 **Receiver bias**: every ``BIAS_EVERY`` bearings, the receivers' biases are fitted jointly with
-the position over the last ``BIAS_WINDOW_S`` (:mod:`locator.bias`); a receiver found
-consistently off has its later bearings corrected.
+the person's path over the last ``BIAS_WINDOW_S`` (:mod:`locator.bias`), from the bearings the
+gate let in (up to the one just applied: in a replay, later ones are yet to be applied again);
+a receiver found consistently off has its later bearings corrected.
 **Late reports**: the uplink stores and forwards, so reports arrive late and out of order; the
 track keeps the last ``REPLAY_S`` seconds of measurements and checkpoints of its state, and a
-late one is slotted into place and the filter re-run from the checkpoint before it.
+late one is slotted into place and the filter re-run from the checkpoint before it. ``gated``
+counts reports, not applications: a report refused again in a replay is not counted twice, and
+one let in by a replay is no longer counted.
 """
 
 from __future__ import annotations
@@ -318,8 +322,10 @@ class Track:
     x0: NDArray[np.float64]  # [east, north] of the starting fix
     p0: NDArray[np.float64]  # its 2×2 covariance
     t0_s: float
-    gated: int = 0
+    gated: int = 0  # reports refused: by the gate when last applied, or too late to use
     _history: list[Measurement] = field(default_factory=list)
+    # Per history entry: whether the gate let it in when last applied (None: not yet applied).
+    _used: list[bool | None] = field(default_factory=list)
     _checkpoints: list[_State] = field(default_factory=list)
     _state: _State = field(init=False)
 
@@ -351,8 +357,9 @@ class Track:
         if m.t_s < self._state.t_s:
             return self._insert_late(m)
         self._history.append(m)
+        self._used.append(None)
         self._checkpoint_before(m.t_s)
-        used = self._apply(m)
+        used = self._apply(len(self._history) - 1)
         self._forget(m.t_s)
         return used
 
@@ -364,32 +371,46 @@ class Track:
         imm_predict(state, dt)
         state.t_s = t_s
 
-    def _apply(self, m: Measurement) -> bool:
+    def _apply(self, i: int) -> bool:
+        """Apply history entry ``i``, recording whether the gate let it in (a replay applies an
+        entry again: ``gated`` counts each report once, as its latest application left it)."""
+        m = self._history[i]
         state = self._state
         self._predict(state, m.t_s)
         x = state.combined_x()
         predicted, h = predict_measurement(x, m)
         residual = m.value - predicted - state.bias_rad.get(m.receiver_id, 0.0)
         innovation = wrap_pi(residual) if m.kind == "bearing" else residual
-        if not imm_update(state, x, innovation, h, m.sigma**2, GATE_SIGMAS):
-            self.gated += 1
+        used = imm_update(state, x, innovation, h, m.sigma**2, GATE_SIGMAS)
+        before = self._used[i]
+        self._used[i] = used
+        if not used:
+            if before is not False:
+                self.gated += 1
             return False
+        if before is False:
+            self.gated -= 1
         if m.kind == "bearing":
             state.n_bearings += 1
-            self._update_biases()
+            self._update_biases(i)
         else:
             state.n_pulses += 1
         return True
 
-    def _update_biases(self) -> None:
-        """Every ``BIAS_EVERY`` bearings, refit the receivers' biases over the recent window."""
+    def _update_biases(self, last: int) -> None:
+        """Every ``BIAS_EVERY`` bearings, refit the receivers' biases over the recent window:
+        the bearings the gate let in, up to history entry ``last`` (in a replay, the entries
+        after it are not yet applied again)."""
         state = self._state
         state.bearings_since_bias += 1
         if state.bearings_since_bias < BIAS_EVERY:
             return
         state.bearings_since_bias = 0
+        since = state.t_s - BIAS_WINDOW_S
         recent = [
-            m for m in self._history if m.kind == "bearing" and m.t_s >= state.t_s - BIAS_WINDOW_S
+            m
+            for m, used in zip(self._history[: last + 1], self._used, strict=False)
+            if used and m.kind == "bearing" and m.t_s >= since
         ]
         if len(recent) < BIAS_EVERY:
             return
@@ -399,7 +420,9 @@ class Track:
             np.array([m.north_m for m in recent]),
             np.array([m.value for m in recent]),
             np.array([m.sigma for m in recent]),
-            state.x[:2],
+            np.array([m.t_s for m in recent]),
+            state.combined_x(),
+            state.t_s,
         )
 
     @property
@@ -424,22 +447,23 @@ class Track:
         while drop < len(self._history) and self._history[drop].t_s < first:
             drop += 1
         del self._history[:drop]
+        del self._used[:drop]
 
     def _insert_late(self, m: Measurement) -> bool:
         if m.t_s < self._checkpoints[0].t_s:
             self.gated += 1  # older than anything kept: too late to use
             return False
         times = [h.t_s for h in self._history]
-        self._history.insert(bisect.bisect_right(times, m.t_s), m)
+        slot = bisect.bisect_right(times, m.t_s)
+        self._history.insert(slot, m)
+        self._used.insert(slot, None)
         index = max(i for i, c in enumerate(self._checkpoints) if c.t_s <= m.t_s)
         self._checkpoints = self._checkpoints[: index + 1]
         self._state = self._checkpoints[-1].copy()
-        used = False
         start = self._state.t_s
-        for h in self._history:
+        for i, h in enumerate(self._history):
             if h.t_s < start:
                 continue
             self._checkpoint_before(h.t_s)
-            applied = self._apply(h)
-            used |= applied and h is m
-        return used
+            self._apply(i)
+        return bool(self._used[slot])
