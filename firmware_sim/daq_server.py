@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware_sim.array import ADC_RATE_HZ, ArrayStream
-from firmware_sim.serving import listening_socket, serve_clients
+from firmware_sim.serving import ServesClients
 from firmware_sim.world import Link
 from safetynet.heimdall import (
     NEXT_COMMAND,
@@ -43,7 +43,7 @@ COMMAND_WAIT_S = 0.2
 
 
 @dataclass
-class DaqServer:
+class DaqServer(ServesClients):
     stream: ArrayStream
     host: str = "127.0.0.1"
     port: int = 5000
@@ -58,30 +58,14 @@ class DaqServer:
     _sock: socket.socket | None = None
     _cpi_index: int = 0
     _last_cal_s: float | None = None
+    client_kind = "DAQ"
 
     @property
     def finished(self) -> bool:
         return self.stream.t_next_s >= self.stream.world.duration_s
 
-    def bind(self) -> int:
-        """Open the listening socket; returns the port (useful with port 0)."""
-        self._sock = listening_socket(self.host, self.port)
-        self.port = self._sock.getsockname()[1]
-        return self.port
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def serve_forever(self) -> None:
-        """Serve clients one after another until :meth:`stop` or the scenario's end."""
-        if self._sock is None:
-            self.bind()
-        assert self._sock is not None
-        rx = self.stream.receiver.receiver_id
-        log.info("KrakenSDR DAQ server for %s on %s:%d", rx, self.host, self.port)
-        serve_clients(
-            self._sock, lambda: self._stop.is_set() or self.finished, self._serve_client, "DAQ"
-        )
+    def describe(self) -> str:
+        return f"KrakenSDR DAQ server for {self.stream.receiver.receiver_id}"
 
     def next_frame(self) -> bytes:
         """The next frame's bytes (header and payload)."""

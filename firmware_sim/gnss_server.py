@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware_sim.serving import listening_socket, serve_clients
+from firmware_sim.serving import ServesClients
 from firmware_sim.world import ReceiverSim, World
 from safetynet.angles import bearing_of_enu, wrap_360
 from safetynet.nmea import KNOT_MPS, lat_field, lon_field, sentence
@@ -47,7 +47,7 @@ VELOCITY_SPAN_S = 0.5  # the true velocity from the track over this span either 
 
 
 @dataclass
-class GnssServer:
+class GnssServer(ServesClients):
     world: World
     receiver: ReceiverSim
     host: str = "127.0.0.1"
@@ -66,24 +66,14 @@ class GnssServer:
     _next_s: float = 0.0  # the scenario time of the next sentence to send
     _wall0: float | None = None
 
-    def bind(self) -> int:
-        self._sock = listening_socket(self.host, self.port)
-        self.port = self._sock.getsockname()[1]
-        return self.port
-
-    def stop(self) -> None:
-        self._stop.set()
+    client_kind = "GNSS"
 
     @property
     def finished(self) -> bool:
         return self._next_s > self.world.duration_s
 
-    def serve_forever(self) -> None:
-        if self._sock is None:
-            self.bind()
-        assert self._sock is not None
-        log.info("GNSS NMEA for %s on %s:%d", self.receiver.receiver_id, self.host, self.port)
-        serve_clients(self._sock, lambda: self._stop.is_set() or self.finished, self._serve, "GNSS")
+    def describe(self) -> str:
+        return f"GNSS NMEA for {self.receiver.receiver_id}"
 
     def now_s(self) -> float:
         if self.clock is not None:
@@ -161,7 +151,7 @@ class GnssServer:
             self._next_s = round((t + COMPASS_EVERY_S) / COMPASS_EVERY_S) * COMPASS_EVERY_S
 
     # --- serving ------------------------------------------------------------------------------
-    def _serve(self, conn: socket.socket) -> None:
+    def _serve_client(self, conn: socket.socket) -> None:
         conn.settimeout(1.0)
         lines = self._lines()
         held: tuple[float, bytes] | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from firmware_sim.iq import IqStream, heard_record
-from firmware_sim.serving import listening_socket, serve_clients
+from firmware_sim.serving import ServesClients
 from firmware_sim.truth import write_record
 from firmware_sim.world import ReceiverSim, World
 from safetynet.rtl import (
@@ -40,7 +40,7 @@ CHUNK_S = 0.02
 
 
 @dataclass
-class RtlTcpServer:
+class RtlTcpServer(ServesClients):
     world: World
     receiver: ReceiverSim
     host: str = "127.0.0.1"
@@ -52,6 +52,7 @@ class RtlTcpServer:
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sock: socket.socket | None = None
+    client_kind = "rtl_tcp"
 
     def __post_init__(self) -> None:
         self.stream = IqStream(self.world, self.receiver)
@@ -61,24 +62,8 @@ class RtlTcpServer:
     def finished(self) -> bool:
         return self.stream.t_next_s >= self.world.duration_s
 
-    def bind(self) -> int:
-        """Open the listening socket; returns the port (useful with port 0)."""
-        self._sock = listening_socket(self.host, self.port)
-        self.port = self._sock.getsockname()[1]
-        return self.port
-
-    def serve_forever(self) -> None:
-        """Serve clients one after another until :meth:`stop` or the scenario's end."""
-        if self._sock is None:
-            self.bind()
-        assert self._sock is not None
-        log.info("rtl_tcp server for %s on %s:%d", self.receiver.receiver_id, self.host, self.port)
-        serve_clients(
-            self._sock, lambda: self._stop.is_set() or self.finished, self._serve_client, "rtl_tcp"
-        )
-
-    def stop(self) -> None:
-        self._stop.set()
+    def describe(self) -> str:
+        return f"rtl_tcp server for {self.receiver.receiver_id}"
 
     def _serve_client(self, conn: socket.socket) -> None:
         conn.settimeout(None)  # blocking sends: a slow client slows the stream, as on a dongle

@@ -1,10 +1,16 @@
 """The simulator's TCP servers' shared part: a listening socket, and clients served one after
-another (a dongle or a DAQ serves one client at a time) until the server is told to stop."""
+another (a dongle or a DAQ serves one client at a time) until the server is told to stop.
+
+:class:`ServesClients` gives a server (the rtl_tcp, KrakenSDR DAQ and GNSS servers) its
+``bind``, ``stop`` and ``serve_forever``; the server says what it serves one client with
+(``_serve_client``), when its scenario is over (``finished``) and how it names itself in the log.
+"""
 
 from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -41,3 +47,50 @@ def serve_clients(
             log.info("%s client %s disconnected", what, peer)
     finally:
         sock.close()
+
+
+class ServesClients:
+    """``bind``, ``stop`` and ``serve_forever`` of a simulated server, for a dataclass that
+    holds ``host``, ``port``, ``_sock`` (None until bound) and ``_stop``."""
+
+    host: str
+    port: int
+    _sock: socket.socket | None
+    _stop: threading.Event
+    client_kind = "TCP"  # how the log names its clients
+
+    @property
+    def finished(self) -> bool:
+        """The scenario is over: no client is served any more."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """What it serves, for the log ("rtl_tcp server for FIX-1")."""
+        raise NotImplementedError
+
+    def _serve_client(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def bind(self) -> int:
+        """Open the listening socket; returns the port (useful with port 0)."""
+        self._sock = listening_socket(self.host, self.port)
+        self.port = self._sock.getsockname()[1]
+        return self.port
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def serve_forever(self) -> None:
+        """Serve clients one after another until :meth:`stop` or the scenario's end."""
+        if self._sock is None:
+            self.bind()
+        assert self._sock is not None
+        logging.getLogger(type(self).__module__).info(
+            "%s on %s:%d", self.describe(), self.host, self.port
+        )
+        serve_clients(
+            self._sock,
+            lambda: self._stop.is_set() or self.finished,
+            self._serve_client,
+            self.client_kind,
+        )
