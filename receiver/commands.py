@@ -327,5 +327,5 @@ def _reports(
             if runner.array is not None:
                 b = runner.array.bearings
                 log.info("array: %d pulses, %d bearings; %d weak, %d flagged, %d without a "
-                         "heading or position", b.pulses, b.emitted, b.weak, b.flagged,
-                         b.no_heading)  # fmt: skip
+                         "heading or position, %d held back by the drive check", b.pulses,
+                         b.emitted, b.weak, b.flagged, b.no_heading, b.inconsistent)  # fmt: skip

@@ -22,6 +22,7 @@ from firmware_sim.daq_server import DaqServer
 from firmware_sim.gnss_server import GnssServer
 from firmware_sim.scenario import ArraySpec, parse_scenario
 from firmware_sim.world import World
+from receiver.drive_consistency import MIN_BEARINGS
 from safetynet.angles import angle_diff_deg
 from safetynet.geodesy import LocalFrame, inverse
 from safetynet.report_lines import read_reports
@@ -70,9 +71,35 @@ def _serve(world: World, compass: str) -> Iterator[Field]:
         thread.join(2.0)
 
 
-def _receive(f: Field, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+# ``python -m safetynet`` with every bearing its drive check holds back (judges inconsistent)
+# noted in a file, its time in seconds since the epoch a line: what the check itself decided.
+NOTING_HELD_BACK = """
+import sys
+from receiver import drive_consistency
+held_path, *argv = sys.argv[1:]
+check = drive_consistency.DriveConsistency.check
+def check_and_note(self, b):
+    judged = check(self, b)
+    if not judged.send:
+        with open(held_path, "a", encoding="utf-8") as f:
+            f.write(repr(b.t_s) + "\\n")
+    return judged
+drive_consistency.DriveConsistency.check = check_and_note
+from safetynet.cli import main
+sys.exit(main(argv))
+"""
+
+
+def _receive(
+    f: Field, out: Path, *extra: str, held_back: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The receiver against the field's servers till their scenario ends; ``held_back``: the
+    file where the bearings its drive check holds back are noted."""
+    command = [sys.executable, "-m", "safetynet"]
+    if held_back is not None:
+        command = [sys.executable, "-c", NOTING_HELD_BACK, str(held_back)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "safetynet", "-v", "receive", "--source",
+        [*command, "-v", "receive", "--source",
          f"kraken://127.0.0.1:{f.daq.port}", "--gps", f"tcp://127.0.0.1:{f.gnss.port}",
          "--receiver-id", "CAR-1", "--array-every", "0", "--out", str(out), *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -94,9 +121,10 @@ def _receive(f: Field, out: Path, *extra: str) -> subprocess.CompletedProcess[st
 def _array_counts(stderr: str) -> dict[str, int]:
     """The receiver's closing count of its array's pulses (its log at -v)."""
     line = next(x for x in stderr.splitlines() if "array: " in x)
-    m = re.search(r"(\d+) pulses, (\d+) bearings; (\d+) weak, (\d+) flagged, (\d+) without", line)
+    m = re.search(r"(\d+) pulses, (\d+) bearings; (\d+) weak, (\d+) flagged, (\d+) without"
+                  r" a heading or position, (\d+) held back by the drive check", line)  # fmt: skip
     assert m is not None, line
-    return dict(zip(["pulses", "bearings", "weak", "flagged", "no_heading"],
+    return dict(zip(["pulses", "bearings", "weak", "flagged", "no_heading", "held_back"],
                     map(int, m.groups()), strict=True))  # fmt: skip
 
 
@@ -143,7 +171,8 @@ def compass_drive() -> Iterator[Field]:
 def test_bearings_on_the_move_with_a_gnss_compass(compass_drive: Field, tmp_path: Path) -> None:
     f = compass_drive
     out = tmp_path / "reports.jsonl"
-    run = _receive(f, out, "--compass-sigma-deg", "0.6")
+    noted = tmp_path / "held_back.txt"
+    run = _receive(f, out, "--compass-sigma-deg", "0.6", held_back=noted)
     reports, _ = read_reports(out)
     pulses = _check_positions(f.world, reports)
     counts = _array_counts(run.stderr)
@@ -151,6 +180,16 @@ def test_bearings_on_the_move_with_a_gnss_compass(compass_drive: Field, tmp_path
     assert counts["no_heading"] <= 1  # the compass gives every pulse its heading
     bearings = [r for r in reports if isinstance(r, Bearing)]
     assert len(bearings) >= 8
+    assert counts["bearings"] == len(bearings)
+    # The closing count of bearings held back is what the drive check held back: here the
+    # drive's first bearings, before it has heard enough to judge (7 of 24 when measured).
+    # Each is a pulse sent without its bearing.
+    held_s = [float(x) for x in noted.read_text().split()] if noted.exists() else []
+    assert counts["held_back"] == len(held_s)
+    assert 1 <= len(held_s) < MIN_BEARINGS
+    for t_s in held_s:
+        assert any(abs(p.t.timestamp() - t_s) < 1e-3 for p in pulses), t_s
+        assert not any(abs(b.t.timestamp() - t_s) < 1e-3 for b in bearings), t_s
     z = []
     for b in bearings:
         assert b.method == "array"
