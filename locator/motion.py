@@ -37,6 +37,15 @@ much of the time since, and the estimate falls behind him (measured on 45 genera
 this and the speed-and-heading walk together: along-track lag −51 → −46 m, the ellipse of the
 worst search covering 49 % of its samples instead of 16 %).
 
+**Which way a walker heads** is not known at first, but it is not uniform either: a person
+found ``d`` from where he was last seen after a walk of length ``L`` walked a path whose unit
+headings average ``d / L`` along the way out (:func:`outbound_velocity`), so a track that knows
+the last known point starts (and reseeds) its walkers leaning away from it — strongly for one
+far out for the time he had, not at all for one near it. Without that, a cloud whose heading
+the evidence has not yet taught lags the walker by its uncertainty (measured on 105 generated
+searches with the rest of its commit: along-track −55 → −50 m, median error 65 → 65 m, fixes
+beyond three times their ellipse after two minutes 402 in 4 searches → 290 in 2).
+
 A prediction over a long gap (a receiver's clock far ahead) costs at most ``MAX_STEPS`` steps:
 past ``MAX_STEPS × MAX_STEP_S`` the velocity has long forgotten its start and the rest of the
 gap is one step of the walk's long-run diffusion (variance ``v²·τ·t`` per axis for speed ``v``
@@ -73,6 +82,7 @@ REST_MEAN_S = 750.0  # sitting down: 5–20 minutes
 REST_SHARE = 0.15  # of the stops
 WALKING, LOOKING, RESTING = 0, 1, 2  # the modes
 STOPPED_JITTER_M2_PER_S = 0.05  # a stopped person's position diffuses only this much
+MAX_STRAIGHT = 0.95  # no walk is known to have been perfectly straight
 MAX_STEP_S = 5.0  # long predictions are taken in steps no longer than this
 MAX_STEPS = 360  # ... and at most this many of them (half an hour); the rest as one diffusion
 
@@ -83,6 +93,41 @@ def start_walking_velocity(rng: np.random.Generator, n: int) -> NDArray[np.float
     heading = rng.uniform(0.0, 2.0 * math.pi, n)
     v: NDArray[np.float64] = np.column_stack((speed * np.sin(heading), speed * np.cos(heading)))
     return v
+
+
+def outbound_velocity(
+    rng: np.random.Generator, offset_en: NDArray[np.float64], since_s: float
+) -> NDArray[np.float64]:
+    """Velocities (n×2, m/s) of walkers at ``offset_en`` (n×2, m) from where they were last
+    seen ``since_s`` ago: the usual pace, on headings that lean away from that place.
+
+    A person who got from the last known point to ``offset`` walked a path whose unit headings
+    average ``offset / L`` (L the path's length): their heading at a moment of the walk has a
+    mean resultant length ``s = |offset| / L`` in the outbound direction. L is taken as the
+    usual pace over the walking share of the time since, and the heading drawn from the von
+    Mises distribution whose mean resultant length is ``s`` (near the last known point, or long
+    after, ``s`` is small and the heading nearly uniform; a walker far out for the time he had
+    went nearly straight, and ``s`` nears one)."""
+    n = offset_en.shape[0]
+    speed = np.clip(rng.normal(WALK_SPEED_MPS, SPEED_SIGMA_MPS, n), MIN_SPEED_MPS, MAX_SPEED_MPS)
+    length_m = max(WALK_SPEED_MPS * walking_share() * since_s, 1.0)
+    straight = np.clip(np.hypot(offset_en[:, 0], offset_en[:, 1]) / length_m, 0.0, MAX_STRAIGHT)
+    heading = rng.vonmises(
+        np.arctan2(offset_en[:, 0], offset_en[:, 1]), _kappa_of_resultant(straight)
+    )
+    v: NDArray[np.float64] = np.column_stack((speed * np.sin(heading), speed * np.cos(heading)))
+    return v
+
+
+def _kappa_of_resultant(r: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The von Mises concentration whose mean resultant length is ``r`` (0 ≤ r < 1; Best and
+    Fisher's approximation, Fisher 1993, eq. 4.40)."""
+    r = np.asarray(r, dtype=float)
+    low = 2.0 * r + r**3 + 5.0 * r**5 / 6.0
+    mid = -0.4 + 1.39 * r + 0.43 / (1.0 - np.minimum(r, 0.99))
+    high = 1.0 / np.maximum(r**3 - 4.0 * r**2 + 3.0 * r, 1e-9)
+    out: NDArray[np.float64] = np.where(r < 0.53, low, np.where(r < 0.85, mid, high))
+    return out
 
 
 def mode_shares() -> tuple[float, float, float]:

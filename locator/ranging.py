@@ -147,6 +147,7 @@ class PlaceMeasurement:
     heading_deg: NDArray[np.float64] | None  # None: no pattern toward the bracelet to apply
     antenna: str
     n_pulses: int
+    heard_s: float | None = None  # the mean time of the pulses kept (None: at ``t_s``)
 
     @property
     def centre_en(self) -> tuple[float, float]:
@@ -192,6 +193,7 @@ def place_measurement(pulses: list[PulseObs]) -> PlaceMeasurement:
         heading_deg=headings,
         antenna=antenna,
         n_pulses=len(pulses),
+        heard_s=float(np.mean([p.t_s for p in use])),
     )
 
 

@@ -130,6 +130,7 @@ class Locator:
                     t_s - lk.t.timestamp(),
                 )
             )  # fmt: skip
+            track.set_last_seen(east, north, lk.t.timestamp())
         return track
 
     def _frame_for(self, lat: float, lon: float) -> LocalFrame:
@@ -266,7 +267,7 @@ class Locator:
             b.track.predict(t_s)
             b.track.update_silence(
                 rx, noise + SILENCE_LINK.snr_min_db, SILENCE_GAIN_DBI,
-                max(round(r.window_s / PULSE_PERIOD_S), 1),
+                max(round(r.window_s / PULSE_PERIOD_S), 1), t_s - 0.5 * r.window_s,
             )  # fmt: skip
             fixes += self._maybe_fix(key, b, key, t_s, force=True)
         return fixes

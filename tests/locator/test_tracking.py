@@ -512,3 +512,86 @@ def test_the_last_known_point_places_a_sitter_heard_along_one_line() -> None:
     assert len(errors) > 100
     assert float(np.median(errors)) < 150.0, np.median(errors)
     assert np.mean(inside) >= 0.9
+
+
+def test_early_in_a_search_the_prior_is_the_nearer_of_journey_end_and_travelling_front() -> None:
+    """Half an hour after last seen, a person is at the nearer of where his walk will end
+    (Koester's found distances) and how far he has walked out so far: drawn independently by
+    sampling, the two distances' minimum has the distribution the weights give."""
+    from locator.prior import (
+        FRONT_SIGMA_LN,
+        FRONT_SPEED_MPS,
+        LOGNORMAL,
+        TRACKER_FLOOR_SHARE,
+        point_weights,
+    )
+
+    since_s = 1800.0
+    rng = np.random.default_rng(8)
+    mu, sigma = LOGNORMAL["dementia"]
+    journey_end = np.exp(rng.normal(mu, sigma, 400_000))
+    front = FRONT_SPEED_MPS * since_s * np.exp(rng.normal(0.0, FRONT_SIGMA_LN, 400_000))
+    sampled = np.minimum(journey_end, front)
+    r = 4000.0 * np.sqrt(rng.random(400_000))
+    theta = rng.uniform(0, 2 * math.pi, r.size)
+    w = point_weights(r * np.sin(theta), r * np.cos(theta), "dementia", since_s)
+    w -= TRACKER_FLOOR_SHARE
+    within = float(np.mean(sampled <= 4000.0))
+    for radius in (150.0, 300.0, 500.0, 900.0):
+        share = float(w[r <= radius].sum() / w.sum())
+        assert share == pytest.approx(float(np.mean(sampled <= radius)) / within, abs=0.03), radius
+    # No one has yet got as far as the far found distances: within reach of a brisk walk
+    # (2.5 km), those alone would put 15 % beyond 1.5 km; a half-hour's walk out, under 4 %.
+    assert float(w[r > 1500.0].sum() / w.sum()) < 0.04
+
+
+def test_walkers_far_out_for_their_time_head_away_from_where_they_were_last_seen() -> None:
+    """The headings drawn for a particle ``d`` out after a walk of length ``L`` have a mean
+    resultant ``d / L`` along the outbound direction (the mean of a path's unit headings is its
+    displacement over its length), and none at the last known point itself."""
+    from locator.motion import WALK_SPEED_MPS, outbound_velocity, walking_share
+
+    rng = np.random.default_rng(3)
+    since_s = 1200.0
+    length = WALK_SPEED_MPS * walking_share() * since_s
+    for straight, bearing in ((0.0, 0.0), (0.3, 1.0), (0.6, -2.0), (0.9, 2.5)):
+        d = max(straight * length, 1e-6)
+        offset = np.tile([d * math.sin(bearing), d * math.cos(bearing)], (50_000, 1))
+        v = outbound_velocity(rng, offset, since_s)
+        heading = np.arctan2(v[:, 0], v[:, 1])
+        assert float(np.mean(np.cos(heading - bearing))) == pytest.approx(straight, abs=0.02)
+        assert abs(float(np.mean(np.sin(heading - bearing)))) < 0.02
+        speed = np.hypot(v[:, 0], v[:, 1])
+        assert float(np.median(speed)) == pytest.approx(WALK_SPEED_MPS, abs=0.02)
+
+
+def test_past_evidence_weighs_each_particle_where_it_was_then() -> None:
+    """A place's pulses describe where the person was while they were heard: each particle's
+    position then is its own line of descent's, recorded here as the cloud moved on, and kept
+    by its descendants through resampling."""
+    rng = np.random.default_rng(12)
+    track = ParticleTrack(disc_positions(rng, 4000, (0.0, 0.0), 500.0), 0.0, 12)
+    track.mode[:] = WALKING
+    seen = {0.0: track.position.copy()}
+    for t in (10.0, 20.0, 30.0, 35.0):
+        track.predict(t)
+        seen[t] = track.position.copy()
+    # No evidence yet, no resampling: every particle is itself.
+    for t in (0.0, 10.0, 20.0, 30.0):
+        assert np.allclose(track.positions_at(t), seen[t], atol=1e-3)
+    assert np.allclose(track.positions_at(15.0), 0.5 * (seen[10.0] + seen[20.0]), atol=1e-3)
+    assert np.allclose(track.positions_at(32.5), 0.5 * (seen[30.0] + seen[35.0]), atol=1e-3)
+    assert np.array_equal(track.positions_at(35.0), track.position)
+    # Evidence that only the north-east quarter fits: the cloud is resampled, and its past is
+    # its ancestors', those of that quarter.
+    fits = (seen[35.0][:, 0] > 0.0) & (seen[35.0][:, 1] > 0.0)
+    track.weigh_prior(np.where(fits, 1.0, 1e-9))
+    past = track.positions_at(20.0)
+    ancestors = seen[20.0][fits]
+    nearest = np.min(np.linalg.norm(past[:300, None, :] - ancestors[None, :, :], axis=2), axis=1)
+    assert float(np.max(nearest)) < 1e-3
+    assert not np.allclose(past[:300], seen[20.0][:300], atol=1.0)  # resampled, not kept in place
+    # ... and each lies behind its descendant by no more than a walk of 15 s allows (with the
+    # resampling's jitter).
+    moved = np.linalg.norm(track.position - past, axis=1)
+    assert float(np.percentile(moved, 99)) < 2.0 * 15.0 + 5.0 * 3.0
