@@ -190,10 +190,11 @@ class ParticleTrack:
 
     def update_bearing(
         self, receiver_en: tuple[float, float], bearing_rad: float, sigma_rad: float,
-        place: str, range_max_m: float,
+        place: str, range_max_m: float, taken_s: float | None = None,
     ) -> float:  # fmt: skip
-        """Weigh the cloud by a bearing (compass, radians) taken at the cloud's time from the
-        place keyed ``place`` (whose bias the particles learn).
+        """Weigh the cloud by a bearing (compass, radians) taken from the place keyed ``place``
+        (whose bias the particles learn) at the cloud's time, or, for a bearing that arrives
+        late, at ``taken_s``: each particle where it was then (:meth:`positions_at`).
 
         Returns the bearing's mean likelihood over the cloud as a share of its peak (1: the
         cloud sits on the bearing's line; near 0: it agrees with none of it)."""
@@ -205,14 +206,16 @@ class ParticleTrack:
         var = self.bias_var[place]
         seen = self.place_bearings[place]
         reflected = seen.reflected_density(bearing_rad, sigma_rad)
+        late = taken_s is not None and taken_s < self.t_s
+        where = self.positions_at(taken_s) if late and taken_s is not None else self.position
         log_lik, self.bias_var[place] = bearing_update(
-            self.position, receiver_en, bearing_rad, sigma_rad, self.bias_mean[place], var,
+            where, receiver_en, bearing_rad, sigma_rad, self.bias_mean[place], var,
             self.direct_q[place], reflected,
         )  # fmt: skip
         seen.add(bearing_rad, sigma_rad)
         peak = math.log(max(direct_density_peak(sigma_rad, var), reflected))
         ratio = self._weigh(log_lik, peak)
-        if ratio < LOST_RATIO:
+        if ratio < LOST_RATIO and not late:  # a late one's wedge is where he was, not is
             self._reseed(receiver_en, bearing_rad, sigma_rad, range_max_m)
         self._maybe_resample()
         return ratio

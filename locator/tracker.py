@@ -17,9 +17,10 @@ Each bearing or place measurement used yields a ``fix`` report once the cloud's 
 ellipse of its second moment) is under ``FIX_MAJOR_M`` — the ellipse the fix carries holds 95 %
 of the cloud, a far second hypothesis included (:meth:`ParticleTrack.point`) — and between
 them at most one fix per ``PULSE_FIX_EVERY_S`` as pulses arrive, predicted to their time — the
-dot moves with the walker. Reports that arrive late (store and forward) are used at the track's
-time with the uncertainty the person's walk since adds. :meth:`Locator.trail` gives the
-smoothed trail of the last minutes.
+dot moves with the walker. Reports that arrive late (store and forward) weigh each particle where
+it was when they were taken (:meth:`~locator.particle.ParticleTrack.positions_at`, for
+``TRAIL_LAG_S``); older ones, at the track's time with the uncertainty the walk since adds.
+:meth:`Locator.trail` gives the smoothed trail of the last minutes.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from locator.link import LinkBudget
 from locator.motion import MAX_SPEED_MPS
 from locator.particle import (
     MAX_PARTICLES,
+    TRAIL_LAG_S,
     ParticleTrack,
     TrailPoint,
     disc_positions,
@@ -183,10 +185,13 @@ class Locator:
         late_s = b.track.t_s - t_s
         if late_s > LATE_LIMIT_S:
             return []
-        if late_s > 0:
+        taken_s = None
+        if 0 < late_s <= TRAIL_LAG_S:
+            taken_s = t_s  # weighed where each particle was when it was taken
+        elif late_s > 0:
             sigma = math.hypot(sigma, self._walked_rad(b, rx, late_s))
         b.track.predict(t_s)
-        b.track.update_bearing(rx, bearing_rad, sigma, place, HEARD_WITHIN_M)
+        b.track.update_bearing(rx, bearing_rad, sigma, place, HEARD_WITHIN_M, taken_s)
         b.n_bearings += 1
         return self._maybe_fix(key, b, bracelet_id, t_s, force=True)
 
