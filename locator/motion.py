@@ -110,7 +110,9 @@ def outbound_velocity(
     went nearly straight, and ``s`` nears one)."""
     n = offset_en.shape[0]
     speed = np.clip(rng.normal(WALK_SPEED_MPS, SPEED_SIGMA_MPS, n), MIN_SPEED_MPS, MAX_SPEED_MPS)
-    length_m = max(WALK_SPEED_MPS * walking_share() * since_s, 1.0)
+    length_m = WALK_SPEED_MPS * walking_share() * since_s
+    if length_m < 1.0:  # last seen now, or "later" than the evidence (a clock or a typo): no lean
+        return start_walking_velocity(rng, n)
     straight = np.clip(np.hypot(offset_en[:, 0], offset_en[:, 1]) / length_m, 0.0, MAX_STRAIGHT)
     heading = rng.vonmises(
         np.arctan2(offset_en[:, 0], offset_en[:, 1]), _kappa_of_resultant(straight)

@@ -563,6 +563,9 @@ def test_walkers_far_out_for_their_time_head_away_from_where_they_were_last_seen
         assert abs(float(np.mean(np.sin(heading - bearing)))) < 0.02
         speed = np.hypot(v[:, 0], v[:, 1])
         assert float(np.median(speed)) == pytest.approx(WALK_SPEED_MPS, abs=0.02)
+    # Last seen "after" the evidence (a wrong clock or a typo): no lean at all, not a straight line.
+    v = outbound_velocity(rng, np.tile([300.0, 0.0], (50_000, 1)), -600.0)
+    assert abs(float(np.mean(v[:, 0] / np.hypot(v[:, 0], v[:, 1])))) < 0.02
 
 
 def test_past_evidence_weighs_each_particle_where_it_was_then() -> None:
