@@ -107,12 +107,18 @@ def raw_client(broker: Mosquitto, user: str, password: str) -> Any:
     client.username_pw_set(user, password)
     acks: dict[int, Any] = {}
     connected = threading.Event()
+    dropped = threading.Event()
+
+    def on_disconnect(*_: Any) -> None:
+        connected.clear()
+        dropped.set()
+
     client.on_connect = lambda _c, _u, _f, reason, _p: connected.set()
-    client.on_disconnect = lambda _c, _u, _f, reason, _p: connected.clear()
+    client.on_disconnect = on_disconnect
     client.on_publish = lambda _c, _u, mid, reason, _p: acks.__setitem__(mid, reason)
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    client.user_data_set({"acks": acks, "connected": connected})
+    client.user_data_set({"acks": acks, "connected": connected, "dropped": dropped})
     return client
 
 
@@ -191,6 +197,9 @@ def test_a_receiver_cannot_publish_as_another(fleet: dict[str, Any], tmp_path: P
         forged = "[" + report_to_json(pulse("HH-07", 7, t)) + "]"
         reason = publish(hh12, f"{TOPIC_PREFIX}/HH-07", forged.encode())
         assert reason.value == 135  # MQTT 5: not authorised
+        # Mosquitto drops the connection just after its refusal: publishing before the drop is
+        # seen would go out on a closed connection ("the client is not currently connected").
+        hh12.user_data_get()["dropped"].wait(3.0)
         # On its own topic, naming HH-07 in the body: the server refuses it (the topic says who).
         named = "[" + report_to_json(pulse("HH-07", 8, t)) + "]"
         assert publish(hh12, f"{TOPIC_PREFIX}/HH-12", named.encode()).value == 0
