@@ -11,8 +11,9 @@ the number of particles follows the area the cloud covers (``PARTICLE_AREA_M2`` 
 ``MIN_PARTICLES`` and ``MAX_PARTICLES``), so a settled track costs little.
 
 Each particle is a position, a velocity and a mode (walking or stopped, :mod:`locator.motion`),
-with its own Gaussian over the bracelet's radiated level and the path-loss exponent
-(:mod:`locator.ranging`: a Rao–Blackwellised filter, those two integrated out exactly), and
+with its own Gaussian over the bracelet's radiated level, the path-loss exponent and the
+shadowing at the person's end of every link, which moves on as the particle walks
+(:mod:`locator.ranging`: a Rao–Blackwellised filter, those three integrated out exactly), and
 its own estimate of the bias of each place bearings were taken from and of the chance that the
 place is direct rather than reflected (:mod:`locator.bearing_model`).
 Bearings weigh particles by :mod:`locator.bearing_model`. Resampling is systematic, when the
@@ -71,7 +72,13 @@ from locator.motion import (
     propagate,
     start_walking_velocity,
 )
-from locator.ranging import PlaceMeasurement, prior_level, rss_update, silence_update
+from locator.ranging import (
+    PlaceMeasurement,
+    prior_level,
+    rss_update,
+    silence_update,
+    walk_level,
+)
 
 MAX_PARTICLES = 20_000
 MIN_PARTICLES = 2_000
@@ -145,7 +152,7 @@ class ParticleTrack:
         self.log_w = np.full(n, -math.log(n))
         mean, cov = prior_level()
         self.level_mean = np.tile(mean, (n, 1))
-        self.level_cov = np.tile(cov, (n, 1))
+        self.level_cov = np.tile(cov, (n, 1, 1))
         self.bias_mean: dict[str, NDArray[np.float64]] = {}  # per place: each particle's bias
         self.bias_var: dict[str, float] = {}
         self.direct_q: dict[str, NDArray[np.float64]] = {}  # per place: P(direct) per particle
@@ -183,7 +190,15 @@ class ParticleTrack:
         dt = t_s - self.t_s
         if dt <= 0.0:
             return
+        before = self.position.copy()
+        walked = self.walking.copy()
         propagate(self.position, self.velocity, self.mode, dt, self.rng)
+        walked |= self.walking
+        step = self.position - before
+        walk_level(
+            self.level_mean, self.level_cov,
+            np.where(walked, np.hypot(step[:, 0], step[:, 1]), 0.0),
+        )  # fmt: skip
         self.t_s = t_s
         if t_s - self._trail[-1][0] >= TRAIL_EVERY_S:
             self._keep_trail()
