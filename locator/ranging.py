@@ -5,12 +5,13 @@ loss at 1 m, ``n`` the path-loss exponent, ``G`` the receiving antenna's gain to
 bracelet, ``s`` log-normal shadowing, ``f`` fading. None of ``L``, ``n`` is known: the EIRP lies
 anywhere in −20..0 dBm, a wrist and a sleeve take 0–6 dB, indoors another 10; the exponent is
 2.7–3.5 in a suburb (DOMAIN.md). Both are carried as a Gaussian (``LEVEL_PRIOR``,
-``EXPONENT_PRIOR``) and learned with the position: the model is linear in ``(L, n)`` for a given
-position, so each particle of the tracker keeps its own two-dimensional Kalman filter over them
-(a Rao–Blackwellised particle filter) and a signal strength weighs a particle by its predictive
-density *with the level and exponent integrated out*. Far out that density is broad — range to
-a factor of two or so — so signal strength cannot drag a position the bearings hold; close in it
-is sharp, as it should be.
+``EXPONENT_PRIOR``) and learned with the position, together with ``b``, the part of ``s`` at the
+person's end of every link (:func:`walk_level`): the model is linear in ``(L, n, b)`` for a
+given position, so each particle of the tracker keeps its own three-dimensional Kalman filter
+over them (a Rao–Blackwellised particle filter) and a signal strength weighs a particle by its
+predictive density *with the level, exponent and that shadowing integrated out*. Far out that
+density is broad — range to a factor of two or so — so signal strength cannot drag a position
+the bearings hold; close in it is sharp, as it should be.
 
 **Shadowing is shared by pulses from one place** (it decorrelates over tens of metres), so the
 pulses a receiver hears while it stays within ``PLACE_RADIUS_M`` (and for at most
@@ -63,7 +64,7 @@ SHADOWING_DB = 6.5  # DOMAIN.md: 4–8 dB
 # pushed away from all the receivers at once (a kilometre, 7.7 times its ellipse, in one
 # generated suburb). Its spread is small, a person's surroundings change over a block, not a
 # step: a larger or quicker one reads the steady fade of a walker going away from the teams
-# as his level rather than his range (measured on 105 unseen searches, 4.6 dB over 50 m
+# as his level rather than his range (measured on 105 generated searches, 4.6 dB over 50 m
 # against 3 dB over 100 m: parks' coverage 0.93 against 0.95, fixes beyond three times their
 # ellipse 249 in 6 searches against 30 in 2).
 RECEIVER_SHADOWING_DB = SHADOWING_DB
@@ -246,7 +247,8 @@ def rss_update(
         within = -0.5 * np.sum(spread * spread, axis=1) / (FADING_DB**2 + AIR_SCATTER_DB**2)
         h1 = np.zeros(y.shape)
     else:
-        # Mean over the place's pulses: y = L − 10·n·mean(log r) + noise, linear in (L, n).
+        # Mean over the place's pulses: y = L − 10·n·mean(log r) + b + noise, linear in
+        # (L, n, b).
         y = np.mean(m.rssi_dbm[None, :] - gain, axis=1)
         h1 = -10.0 * np.mean(log_r, axis=1)  # ∂y/∂n ; ∂y/∂L = 1
     h = _link_row(h1)
