@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from firmware_sim.report_mode import simulate_reports
 from firmware_sim.scenario import load_scenario
@@ -60,6 +61,32 @@ def bearing_report(rx: tuple[float, float], deg: float, t_s: float, seq: int, ri
 
 def toward(rx: tuple[float, float], target: tuple[float, float]) -> float:
     return bearing_of_enu(target[0] - rx[0], target[1] - rx[1])
+
+
+def generated_search_fixes(
+    seed: int, kind: str, index: int
+) -> list[tuple[float, NDArray[np.float64], NDArray[np.float64]]]:
+    """Track a generated search (trials/generate.py) from its reports with its last known
+    point and last-seen time, as the server does: each fix's time (s from last seen), its error
+    against the simulator's truth (east/north m) and its covariance (2×2, m²)."""
+    from locator.tracker import LastKnown
+    from trials.generate import generate_case, simulate_case
+
+    case = generate_case(seed, kind, index)
+    world, reports, truth = simulate_case(case)
+    origin = case.scenario.origin
+    locator = Locator(
+        frame=world.frame,
+        last_known=LastKnown(origin.lat_deg, origin.lon_deg, case.scenario.start, "dementia"),
+    )
+    t0 = case.scenario.start.timestamp()
+    out = []
+    for r in reports:
+        for fix in locator.add(r):
+            t_s = fix.t.timestamp() - t0
+            error = np.array(world.frame.to_en(fix.lat_deg, fix.lon_deg)) - truth.position_en(t_s)
+            out.append((t_s, error, np.array(fix.cov_enu_m2)))
+    return out
 
 
 def test_repeated_bearings_from_a_place_weigh_as_one_with_its_bias() -> None:
@@ -380,27 +407,12 @@ def test_a_sitter_who_walks_off_heard_by_signal_strength_alone_is_not_dragged_aw
     signal strength pushed the fix a kilometre west, 7.7 times its own ellipse off (median
     error 176 m after he got up). Against the simulator's truth, every fix stays within twice
     its ellipse."""
-    from locator.tracker import LastKnown
-    from trials.generate import generate_case, simulate_case
-
-    case = generate_case(11, "suburb", 18)
-    world, reports, truth = simulate_case(case)
-    origin = case.scenario.origin
-    locator = Locator(
-        frame=world.frame,
-        last_known=LastKnown(origin.lat_deg, origin.lon_deg, case.scenario.start, "dementia"),
-    )
-    t0 = case.scenario.start.timestamp()
     errors, ratios = [], []
-    for r in reports:
-        for fix in locator.add(r):
-            t_s = fix.t.timestamp() - t0
-            if t_s < 16 * 60:
-                continue  # he is still sitting
-            error = np.array(world.frame.to_en(fix.lat_deg, fix.lon_deg)) - truth.position_en(t_s)
-            m2 = float(error @ np.linalg.solve(np.array(fix.cov_enu_m2), error))
-            errors.append(float(np.hypot(*error)))
-            ratios.append(math.sqrt(m2 / CHI2_2DOF_95))
+    for t_s, error, cov in generated_search_fixes(11, "suburb", 18):
+        if t_s < 16 * 60:
+            continue  # he is still sitting
+        errors.append(float(np.hypot(*error)))
+        ratios.append(math.sqrt(float(error @ np.linalg.solve(cov, error)) / CHI2_2DOF_95))
     assert len(errors) > 500
     assert max(ratios) < 2.0, max(ratios)
     assert float(np.median(errors)) < 100.0, np.median(errors)
@@ -554,25 +566,10 @@ def test_the_last_known_point_places_a_sitter_heard_along_one_line() -> None:
     """One team takes every bearing from about one direction and the person sits near where he
     was last seen: the bearings alone leave him anywhere along the line (the radio cannot say
     how far), the last known point says where along it."""
-    from locator.tracker import LastKnown
-    from trials.generate import generate_case, simulate_case
-
-    case = generate_case(11, "park", 9)
-    world, reports, truth = simulate_case(case)
-    origin = case.scenario.origin
-    locator = Locator(
-        frame=world.frame,
-        last_known=LastKnown(origin.lat_deg, origin.lon_deg, case.scenario.start, "dementia"),
-    )
-    t0 = case.scenario.start.timestamp()
     errors, inside = [], []
-    for r in reports:
-        for fix in locator.add(r):
-            t_s = fix.t.timestamp() - t0
-            est = np.array(world.frame.to_en(fix.lat_deg, fix.lon_deg))
-            error = est - truth.position_en(t_s)
-            errors.append(float(np.hypot(*error)))
-            inside.append(inside_ellipse95(error, np.array(fix.cov_enu_m2)))
+    for _, error, cov in generated_search_fixes(11, "park", 9):
+        errors.append(float(np.hypot(*error)))
+        inside.append(inside_ellipse95(error, cov))
     assert len(errors) > 100
     assert float(np.median(errors)) < 150.0, np.median(errors)
     assert np.mean(inside) >= 0.9
