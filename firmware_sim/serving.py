@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def serve_clients(
         sock.close()
 
 
-class ServesClients:
+class ServesClients(ABC):
     """``bind``, ``stop`` and ``serve_forever`` of a simulated server, for a dataclass that
     holds ``host``, ``port``, ``_sock`` (None until bound) and ``_stop``."""
 
@@ -60,16 +61,17 @@ class ServesClients:
     client_kind = "TCP"  # how the log names its clients
 
     @property
+    @abstractmethod
     def finished(self) -> bool:
         """The scenario is over: no client is served any more."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self) -> str:
         """What it serves, for the log ("rtl_tcp server for FIX-1")."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _serve_client(self, conn: socket.socket) -> None:
-        raise NotImplementedError
+        """Serve one connected client until it leaves or the server stops."""
 
     def bind(self) -> int:
         """Open the listening socket; returns the port (useful with port 0)."""
